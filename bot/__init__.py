@@ -1,0 +1,1 @@
+"""The leaderboard bot (rendering and chat channels); arrives with the points ledger."""

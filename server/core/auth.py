@@ -1,0 +1,93 @@
+"""Who is asking: console sessions (Flask-Login) and API bearer keys."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, g, request
+from flask_login import LoginManager, current_user
+
+from server.core.db import db
+from server.core.errors import ApiError
+
+login_manager = LoginManager()
+F = TypeVar("F", bound=Callable[..., Any])
+
+NEED_LOGIN = ApiError("unauthorized", "请先登录", "Authentication required", 401)
+FORBIDDEN = ApiError("forbidden", "没有权限执行此操作", "Not allowed for this role", 403)
+
+
+def key_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def init_app(app: Flask) -> None:
+    from server.accounts.models import User
+
+    login_manager.init_app(app)
+    login_manager.login_view = "console.login"
+    login_manager.login_message = "请先登录"
+
+    @login_manager.user_loader
+    def _load(user_id: str) -> User | None:
+        try:
+            return db.session.get(User, int(user_id))
+        except ValueError:
+            return None
+
+
+def api_user() -> Any | None:
+    """The staff user behind an API request: bearer key, or session for safe reads."""
+    if "api_user" in g:
+        return g.api_user
+    from server.accounts.models import ApiKey
+
+    user = None
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        key = db.session.execute(
+            db.select(ApiKey).filter_by(key_hash=key_digest(header[7:].strip()))
+        ).scalar_one_or_none()
+        user = key.user if key and key.user.active else None
+        if user is None:
+            raise ApiError("invalid_api_key", "API 密钥无效", "Invalid API key", 401)
+    elif request.method in ("GET", "HEAD") and current_user.is_authenticated:
+        user = current_user._get_current_object()
+    g.api_user = user
+    return user
+
+
+def require_api_role(*roles: str) -> Callable[[F], F]:
+    """Decorate an API view: a bearer key (or a session, for reads) of one of `roles`."""
+
+    def wrap(view: F) -> F:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            user = api_user()
+            if user is None:
+                raise NEED_LOGIN
+            if user.role not in roles:
+                raise FORBIDDEN
+            return view(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def require_console_role(*roles: str) -> Callable[[F], F]:
+    def wrap(view: F) -> F:
+        @functools.wraps(view)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                raise FORBIDDEN
+            return view(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap

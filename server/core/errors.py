@@ -1,0 +1,126 @@
+"""One error shape everywhere: a stable code, a Chinese message, an English one.
+
+API responses: {"error": {"code", "message", "message_en", "field"}}.
+Pages show the Chinese message. Unknown exceptions become 500 `internal_error`
+(and are logged); database/Redis outages become 503 with a clear message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import Flask, Response, jsonify, render_template, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """A client-facing error with a stable code."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        message_en: str,
+        status: int = 400,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message_en)
+        self.code = code
+        self.message = message
+        self.message_en = message_en
+        self.status = status
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "message": self.message,
+            "message_en": self.message_en,
+            "field": self.field,
+        }
+
+
+HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "请求格式不正确", "Malformed request"),
+    401: ("unauthorized", "请先登录", "Authentication required"),
+    403: ("forbidden", "没有权限执行此操作", "Not allowed"),
+    404: ("not_found", "找不到该页面或资源", "Not found"),
+    405: ("method_not_allowed", "不支持该请求方法", "Method not allowed"),
+    413: ("body_too_large", "提交的内容过大", "Request body too large"),
+    415: ("unsupported_media_type", "请以 JSON 格式提交", "Send application/json"),
+    422: ("invalid_input", "提交的数据不符合要求", "Invalid input"),
+    429: ("rate_limited", "操作过于频繁，请稍后再试", "Too many requests"),
+}
+
+UNAVAILABLE = ApiError(
+    "service_unavailable",
+    "服务暂时不可用，请稍候重试（您的选票尚未记录）",
+    "Service temporarily unavailable; nothing was recorded, please retry",
+    503,
+)
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.is_json
+
+
+def render_error(err: ApiError) -> Response:
+    if _wants_json():
+        resp = jsonify({"error": err.to_dict()})
+    else:
+        resp = Response(render_template("error.html", error=err), mimetype="text/html")
+    resp.status_code = err.status
+    if err.status == 503:
+        resp.headers["Retry-After"] = "2"
+    return resp
+
+
+def from_http(exc: HTTPException) -> ApiError:
+    status = exc.code or 500
+    code, zh, en = HTTP_CODES.get(status, ("http_error", "请求失败", exc.name))
+    field = None
+    data = getattr(exc, "data", None)  # flask-smorest / webargs validation details
+    if isinstance(data, dict) and data.get("messages"):
+        messages = data["messages"]
+        for location in messages.values():
+            if isinstance(location, dict) and location:
+                field = next(iter(location))
+                en = f"{en}: {field}: {location[field]}"
+                break
+    elif exc.description and status not in HTTP_CODES:
+        en = exc.description
+    return ApiError(code, zh, en, status, field)
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(err: ApiError) -> Response:
+        return render_error(err)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response:
+        return render_error(from_http(exc))
+
+    @app.errorhandler(redis.RedisError)
+    def _redis_down(exc: redis.RedisError) -> Response:
+        log.error("redis unavailable: %s", type(exc).__name__)
+        return render_error(UNAVAILABLE)
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _db_down(exc: DBAPIError) -> Response:
+        if getattr(exc, "connection_invalidated", False) or isinstance(exc, OperationalError):
+            log.error("database unavailable: %s", type(exc.orig).__name__)
+            return render_error(UNAVAILABLE)
+        log.exception("database error")
+        return render_error(ApiError("internal_error", "服务器内部错误", "Internal error", 500))
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error")
+        return render_error(ApiError("internal_error", "服务器内部错误", "Internal error", 500))

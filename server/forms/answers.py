@@ -1,0 +1,159 @@
+"""Check a ballot's answers against its round's form; derive its tally fields.
+
+Pure functions: the submit path and the close-time recount both call
+`tally_fields`, so Redis and SQL count with exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from server.core.errors import ApiError
+
+
+def _bad(code: str, zh: str, en: str, field: str | None = None) -> ApiError:
+    return ApiError(code, zh, en, 422, field)
+
+
+def _subject_map(raw: Any, subject_ids: list[int], name: str) -> dict[int, Any]:
+    if not isinstance(raw, dict):
+        raise _bad("answers_type", "选票内容格式不正确", f"{name} must be an object", name)
+    wanted = {str(s): s for s in subject_ids}
+    out: dict[int, Any] = {}
+    for key, value in raw.items():
+        if key not in wanted:
+            raise _bad("unknown_subject", "选票中包含不在本次测评中的对象",
+                        f"unknown subject {key!r}", f"{name}.{key}"[:80])
+        out[wanted[key]] = value
+    for key, sid in wanted.items():
+        if sid not in out:
+            raise _bad("missing_subject", "还有测评对象未作评价",
+                        f"subject {key} not answered", f"{name}.{key}")
+    return out
+
+
+def _appraisal(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    crit_keys = [c["key"] for c in form["criteria"]]
+    grade_keys = {g["key"] for g in form["grades"]}
+    out: dict[str, Any] = {}
+    for sid, row in _subject_map(raw, subject_ids, "answers").items():
+        where = f"answers.{sid}"
+        if not isinstance(row, dict):
+            raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
+        extra = set(row) - set(crit_keys)
+        if extra:
+            key = sorted(map(str, extra))[0]
+            raise _bad("unknown_criterion", "选票中包含不存在的测评指标",
+                        f"unknown criterion {key!r}", f"{where}.{key}"[:80])
+        clean: dict[str, str] = {}
+        for key in crit_keys:
+            grade = row.get(key)
+            if grade is None:
+                raise _bad("missing_criterion", "还有测评指标未选择等次",
+                            f"criterion {key} of subject {sid} not answered", f"{where}.{key}")
+            if not isinstance(grade, str) or grade not in grade_keys:
+                raise _bad("invalid_grade", "所选等次不在可选范围内",
+                            f"grade must be one of {sorted(grade_keys)}", f"{where}.{key}")
+            clean[key] = grade
+        out[str(sid)] = clean
+    return out
+
+
+def _recommendation(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    if not isinstance(raw, dict) or set(raw) != {"choices"}:
+        raise _bad("answers_type", "选票内容格式不正确",
+                   'answers must be {"choices": [candidate ids]}', "answers")
+    choices = raw["choices"]
+    if not isinstance(choices, list) or not all(
+        isinstance(c, int) and not isinstance(c, bool) for c in choices
+    ):
+        raise _bad("answers_type", "推荐人选格式不正确",
+                   "choices must be a list of candidate ids", "answers.choices")
+    if len(set(choices)) != len(choices):
+        raise _bad("duplicate_choice", "同一候选人只能推荐一次",
+                   "a candidate is chosen twice", "answers.choices")
+    allowed = set(subject_ids)
+    for c in choices:
+        if c not in allowed:
+            raise _bad("unknown_candidate", "推荐的人选不在候选人名单中",
+                        f"unknown candidate {c}", "answers.choices")
+    lo, hi = form["min_choices"], form["max_choices"]
+    if len(choices) > hi:
+        raise _bad("too_many_choices", f"最多只能推荐 {hi} 人",
+                   f"at most {hi} choices allowed", "answers.choices")
+    if len(choices) < lo:
+        raise _bad("too_few_choices", f"至少需要推荐 {lo} 人",
+                   f"at least {lo} choices required", "answers.choices")
+    return {"choices": sorted(choices)}
+
+
+def _scoring(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    items = form["items"]
+    decimals = form["decimals"]
+    scale = 10**decimals
+    out: dict[str, Any] = {}
+    for sid, row in _subject_map(raw, subject_ids, "answers").items():
+        where = f"answers.{sid}"
+        if not isinstance(row, dict):
+            raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
+        extra = set(row) - {i["key"] for i in items}
+        if extra:
+            key = sorted(map(str, extra))[0]
+            raise _bad("unknown_item", "选票中包含不存在的评分项目",
+                        f"unknown item {key!r}", f"{where}.{key}"[:80])
+        clean: dict[str, float | int] = {}
+        for item in items:
+            key, value = item["key"], row.get(item["key"])
+            field = f"{where}.{key}"
+            if value is None:
+                raise _bad("missing_score", "还有评分项目未打分",
+                            f"item {key} of subject {sid} not scored", field)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise _bad("score_not_number", "分数必须是数字", "score must be a number", field)
+            if not math.isfinite(value) or not item["min"] <= value <= item["max"]:
+                raise _bad("score_out_of_range",
+                            f"{item['label']}的分数应在 {item['min']}～{item['max']} 之间",
+                            f"score must lie in [{item['min']}, {item['max']}]", field)
+            scaled = round(value * scale)
+            if abs(value * scale - scaled) > 1e-6:
+                raise _bad("score_precision", f"分数最多保留 {decimals} 位小数",
+                            f"at most {decimals} decimal places", field)
+            clean[key] = scaled if decimals == 0 else scaled / scale
+        out[str(sid)] = clean
+    return out
+
+
+CHECKS = {"appraisal": _appraisal, "recommendation": _recommendation, "scoring": _scoring}
+
+
+def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    """Return the canonical answers, or raise ApiError (422) naming the field."""
+    if raw is None:
+        raise _bad("answers_missing", "请填写选票后再提交", "answers are required", "answers")
+    return CHECKS[form["kind"]](form, subject_ids, raw)
+
+
+def tally_fields(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, int]:
+    """Integer counters this ballot adds to its category's live tally."""
+    kind = form["kind"]
+    if kind == "appraisal":
+        return {
+            f"{sid}:{crit}:{grade}": 1
+            for sid, row in answers.items()
+            for crit, grade in row.items()
+        }
+    if kind == "recommendation":
+        return {str(c): 1 for c in answers["choices"]}
+    scale = 10 ** form["decimals"]
+    return {
+        f"{sid}:{item}": round(value * scale)
+        for sid, row in answers.items()
+        for item, value in row.items()
+    }
+
+
+def add_fields(total: dict[str, int], fields: Iterable[tuple[str, int]]) -> None:
+    for key, value in fields:
+        total[key] = total.get(key, 0) + value

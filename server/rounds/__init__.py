@@ -1,0 +1,9 @@
+"""rounds feature."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register this feature with the app."""

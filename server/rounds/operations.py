@@ -1,0 +1,274 @@
+"""Building rounds and moving them through draft → open → closed → published."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import random
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import text
+
+from server.accounts import audit
+from server.accounts.models import utcnow
+from server.core.db import db
+from server.core.errors import ApiError
+from server.forms import available_forms
+from server.rounds.models import Round, Subject, VoterCategory
+from server.voting import livetally
+from server.voting.rebuild import epoch, rebuild
+from server.voting.recount import differences, recount
+from server.voting.roundinfo import forget
+
+
+def _bad(code: str, zh: str, en: str, field: str | None = None, status: int = 422) -> ApiError:
+    return ApiError(code, zh, en, status, field)
+
+
+def _clean_text(value: Any, field: str, max_len: int, label: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _bad("missing_field", f"请填写{label}", f"{field} is required", field)
+    value = " ".join(value.split())
+    if len(value) > max_len:
+        raise _bad("too_long", f"{label}不能超过 {max_len} 个字", f"{field} too long", field)
+    return value
+
+
+def create_round(
+    committee_id: int,
+    form_key: str,
+    title: str,
+    subjects: list[dict[str, Any]],
+    categories: list[dict[str, Any]],
+    *,
+    show_live_results: bool = False,
+    closes_at: dt.datetime | None = None,
+    min_choices: int | None = None,
+    max_choices: int | None = None,
+    user: Any | None = None,
+) -> Round:
+    """Create a draft round from a form template; every argument is checked."""
+    forms = available_forms()
+    if form_key not in forms:
+        raise _bad("unknown_form", "测评表模板不存在", f"unknown form {form_key!r}", "form")
+    form = copy.deepcopy(forms[form_key])
+    title = _clean_text(title, "title", 200, "测评名称")
+    if not subjects:
+        raise _bad("missing_subjects", "请至少添加一个测评对象或候选人",
+                   "at least one subject is required", "subjects")
+    if not categories:
+        raise _bad("missing_categories", "请至少添加一个参评人员类别",
+                   "at least one voter category is required", "categories")
+    if form["kind"] == "recommendation":
+        lo = form["min_choices"] if min_choices is None else min_choices
+        hi = form["max_choices"] if max_choices is None else max_choices
+        if not (isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi and hi >= 1):
+            raise _bad("invalid_choice_limits", "推荐人数范围不正确",
+                       "need 0 <= min_choices <= max_choices, max >= 1", "max_choices")
+        if hi > len(subjects):
+            raise _bad("invalid_choice_limits", "最多推荐人数不能超过候选人数",
+                       "max_choices exceeds the number of candidates", "max_choices")
+        form["min_choices"], form["max_choices"] = lo, hi
+    if closes_at is not None and closes_at <= utcnow():
+        raise _bad("invalid_deadline", "截止时间必须晚于现在", "closes_at must be in the future",
+                   "closes_at")
+
+    rnd = Round(committee_id=committee_id, title=title, kind=form["kind"], form_key=form_key,
+                form_json=json.dumps(form, ensure_ascii=False), status="draft",
+                show_live_results=bool(show_live_results), closes_at=closes_at,
+                created_by=getattr(user, "id", None))
+    seen: set[str] = set()
+    for i, s in enumerate(subjects):
+        name = _clean_text(s.get("name"), f"subjects[{i}].name", 100, "姓名")
+        note = s.get("note") or ""
+        if not isinstance(note, str) or len(note) > 200:
+            raise _bad("invalid_field", "职务说明过长", "note too long", f"subjects[{i}].note")
+        rnd.subjects.append(Subject(position=i, name=name, note=note.strip(),
+                                    member_id=s.get("member_id")))
+    for i, c in enumerate(categories):
+        name = _clean_text(c.get("name"), f"categories[{i}].name", 60, "类别名称")
+        if name in seen:
+            raise _bad("duplicate_category", "参评人员类别名称重复",
+                       f"duplicate category {name}", f"categories[{i}].name")
+        seen.add(name)
+        expected, weight = c.get("expected_count", 0), c.get("weight", 1.0)
+        if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 100000:
+            raise _bad("invalid_field", "应到人数应为 0～100000 的整数",
+                       "expected_count must be an integer in [0, 100000]",
+                       f"categories[{i}].expected_count")
+        if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
+            raise _bad("invalid_field", "权重应为大于 0 的数", "weight must be in (0, 100]",
+                       f"categories[{i}].weight")
+        rnd.categories.append(VoterCategory(position=i, name=name, expected_count=expected,
+                                            weight=float(weight)))
+    db.session.add(rnd)
+    db.session.flush()
+    audit.record(user, "round.create", f"round:{rnd.id}", title)
+    db.session.commit()
+    return rnd
+
+
+def get_round(round_id: int, committee_id: int | None = None) -> Round:
+    rnd = db.session.get(Round, round_id)
+    if rnd is None or (committee_id is not None and rnd.committee_id != committee_id):
+        raise ApiError("round_not_found", "找不到该测评", "Round not found", 404, "round_id")
+    return rnd
+
+
+def open_round(rnd: Round, user: Any | None = None) -> Round:
+    """draft → open; opening an open round does nothing."""
+    if rnd.status == "open":
+        return rnd
+    if rnd.status != "draft":
+        raise ApiError("round_already_closed", "该测评已结束，不能重新开始",
+                       "A closed round never reopens", 409)
+    updated = db.session.execute(
+        text("UPDATE rounds SET status = 'open', opened_at = :now "
+             "WHERE id = :r AND status = 'draft'"), {"r": rnd.id, "now": utcnow()}
+    ).rowcount
+    if updated:
+        audit.record(user, "round.open", f"round:{rnd.id}")
+    db.session.commit()
+    db.session.refresh(rnd)
+    forget(rnd.id)
+    rebuild(rnd.id)
+    return rnd
+
+
+def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
+    """open → closed: stop votes, drain, recount from SQL, compare, shuffle, freeze.
+
+    Refuses (409 `tally_mismatch`, the round stays in `closing`, no votes are
+    taken) when the live tally differs from the SQL recount; `pingyi tally
+    rebuild` and another close then finish it. Closing a closed round does nothing.
+    """
+    if rnd.status in ("closed", "published"):
+        return rnd
+    if rnd.status == "draft":
+        raise ApiError("round_not_open", "测评尚未开始，不能结束", "Round has not been opened", 409)
+    round_id = rnd.id
+    if rnd.status == "open":
+        if db.engine.dialect.name == "postgresql":
+            # Waits for every ballot transaction holding KEY SHARE on this row.
+            db.session.execute(text("SELECT id FROM rounds WHERE id = :r FOR UPDATE"),
+                               {"r": round_id})
+        db.session.execute(
+            text("UPDATE rounds SET status = 'closing' WHERE id = :r AND status = 'open'"),
+            {"r": round_id},
+        )
+        db.session.commit()
+    livetally.set_state(round_id, "closing")
+    livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
+    db.session.refresh(rnd)
+    if rnd.status != "closing":
+        return rnd  # a concurrent close finished first
+
+    if not livetally.has_state(round_id):
+        rebuild(round_id)
+    sql_counts = recount(round_id, rnd.form)
+    live = livetally.read(round_id, [c.id for c in rnd.categories])
+    diff = differences(sql_counts, live)
+    if diff:
+        problem = "; ".join(diff)
+        db.session.execute(text("UPDATE rounds SET close_problem = :p WHERE id = :r"),
+                           {"p": problem[:500], "r": round_id})
+        audit.record(user, "round.close_refused", f"round:{round_id}", problem)
+        db.session.commit()
+        raise ApiError(
+            "tally_mismatch",
+            "实时计数与数据库重新计数不一致，已停止投票但未出结果。请运行 "
+            f"“pingyi tally rebuild {round_id}” 后再次结束投票。差异：{problem}",
+            f"Live tally differs from the SQL recount: {problem}. "
+            f"Run `pingyi tally rebuild {round_id}`, then close again.",
+            409,
+        )
+    _shuffle_storage(round_id)
+    result = {
+        "turnout": {str(c): n for c, n in sql_counts["turnout"].items()},
+        "tallies": {str(c): t for c, t in sql_counts["tallies"].items()},
+        "ballots": sum(sql_counts["turnout"].values()),
+    }
+    db.session.execute(
+        text("UPDATE rounds SET status = 'closed', closed_at = :now, close_problem = '', "
+             "result_json = :res WHERE id = :r AND status = 'closing'"),
+        {"now": utcnow(), "res": json.dumps(result), "r": round_id},
+    )
+    audit.record(user, "round.close", f"round:{round_id}", reason)
+    db.session.commit()
+    db.session.refresh(rnd)
+    livetally.set_state(round_id, "closed")
+    return rnd
+
+
+def _shuffle_storage(round_id: int) -> None:
+    """Rewrite the round's ballots and spent tokens in a random order.
+
+    While a round is open, insertion order (rowid, ctid, xmin) could pair a
+    spent token with its ballot; rewriting both in one transaction, in an
+    order drawn at random, leaves no such trace in the record.
+    """
+    params = {"r": round_id}
+    ballots = [dict(row._mapping) for row in db.session.execute(
+        text("SELECT id, round_id, category_id, receipt, answers FROM ballots "
+             "WHERE round_id = :r"), params)]
+    spent = [dict(row._mapping) for row in db.session.execute(
+        text("SELECT token_hash, round_id FROM spent_tokens WHERE round_id = :r"), params)]
+    rng = random.SystemRandom()
+    rng.shuffle(ballots)
+    rng.shuffle(spent)
+    db.session.execute(text("DELETE FROM ballots WHERE round_id = :r"), params)
+    db.session.execute(text("DELETE FROM spent_tokens WHERE round_id = :r"), params)
+    if ballots:
+        db.session.execute(text(
+            "INSERT INTO ballots (id, round_id, category_id, receipt, answers) "
+            "VALUES (:id, :round_id, :category_id, :receipt, :answers)"), ballots)
+    if spent:
+        db.session.execute(text(
+            "INSERT INTO spent_tokens (token_hash, round_id) VALUES (:token_hash, :round_id)"),
+            spent)
+
+
+def publish_round(rnd: Round, user: Any | None = None) -> Round:
+    """closed → published (frozen); publishing a published round does nothing."""
+    if rnd.status == "published":
+        return rnd
+    if rnd.status != "closed":
+        raise ApiError("round_not_closed", "请先结束投票并完成计票，再发布结果",
+                       "Only a closed, counted round can be published", 409)
+    db.session.execute(
+        text("UPDATE rounds SET status = 'published', published_at = :now "
+             "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()})
+    audit.record(user, "round.publish", f"round:{rnd.id}")
+    db.session.commit()
+    db.session.refresh(rnd)
+    livetally.set_state(rnd.id, "published")
+    return rnd
+
+
+def close_due(now: dt.datetime | None = None) -> list[int]:
+    """Close every open round whose deadline has passed; returns their ids."""
+    now = now or utcnow()
+    due = db.session.execute(
+        db.select(Round).where(Round.status.in_(("open", "closing")), Round.closes_at.is_not(None),
+                               Round.closes_at <= now)
+    ).scalars().all()
+    closed = []
+    for rnd in due:
+        try:
+            close_round(rnd, None, "deadline")
+            closed.append(rnd.id)
+        except ApiError:
+            db.session.rollback()
+    return closed
+
+
+def set_deadline(rnd: Round, closes_at: dt.datetime | None, user: Any | None = None) -> Round:
+    if rnd.status not in ("draft", "open"):
+        raise ApiError("round_already_closed", "该测评已结束", "Round is closed", 409)
+    rnd.closes_at = closes_at
+    audit.record(user, "round.deadline", f"round:{rnd.id}", str(closes_at))
+    db.session.commit()
+    livetally.set_state(rnd.id, rnd.status, epoch(closes_at))
+    return rnd

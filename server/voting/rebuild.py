@@ -1,0 +1,56 @@
+"""Recreate a round's Redis state from SQL (`pingyi tally rebuild`)."""
+
+from __future__ import annotations
+
+import calendar
+import logging
+
+from flask import current_app
+from sqlalchemy import text
+
+from server.core.db import db
+from server.rounds.models import Round
+from server.voting import livetally
+from server.voting.recount import recount
+
+log = logging.getLogger(__name__)
+
+
+def epoch(value: object) -> float | None:
+    return calendar.timegm(value.timetuple()) if value is not None else None  # type: ignore[attr-defined]
+
+
+def rebuild(round_id: int, only_if_missing: bool = False) -> dict[str, int]:
+    """Rebuild under a per-round lock; returns a small summary."""
+    with livetally.lock(round_id):
+        if only_if_missing and livetally.has_state(round_id):
+            return {"skipped": 1}
+        db.session.expire_all()
+        rnd = db.session.get(Round, round_id)
+        if rnd is None:
+            raise LookupError(f"no round {round_id}")
+        if livetally.has_state(round_id):
+            # Refuse new claims while we read, and let in-flight ones finish.
+            livetally.set_state(round_id, "rebuilding")
+            livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
+        params = {"r": round_id}
+        spent = [h for (h,) in db.session.execute(
+            text("SELECT token_hash FROM spent_tokens WHERE round_id = :r"), params)]
+        spent_set = set(spent)
+        unspent = {
+            h: cat
+            for h, cat in db.session.execute(
+                text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"), params)
+            if h not in spent_set
+        }
+        counts = recount(round_id, rnd.form)
+        status = "draft" if rnd.status == "draft" else rnd.status
+        livetally.write_full_state(
+            round_id, status, epoch(rnd.closes_at), unspent, spent,
+            counts["turnout"], counts["tallies"], [c.id for c in rnd.categories],
+        )
+        db.session.rollback()
+    log.info("rebuilt live tally of round %s: %d ballots", round_id,
+             sum(counts["turnout"].values()))
+    return {"ballots": sum(counts["turnout"].values()), "unspent": len(unspent),
+            "spent": len(spent)}

@@ -1,0 +1,60 @@
+"""What the ballot path needs to know about a round, cached once it is open.
+
+A round's form, subjects and categories are frozen when it opens, so caching
+them per process is safe (status is never cached: Redis and SQL decide it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from server.core.db import db
+from server.core.errors import ApiError
+from server.rounds.models import Round
+
+UNKNOWN_TOKEN = ApiError("token_unknown", "投票码无效，请确认扫描的是本次会议发放的选票",
+                         "Unknown voting token", 404, "token")
+
+
+@dataclass(frozen=True)
+class RoundInfo:
+    id: int
+    title: str
+    kind: str
+    form: dict[str, Any]
+    subject_ids: list[int]
+    subjects: list[dict[str, Any]]
+    categories: dict[int, str]
+
+
+_CACHE: dict[int, RoundInfo] = {}
+_CACHE_MAX = 512
+
+
+def round_info(round_id: int) -> tuple[RoundInfo, str]:
+    """(info, SQL status); raises token_unknown when the round does not exist."""
+    cached = _CACHE.get(round_id)
+    if cached is not None:
+        return cached, ""
+    rnd = db.session.get(Round, round_id)
+    if rnd is None:
+        raise UNKNOWN_TOKEN
+    info = RoundInfo(
+        id=rnd.id,
+        title=rnd.title,
+        kind=rnd.kind,
+        form=rnd.form,
+        subject_ids=[s.id for s in rnd.subjects],
+        subjects=[{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects],
+        categories={c.id: c.name for c in rnd.categories},
+    )
+    if rnd.status != "draft":
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[round_id] = info
+    return info, rnd.status
+
+
+def forget(round_id: int) -> None:
+    _CACHE.pop(round_id, None)
