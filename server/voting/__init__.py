@@ -1,4 +1,4 @@
-"""voting feature."""
+"""Voting: the ballot path, the live tally in Redis, the mobile page."""
 
 from __future__ import annotations
 
@@ -6,4 +6,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register this feature with the app."""
+    from server.core.api import api
+    from server.core.security import csrf
+    from server.voting import api as voting_api
+    from server.voting import pages
+
+    csrf.exempt(voting_api.blp)
+    api.register_blueprint(voting_api.blp)
+    app.register_blueprint(pages.bp)

@@ -1,0 +1,190 @@
+"""Organizer API for rounds: create, read, lifecycle, tokens, turnout, results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, request
+from flask_smorest import Blueprint
+
+from server.core.auth import api_user, require_api_role
+from server.core.db import db
+from server.forms import available_forms
+from server.rounds import live
+from server.rounds.models import Round
+from server.rounds.operations import close_round, create_round, get_round, open_round, publish_round
+from server.rounds.schemas import (
+    FormOut,
+    QrIn,
+    ResultsOut,
+    RoundIn,
+    RoundListArgs,
+    RoundOut,
+    RoundPage,
+    TokensIn,
+    TokensOut,
+    TurnoutOut,
+)
+from server.tokens.codec import parse_token, vote_url
+from server.tokens.operations import issue_tokens
+
+blp = Blueprint("rounds", __name__, url_prefix="/api/v1",
+                description="Rounds, for organizers (bearer API key)")
+
+STAFF = ("admin", "organizer")
+READERS = ("admin", "organizer", "committee")
+ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
+
+
+def _alt(view: Any) -> Any:
+    for code in ERRORS:
+        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
+    return blp.doc(security=[{"bearer": []}])(view)
+
+
+def _committee_id() -> int | None:
+    user = api_user()
+    return None if user is None or user.role == "admin" else user.committee_id
+
+
+def _round(round_id: int) -> Round:
+    return get_round(round_id, _committee_id())
+
+
+def base_url() -> str:
+    return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
+
+
+@blp.route("/forms", methods=["GET"])
+@blp.response(200, FormOut(many=True))
+@_alt
+@require_api_role(*READERS)
+def list_forms() -> list[dict[str, Any]]:
+    """Form templates from config/forms."""
+    return list(available_forms().values())
+
+
+@blp.route("/rounds", methods=["GET"])
+@blp.arguments(RoundListArgs, location="query")
+@blp.response(200, RoundPage)
+@_alt
+@require_api_role(*READERS)
+def list_rounds(args: dict[str, Any]) -> dict[str, Any]:
+    """Rounds of the caller's committee, newest first."""
+    q = db.select(Round).order_by(Round.id.desc())
+    cid = _committee_id()
+    if cid is not None:
+        q = q.where(Round.committee_id == cid)
+    if args.get("status"):
+        q = q.where(Round.status == args["status"])
+    page = db.paginate(q, page=args["page"], per_page=args["per_page"], error_out=False)
+    return {"items": page.items, "total": page.total, "page": args["page"],
+            "per_page": args["per_page"]}
+
+
+@blp.route("/rounds", methods=["POST"])
+@blp.arguments(RoundIn)
+@blp.response(201, RoundOut)
+@_alt
+@require_api_role(*STAFF)
+def create(body: dict[str, Any]) -> Round:
+    """Create a draft round from a form template."""
+    user = api_user()
+    cid = user.committee_id
+    if cid is None:
+        from server.core.errors import ApiError
+
+        raise ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
+    return create_round(cid, body["form"], body["title"], body["subjects"], body["categories"],
+                        show_live_results=body["show_live_results"], closes_at=body["closes_at"],
+                        min_choices=body["min_choices"], max_choices=body["max_choices"],
+                        user=user)
+
+
+@blp.route("/rounds/<int:round_id>", methods=["GET"])
+@blp.response(200, RoundOut)
+@_alt
+@require_api_role(*READERS)
+def read(round_id: int) -> Round:
+    """One round with its subjects and voter categories."""
+    return _round(round_id)
+
+
+def _lifecycle(action: str) -> Any:
+    ops = {"open": open_round, "close": close_round, "publish": publish_round}
+
+    def view(round_id: int) -> Round:
+        return ops[action](_round(round_id), api_user())
+
+    view.__name__ = f"{action}_round"
+    view.__doc__ = {"open": "Open for voting (idempotent).",
+                    "close": "Stop voting, recount from SQL, compare with the live tally, "
+                             "freeze (idempotent; 409 tally_mismatch on a difference).",
+                    "publish": "Publish the frozen results (idempotent)."}[action]
+    view = require_api_role(*STAFF)(view)
+    view = _alt(view)
+    view = blp.response(200, RoundOut)(view)
+    return blp.route(f"/rounds/<int:round_id>/{action}", methods=["POST"])(view)
+
+
+for _action in ("open", "close", "publish"):
+    _lifecycle(_action)
+
+
+@blp.route("/rounds/<int:round_id>/tokens", methods=["POST"])
+@blp.arguments(TokensIn)
+@blp.response(201, TokensOut)
+@blp.alt_response(201, content_type="application/pdf", success=True,
+                  description="printable slips when format is pdf")
+@_alt
+@require_api_role(*STAFF)
+def issue(body: dict[str, Any], round_id: int) -> Any:
+    """Issue tokens for one voter category. They are shown this once and never again."""
+    rnd = _round(round_id)
+    tokens = issue_tokens(rnd, body["category_id"], body["count"], api_user())
+    base = base_url()
+    if body["format"] == "pdf":
+        from server.tokens.slips import render_slips_pdf
+
+        cat = next(c for c in rnd.categories if c.id == body["category_id"])
+        pdf = render_slips_pdf(rnd.title, cat.name, [vote_url(base, t) for t in tokens], tokens)
+        return Response(pdf, 201, mimetype="application/pdf", headers={
+            "Content-Disposition": f'attachment; filename="slips-round{rnd.id}-cat{cat.id}.pdf"'})
+    return {"category_id": body["category_id"],
+            "tokens": [{"token": t, "url": vote_url(base, t)} for t in tokens]}
+
+
+@blp.route("/qr", methods=["POST"])
+@blp.arguments(QrIn)
+@blp.response(200, content_type="image/png",
+              description="the QR code of the token's voting URL (image/png or image/svg+xml)")
+@_alt
+@require_api_role(*STAFF)
+def qr(body: dict[str, Any]) -> Response:
+    """One slip's QR code as PNG or SVG."""
+    from server.tokens.qr import qr_png, qr_svg
+
+    round_id, _ = parse_token(body["token"])
+    _round(round_id)
+    url = vote_url(base_url(), body["token"].strip())
+    if body["format"] == "svg":
+        return Response(qr_svg(url), mimetype="image/svg+xml")
+    return Response(qr_png(url), mimetype="image/png")
+
+
+@blp.route("/rounds/<int:round_id>/turnout", methods=["GET"])
+@blp.response(200, TurnoutOut)
+@_alt
+@require_api_role(*READERS)
+def read_turnout(round_id: int) -> dict[str, Any]:
+    """应到/实到 per category, live."""
+    return live.turnout(_round(round_id))
+
+
+@blp.route("/rounds/<int:round_id>/results", methods=["GET"])
+@blp.response(200, ResultsOut)
+@_alt
+@require_api_role(*READERS)
+def read_results(round_id: int) -> dict[str, Any]:
+    """Totals after close (or live, if the round allows it)."""
+    return live.results(_round(round_id))

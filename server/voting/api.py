@@ -1,0 +1,80 @@
+"""Voter-facing JSON API: read the ballot form, submit, check a receipt.
+
+Tokens travel only in POST bodies, never in URLs, so no access log holds them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from server.core.db import db
+from server.tokens.codec import normalize_receipt
+from server.voting.ballots import ballot_form, submit_ballot
+from server.voting.schemas import (
+    BallotFormOut,
+    BallotIn,
+    ReceiptCheckIn,
+    ReceiptCheckOut,
+    ReceiptOut,
+    TokenIn,
+)
+
+blp = Blueprint("voting", __name__, url_prefix="/api/v1",
+                description="Voting with a token (no account needed)")
+
+ERRORS = (400, 404, 409, 413, 415, 422, 503)
+
+
+def _alt(view: Any, codes: tuple[int, ...] = ERRORS) -> Any:
+    for code in codes:
+        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
+    return view
+
+
+@blp.route("/ballot-form", methods=["POST"])
+@blp.arguments(TokenIn)
+@blp.response(200, BallotFormOut)
+@_alt
+def read_ballot_form(body: dict[str, Any]) -> dict[str, Any]:
+    """The form, subjects and voter category for a token that can still vote."""
+    return ballot_form(body["token"])
+
+
+@blp.route("/ballots", methods=["POST"])
+@blp.arguments(BallotIn)
+@blp.response(201, ReceiptOut)
+@_alt
+def submit(body: dict[str, Any]) -> dict[str, Any]:
+    """Cast a ballot. 201 means it is durably recorded; keep the receipt code."""
+    accepted = submit_ballot(body["token"], body["answers"])
+    return {"receipt": accepted.receipt, "round_id": accepted.round_id,
+            "message": "投票成功，您的选票已记录。请保存回执码，可在公布结果后核对。"}
+
+
+@blp.route("/receipts/check", methods=["POST"])
+@blp.arguments(ReceiptCheckIn)
+@blp.response(200, ReceiptCheckOut)
+@_alt
+def check_receipt(body: dict[str, Any]) -> dict[str, Any]:
+    """Is a ballot with this receipt in the round? Reveals nothing else."""
+    receipt = normalize_receipt(body["receipt"])
+    status = db.session.execute(
+        text("SELECT status FROM rounds WHERE id = :r"), {"r": body["round_id"]}
+    ).scalar()
+    found = bool(receipt and status and db.session.execute(
+        text("SELECT 1 FROM ballots WHERE round_id = :r AND receipt = :c"),
+        {"r": body["round_id"], "c": receipt},
+    ).first())
+    counted = found and status in ("closed", "published")
+    if not status:
+        message = "找不到该测评"
+    elif not found:
+        message = "未找到该回执码对应的选票，请核对回执码"
+    elif counted:
+        message = "您的选票已计入本次测评结果"
+    else:
+        message = "您的选票已记录，投票结束后计入结果"
+    return {"found": found, "round_status": status or "", "counted": counted, "message": message}

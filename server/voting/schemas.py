@@ -1,0 +1,84 @@
+"""Request and response schemas of the voter-facing API."""
+
+from __future__ import annotations
+
+import marshmallow as ma
+
+
+class TokenIn(ma.Schema):
+    token = ma.fields.String(required=True, validate=ma.validate.Length(max=64),
+                             metadata={"description": "the token from the slip's URL fragment"})
+
+
+class BallotIn(TokenIn):
+    answers = ma.fields.Raw(
+        required=True,
+        metadata={"description": "appraisal: {subject id: {criterion: grade}}; "
+                  "recommendation: {choices: [candidate ids]}; "
+                  "scoring: {subject id: {item: number}}",
+                  "type": "object"},
+    )
+
+
+class ReceiptOut(ma.Schema):
+    receipt = ma.fields.String(required=True, metadata={"example": "K7QF-3MZA-P2XW"})
+    round_id = ma.fields.Integer(required=True)
+    message = ma.fields.String(required=True)
+
+
+class ReceiptCheckIn(ma.Schema):
+    round_id = ma.fields.Integer(required=True, strict=True,
+                                 validate=ma.validate.Range(min=1, max=2**31 - 1))
+    receipt = ma.fields.String(required=True, validate=ma.validate.Length(max=32))
+
+
+class ReceiptCheckOut(ma.Schema):
+    found = ma.fields.Boolean(required=True)
+    round_status = ma.fields.String(required=True)
+    counted = ma.fields.Boolean(required=True,
+                                metadata={"description": "true once the round is closed and "
+                                          "the ballot is in the frozen count"})
+    message = ma.fields.String(required=True)
+
+
+class LabelledKey(ma.Schema):
+    key = ma.fields.String(required=True)
+    label = ma.fields.String(required=True)
+
+
+class ItemOut(LabelledKey):
+    min = ma.fields.Float(required=True)
+    max = ma.fields.Float(required=True)
+
+
+class PublicFormOut(ma.Schema):
+    key = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    name = ma.fields.String(required=True)
+    description = ma.fields.String(required=True)
+    criteria = ma.fields.List(ma.fields.Nested(LabelledKey))
+    grades = ma.fields.List(ma.fields.Nested(LabelledKey))
+    min_choices = ma.fields.Integer()
+    max_choices = ma.fields.Integer()
+    decimals = ma.fields.Integer()
+    items = ma.fields.List(ma.fields.Nested(ItemOut))
+
+
+class SubjectOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    note = ma.fields.String(required=True)
+
+
+class BallotRoundOut(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    title = ma.fields.String(required=True)
+    kind = ma.fields.String(required=True)
+    closes_at = ma.fields.Integer(allow_none=True, metadata={"description": "epoch seconds"})
+
+
+class BallotFormOut(ma.Schema):
+    round = ma.fields.Nested(BallotRoundOut, required=True)
+    form = ma.fields.Nested(PublicFormOut, required=True)
+    subjects = ma.fields.List(ma.fields.Nested(SubjectOut), required=True)
+    category = ma.fields.String(required=True)
