@@ -31,6 +31,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server.core import api as core_api
     from server.core import auth
 
+    import server.models  # noqa: F401  (register every table)
+
     db.init_app(app)
     redis.init_app(app)
     errors.init_app(app)

@@ -120,6 +120,11 @@ def init_app(app: Flask) -> None:
         log.exception("database error")
         return render_error(ApiError("internal_error", "服务器内部错误", "Internal error", 500))
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError) -> Response:
+        return render_error(ApiError("json_too_deep", "提交的数据嵌套层级过深",
+                                     "JSON nested too deeply", 400))
+
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error")

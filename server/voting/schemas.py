@@ -61,7 +61,8 @@ class PublicFormOut(ma.Schema):
     min_choices = ma.fields.Integer()
     max_choices = ma.fields.Integer()
     decimals = ma.fields.Integer()
-    items = ma.fields.List(ma.fields.Nested(ItemOut))
+    # "items" would collide with dict.items when marshmallow reads a dict
+    items = ma.fields.List(ma.fields.Nested(ItemOut), attribute="score_items", data_key="items")
 
 
 class SubjectOut(ma.Schema):

@@ -1,0 +1,56 @@
+# pingyi — `make run` (demo on embedded defaults) and `make test` (the whole suite).
+# Both bootstrap themselves: a virtualenv in .venv, the package and its extras,
+# and (as root, when missing) the Debian packages the tests and slips use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+APT_PACKAGES := chromium zbar-tools poppler-utils fonts-wqy-zenhei fonts-noto-cjk wrk
+
+.PHONY: run test test-quick lint system-deps fonts clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Debian packages: chromium (browser tests), zbar/poppler (slip decoding),
+# CJK fonts (slips, cards). Installed only when missing and when we are root.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing Debian packages:$$missing (some tests will fail)"; fi; \
+	fi
+
+# Only the CJK font for printed slips; best effort so `make run` works anywhere.
+fonts:
+	@dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || { \
+	  [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } \
+	  || echo "note: no CJK TrueType font; slips use a non-embedded CID font"; }
+
+run: $(STAMP) fonts
+	$(BIN)/pingyi db upgrade
+	$(BIN)/pingyi demo seed --base-url http://$(HOST):$(PORT)
+	$(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
+
+test: $(STAMP) system-deps
+	$(BIN)/ruff check server bot tests
+	$(BIN)/pytest -q
+
+test-quick: $(STAMP)
+	$(BIN)/pytest -q -m "not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check server bot tests
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .hypothesis

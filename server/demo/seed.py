@@ -1,0 +1,104 @@
+"""Demonstration data for `make run`: an organisation, one open round of each kind,
+printed slips, and a few sample voting links."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from server.accounts.models import User
+from server.accounts.operations import create_user
+from server.core.db import db
+from server.organization.models import Committee
+from server.rounds.models import Round
+from server.rounds.operations import create_round, open_round
+from server.tokens.codec import vote_url
+from server.tokens.operations import issue_tokens
+
+COMMITTEE = "示范集团有限公司党委"
+DEMO_USER, DEMO_PASSWORD = "demo", "pingyi-demo"
+
+LEADERS = [("领导班子（整体）", "公司领导班子"), ("王建国", "党委书记、董事长"),
+           ("李明华", "党委副书记、总经理"), ("张志强", "党委委员、副总经理"),
+           ("刘秀英", "党委委员、纪委书记"), ("陈海涛", "副总经理"), ("赵丽娟", "总会计师")]
+CANDIDATES = [("孙伟", "生产技术部副部长"), ("周敏", "财务部主管"), ("吴磊", "营销中心经理"),
+              ("郑洁", "人力资源部主管"), ("冯涛", "安全环保部副部长"), ("何静", "党群工作部主管"),
+              ("许亮", "设备管理部经理"), ("沈佳", "综合办公室副主任"), ("韩冰", "采购中心主管"),
+              ("杨帆", "信息中心主管")]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯"
+GIVEN = ["建华", "海燕", "志刚", "秀兰", "国强", "丽萍", "永红", "卫东", "春梅", "晓明",
+         "玉兰", "德明", "淑华", "文杰", "桂英", "俊峰", "红霞", "振宇", "雪梅", "立新",
+         "慧敏", "宏伟", "金凤", "少华", "美玲", "新民", "亚男", "子豪"]
+APPRAISAL_CATEGORIES = [{"name": "公司领导", "expected_count": 8, "weight": 0.3},
+                        {"name": "中层干部", "expected_count": 42, "weight": 0.4},
+                        {"name": "职工代表", "expected_count": 70, "weight": 0.3}]
+
+
+def _slips(rnd: Round, base_url: str, folder: Path, per_category: dict[str, int]) -> list[str]:
+    from server.tokens.slips import render_slips_pdf
+
+    samples: list[str] = []
+    for cat in rnd.categories:
+        tokens = issue_tokens(rnd, cat.id, per_category.get(cat.name, cat.expected_count))
+        urls = [vote_url(base_url, t) for t in tokens]
+        pdf = render_slips_pdf(rnd.title, cat.name, urls, tokens)
+        (folder / f"slips-round{rnd.id}-{cat.name}.pdf").write_bytes(pdf)
+        samples.extend(urls[:2])
+    return samples
+
+
+def seed_demo(base_url: str) -> dict[str, Any]:
+    """Create the demo once; later calls only report where things are."""
+    folder = Path(current_app.instance_path) / "demo"
+    folder.mkdir(parents=True, exist_ok=True)
+    samples_file = folder / "sample-links.txt"
+    committee = db.session.execute(
+        db.select(Committee).filter_by(name=COMMITTEE)).scalar_one_or_none()
+    if committee is None:
+        committee = Committee(name=COMMITTEE)
+        db.session.add(committee)
+        db.session.commit()
+        _roster(committee)
+        if not db.session.execute(db.select(User).filter_by(username=DEMO_USER)).first():
+            create_user(DEMO_USER, DEMO_PASSWORD, role="organizer", committee_id=committee.id,
+                        display_name="党委组织部（演示）")
+        samples: list[str] = []
+        appraisal = create_round(
+            committee.id, "appraisal", "2026年度领导班子和领导人员民主测评",
+            [{"name": n, "note": t} for n, t in LEADERS], APPRAISAL_CATEGORIES)
+        samples += _slips(appraisal, base_url, folder, {})
+        recommend = create_round(
+            committee.id, "recommendation", "2026年度后备干部民主推荐",
+            [{"name": n, "note": t} for n, t in CANDIDATES], APPRAISAL_CATEGORIES,
+            min_choices=1, max_choices=3)
+        samples += _slips(recommend, base_url, folder, {})
+        secretaries = [{"name": SURNAMES[i % len(SURNAMES)] + GIVEN[i],
+                        "note": f"第{i + 1}党支部书记"} for i in range(28)]
+        review = create_round(
+            committee.id, "review", "2026年第三季度党支部书记抓基层党建述职评议", secretaries,
+            [{"name": "考评组", "expected_count": 12, "weight": 1.0}])
+        samples += _slips(review, base_url, folder, {})
+        for rnd in (appraisal, recommend, review):
+            open_round(rnd)
+        samples_file.write_text("\n".join(samples) + "\n", encoding="utf-8")
+    rounds = db.session.execute(
+        db.select(Round).filter_by(committee_id=committee.id).order_by(Round.id)).scalars().all()
+    return {
+        "user": DEMO_USER, "password": DEMO_PASSWORD,
+        "rounds": [(r.id, r.title, r.status) for r in rounds],
+        "slips": sorted(str(p) for p in folder.glob("slips-*.pdf")),
+        "samples": samples_file.read_text(encoding="utf-8").split() if samples_file.exists() else [],
+    }
+
+
+def _roster(committee: Committee) -> None:
+    roster = Path(__file__).with_name("roster.csv")
+    if not roster.exists():
+        return
+    try:
+        from server.organization.operations import import_roster
+    except ImportError:
+        return
+    import_roster(committee.id, roster.name, roster.read_bytes())
