@@ -49,9 +49,10 @@ def test_no_column_or_order_links_spent_tokens_to_ballots(app, client):
     assert cols_b == {"id", "round_id", "category_id", "receipt", "answers"}
     assert cols_s == {"token_hash", "round_id"}
 
-    # While open, insertion order pairs them: this is the attack the close defeats.
+    # While open, insertion order pairs many of them (all on SQLite; on PostgreSQL
+    # each pooled connection fills its own page): the attack the close defeats.
     before = pairing_hits(app, rid, truth)
-    assert before == N
+    assert before >= 15, f"the attack should work before close, got {before}"
 
     with app.app_context():
         close_round(get_round(rid))
