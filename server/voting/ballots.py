@@ -202,6 +202,7 @@ def public_form(form: dict[str, Any]) -> dict[str, Any]:
         out["max_choices"] = form["max_choices"]
     else:
         out["decimals"] = form["decimals"]
-        out["score_items"] = [{"key": i["key"], "label": i["label"], "min": i["min"], "max": i["max"]}
+        out["score_items"] = [{"key": i["key"], "label": i["label"], "min": i["min"], "max": i["max"],
+                               "weight": i["weight"]}
                         for i in form["items"]]
     return out

@@ -49,6 +49,7 @@ class LabelledKey(ma.Schema):
 class ItemOut(LabelledKey):
     min = ma.fields.Float(required=True)
     max = ma.fields.Float(required=True)
+    weight = ma.fields.Float(required=True)
 
 
 class PublicFormOut(ma.Schema):
