@@ -1,0 +1,1 @@
+"""Results engine: pure functions that turn a round's ballots into its results."""
