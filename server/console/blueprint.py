@@ -1,0 +1,74 @@
+"""URL rules of the console; the handlers live in the modules named below."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, request
+from flask_wtf.csrf import CSRFError
+
+from server.console import org, rounds, screens, session
+from server.console.access import KIND_LABELS, STATUS_LABELS
+from server.console.forms import china_time
+from server.core.errors import ApiError, render_error
+
+bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+# (rule, endpoint, view, methods)
+RULES: list[tuple[str, str, Any, list[str]]] = [
+    ("/login", "login", session.login, ["GET", "POST"]),
+    ("/logout", "logout", session.logout, ["POST"]),
+    ("/", "rounds", rounds.round_list, ["GET"]),
+    ("/rounds/new", "round_new", rounds.round_new, ["GET", "POST"]),
+    ("/rounds/<int:round_id>", "round_detail", rounds.round_detail, ["GET"]),
+    ("/rounds/<int:round_id>/open", "round_open", rounds.round_open, ["POST"]),
+    ("/rounds/<int:round_id>/close", "round_close", rounds.round_close, ["POST"]),
+    ("/rounds/<int:round_id>/publish", "round_publish", rounds.round_publish, ["POST"]),
+    ("/rounds/<int:round_id>/slips", "round_slips", rounds.round_slips, ["POST"]),
+    ("/rounds/<int:round_id>/projector", "projector", screens.projector, ["GET"]),
+    ("/rounds/<int:round_id>/results", "results", screens.results, ["GET"]),
+    ("/org", "org", org.org_page, ["GET"]),
+    ("/org/import", "org_import", org.org_import, ["POST"]),
+]
+
+for _rule, _endpoint, _view, _methods in RULES:
+    bp.add_url_rule(_rule, _endpoint, _view, methods=_methods)
+
+
+@bp.url_value_preprocessor
+def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # Runs before the app's before_request hooks (CSRF reads the body there), so a
+    # roster upload may be larger than the app-wide MAX_CONTENT_LENGTH meant for ballots.
+    if endpoint == "console.org_import":
+        request.max_content_length = org.MAX_UPLOAD_BYTES
+
+
+@bp.errorhandler(CSRFError)
+def _csrf_failed(exc: CSRFError) -> Any:
+    return render_error(ApiError("csrf_failed", "页面已过期，请刷新页面后重新提交",
+                                 f"CSRF check failed: {exc.description}", 400))
+
+
+@bp.after_request
+def _no_store(resp: Any) -> Any:
+    # Console pages show live counts and slips; never let a shared cache keep them.
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+def _status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def _kind_label(kind: str) -> str:
+    return KIND_LABELS.get(kind, kind)
+
+
+def _percent(value: float | int | None, digits: int = 1) -> str:
+    return f"{(value or 0) * 100:.{digits}f}%"
+
+
+bp.add_app_template_global(_status_label, "status_label")
+bp.add_app_template_global(_kind_label, "kind_label")
+bp.add_app_template_filter(_percent, "percent")
+bp.add_app_template_filter(china_time, "china_time")

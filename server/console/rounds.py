@@ -1,0 +1,176 @@
+"""Console pages for rounds: the list, a new round, a round's page and its actions."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from server.console import access
+from server.console.access import READERS, STAFF
+from server.console.forms import (
+    DEFAULT_CATEGORIES,
+    parse_categories,
+    parse_choice_limit,
+    parse_deadline,
+    parse_subjects,
+)
+from server.core.auth import require_console_role
+from server.core.db import db
+from server.core.errors import ApiError
+from server.forms import available_forms
+from server.rounds import live
+from server.rounds.models import Round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
+
+SLIPS_WARNING = "选票二维码只显示这一次，系统不保存；请妥善打印保管，并随机发放给参会人员。"
+
+
+def _detail(round_id: int) -> BaseResponse:
+    return redirect(url_for("console.round_detail", round_id=round_id), 303)
+
+
+@require_console_role(*READERS)
+def round_list() -> str:
+    q = db.select(Round).order_by(Round.id.desc())
+    scope = access.committee_scope()
+    if scope is not None:
+        q = q.where(Round.committee_id == scope)
+    rounds = db.session.execute(q.limit(500)).scalars().all()
+    return render_template("console/rounds.html", rounds=rounds)
+
+
+def _new_values() -> dict[str, Any]:
+    forms = available_forms()
+    return {"form": "appraisal" if "appraisal" in forms else next(iter(forms), ""),
+            "title": "", "subjects": "", "categories": DEFAULT_CATEGORIES,
+            "show_live_results": False, "closes_at": "", "min_choices": "",
+            "max_choices": ""}
+
+
+def _located(err: ApiError) -> dict[str, str]:
+    """The error for the page: which input it belongs to, and which entry of a list."""
+    field = err.field or ""
+    base, _, rest = field.partition("[")
+    message = err.message
+    if rest and rest.split("]")[0].isdigit():
+        n = int(rest.split("]")[0]) + 1
+        what = {"subjects": "测评对象", "categories": "参评人员类别"}.get(base, "")
+        message = f"第 {n} 个{what}：{message}"
+    return {"field": base, "message": message, "code": err.code}
+
+
+@require_console_role(*STAFF)
+def round_new() -> str | BaseResponse | tuple[str, int]:
+    forms = available_forms()
+    if request.method == "GET":
+        return render_template("console/round_new.html", forms=forms, values=_new_values())
+    f = request.form
+    values = {"form": f.get("form", ""), "title": f.get("title", ""),
+              "subjects": f.get("subjects", ""), "categories": f.get("categories", ""),
+              "show_live_results": bool(f.get("show_live_results")),
+              "closes_at": f.get("closes_at", ""), "min_choices": f.get("min_choices", ""),
+              "max_choices": f.get("max_choices", "")}
+    try:
+        cid = access.own_committee()
+        is_rec = forms.get(values["form"], {}).get("kind") == "recommendation"
+        rnd = create_round(
+            cid, values["form"], values["title"],
+            parse_subjects(values["subjects"]), parse_categories(values["categories"]),
+            show_live_results=values["show_live_results"],
+            closes_at=parse_deadline(values["closes_at"]),
+            min_choices=parse_choice_limit(values["min_choices"], "min_choices", "最少推荐人数")
+            if is_rec else None,
+            max_choices=parse_choice_limit(values["max_choices"], "max_choices", "最多推荐人数")
+            if is_rec else None,
+            user=access.user(),
+        )
+    except ApiError as err:
+        db.session.rollback()
+        return render_template("console/round_new.html", forms=forms, values=values,
+                               error=_located(err)), err.status
+    flash(f"已创建测评“{rnd.title}”。下一步：发放选票，然后开始投票。", "success")
+    return _detail(rnd.id)
+
+
+@require_console_role(*READERS)
+def round_detail(round_id: int) -> str:
+    rnd = access.load_round(round_id)
+    turnout = live.turnout(rnd)
+    return render_template("console/round_detail.html", rnd=rnd, turnout=turnout,
+                           slips_warning=SLIPS_WARNING)
+
+
+def _lifecycle(round_id: int, action: Any, done: str) -> BaseResponse:
+    rnd = access.load_round(round_id)
+    try:
+        action(rnd, access.user())
+    except ApiError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+    else:
+        flash(done, "success")
+    return _detail(round_id)
+
+
+@require_console_role(*STAFF)
+def round_open(round_id: int) -> BaseResponse:
+    return _lifecycle(round_id, open_round, "投票已开始。")
+
+
+@require_console_role(*STAFF)
+def round_close(round_id: int) -> BaseResponse:
+    return _lifecycle(round_id, close_round, "投票已结束，计票完成，结果已冻结。")
+
+
+@require_console_role(*STAFF)
+def round_publish(round_id: int) -> BaseResponse:
+    return _lifecycle(round_id, publish_round, "结果已发布。")
+
+
+def _int_field(name: str) -> int | None:
+    raw = request.form.get(name, "").strip()
+    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
+
+
+@require_console_role(*STAFF)
+def round_slips(round_id: int) -> BaseResponse:
+    """Issue N tokens of one category and answer with the printable slips (the only copy)."""
+    rnd = access.load_round(round_id)
+    category = next((c for c in rnd.categories if c.id == _int_field("category_id")), None)
+    if category is None:
+        flash("参评人员类别不存在", "error")
+        return _detail(round_id)
+    count = _int_field("count")
+    if count is None:
+        flash("发放数量应为正整数", "error")
+        return _detail(round_id)
+    try:
+        # Imported before any token exists, so a missing renderer wastes none.
+        from server.tokens.slips import render_slips_pdf
+    except ImportError:
+        raise ApiError("slips_unavailable", "选票打印功能暂不可用，请稍后再试",
+                       "slip rendering is not available", 503) from None
+    from server.rounds.api import base_url
+    from server.tokens.codec import vote_url
+    from server.tokens.operations import issue_tokens
+
+    try:
+        tokens = issue_tokens(rnd, category.id, count, access.user())
+    except ApiError as err:
+        db.session.rollback()
+        flash(err.message, "error")
+        return _detail(round_id)
+    base = base_url()
+    pdf = render_slips_pdf(rnd.title, category.name, [vote_url(base, t) for t in tokens], tokens)
+    current_app.logger.info("console: %d slips issued for round %d category %d",
+                            count, rnd.id, category.id)
+    ascii_name = f"slips-round{rnd.id}-cat{category.id}.pdf"
+    utf8_name = quote(f"slips-round{rnd.id}-{category.name}.pdf")
+    return Response(pdf, 200, mimetype="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                               f"filename*=UTF-8''{utf8_name}",
+        "Cache-Control": "no-store",
+    })
