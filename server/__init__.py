@@ -27,11 +27,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     logging.basicConfig(level=app.config["LOG_LEVEL"])
 
-    from server.core import db, errors, redis, security
-    from server.core import api as core_api
-    from server.core import auth
-
     import server.models  # noqa: F401  (register every table)
+    from server.core import api as core_api
+    from server.core import auth, db, errors, redis, security
 
     db.init_app(app)
     redis.init_app(app)
@@ -40,7 +38,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     core_api.init_app(app)
 
-    from server import forms, tokens, voting, rounds, console, organization
+    from server import console, forms, organization, rounds, tokens, voting
 
     forms.init_app(app)
     voting.init_app(app)

@@ -10,9 +10,9 @@ from flask.cli import FlaskGroup
 def init_app(app: Flask) -> None:
     """Attach every feature's CLI group."""
     from server.accounts.cli import user_cli
+    from server.demo.cli import demo_cli
     from server.organization.cli import org_cli
     from server.rounds.cli import round_cli, tally_cli
-    from server.demo.cli import demo_cli
 
     for group in (user_cli, org_cli, round_cli, tally_cli, demo_cli):
         app.cli.add_command(group)

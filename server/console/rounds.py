@@ -147,24 +147,15 @@ def round_slips(round_id: int) -> BaseResponse:
     if count is None:
         flash("发放数量应为正整数", "error")
         return _detail(round_id)
-    try:
-        # Imported before any token exists, so a missing renderer wastes none.
-        from server.tokens.slips import render_slips_pdf
-    except ImportError:
-        raise ApiError("slips_unavailable", "选票打印功能暂不可用，请稍后再试",
-                       "slip rendering is not available", 503) from None
     from server.rounds.api import base_url
-    from server.tokens.codec import vote_url
-    from server.tokens.operations import issue_tokens
+    from server.tokens.operations import issue_slips
 
     try:
-        tokens = issue_tokens(rnd, category.id, count, access.user())
+        category, pdf = issue_slips(rnd, category.id, count, base_url(), access.user())
     except ApiError as err:
         db.session.rollback()
         flash(err.message, "error")
         return _detail(round_id)
-    base = base_url()
-    pdf = render_slips_pdf(rnd.title, category.name, [vote_url(base, t) for t in tokens], tokens)
     current_app.logger.info("console: %d slips issued for round %d category %d",
                             count, rnd.id, category.id)
     ascii_name = f"slips-round{rnd.id}-cat{category.id}.pdf"

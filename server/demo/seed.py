@@ -15,7 +15,7 @@ from server.organization.models import Committee
 from server.rounds.models import Round
 from server.rounds.operations import create_round, open_round
 from server.tokens.codec import vote_url
-from server.tokens.operations import issue_tokens
+from server.tokens.operations import issue_slips, issue_tokens
 
 COMMITTEE = "示范集团有限公司党委"
 DEMO_USER, DEMO_PASSWORD = "demo", "pingyi-demo"
@@ -36,16 +36,13 @@ APPRAISAL_CATEGORIES = [{"name": "公司领导", "expected_count": 8, "weight": 
                         {"name": "职工代表", "expected_count": 70, "weight": 0.3}]
 
 
-def _slips(rnd: Round, base_url: str, folder: Path, per_category: dict[str, int]) -> list[str]:
-    from server.tokens.slips import render_slips_pdf
-
+def _slips(rnd: Round, base_url: str, folder: Path) -> list[str]:
+    """Print every category's slips; also one extra token per category as a sample link."""
     samples: list[str] = []
     for cat in rnd.categories:
-        tokens = issue_tokens(rnd, cat.id, per_category.get(cat.name, cat.expected_count))
-        urls = [vote_url(base_url, t) for t in tokens]
-        pdf = render_slips_pdf(rnd.title, cat.name, urls, tokens)
+        _, pdf = issue_slips(rnd, cat.id, cat.expected_count, base_url)
         (folder / f"slips-round{rnd.id}-{cat.name}.pdf").write_bytes(pdf)
-        samples.extend(urls[:2])
+        samples.extend(vote_url(base_url, t) for t in issue_tokens(rnd, cat.id, 1))
     return samples
 
 
@@ -68,18 +65,18 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         appraisal = create_round(
             committee.id, "appraisal", "2026年度领导班子和领导人员民主测评",
             [{"name": n, "note": t} for n, t in LEADERS], APPRAISAL_CATEGORIES)
-        samples += _slips(appraisal, base_url, folder, {})
+        samples += _slips(appraisal, base_url, folder)
         recommend = create_round(
             committee.id, "recommendation", "2026年度后备干部民主推荐",
             [{"name": n, "note": t} for n, t in CANDIDATES], APPRAISAL_CATEGORIES,
             min_choices=1, max_choices=3)
-        samples += _slips(recommend, base_url, folder, {})
+        samples += _slips(recommend, base_url, folder)
         secretaries = [{"name": SURNAMES[i % len(SURNAMES)] + GIVEN[i],
                         "note": f"第{i + 1}党支部书记"} for i in range(28)]
         review = create_round(
             committee.id, "review", "2026年第三季度党支部书记抓基层党建述职评议", secretaries,
             [{"name": "考评组", "expected_count": 12, "weight": 1.0}])
-        samples += _slips(review, base_url, folder, {})
+        samples += _slips(review, base_url, folder)
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         samples_file.write_text("\n".join(samples) + "\n", encoding="utf-8")
@@ -89,7 +86,8 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         "user": DEMO_USER, "password": DEMO_PASSWORD,
         "rounds": [(r.id, r.title, r.status) for r in rounds],
         "slips": sorted(str(p) for p in folder.glob("slips-*.pdf")),
-        "samples": samples_file.read_text(encoding="utf-8").split() if samples_file.exists() else [],
+        "samples": (samples_file.read_text(encoding="utf-8").split()
+                    if samples_file.exists() else []),
     }
 
 

@@ -26,7 +26,7 @@ from server.rounds.schemas import (
     TurnoutOut,
 )
 from server.tokens.codec import parse_token, vote_url
-from server.tokens.operations import issue_tokens
+from server.tokens.operations import issue_slips, issue_tokens
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1",
                 description="Rounds, for organizers (bearer API key)")
@@ -141,15 +141,12 @@ for _action in ("open", "close", "publish"):
 def issue(body: dict[str, Any], round_id: int) -> Any:
     """Issue tokens for one voter category. They are shown this once and never again."""
     rnd = _round(round_id)
-    tokens = issue_tokens(rnd, body["category_id"], body["count"], api_user())
     base = base_url()
     if body["format"] == "pdf":
-        from server.tokens.slips import render_slips_pdf
-
-        cat = next(c for c in rnd.categories if c.id == body["category_id"])
-        pdf = render_slips_pdf(rnd.title, cat.name, [vote_url(base, t) for t in tokens], tokens)
+        cat, pdf = issue_slips(rnd, body["category_id"], body["count"], base, api_user())
         return Response(pdf, 201, mimetype="application/pdf", headers={
             "Content-Disposition": f'attachment; filename="slips-round{rnd.id}-cat{cat.id}.pdf"'})
+    tokens = issue_tokens(rnd, body["category_id"], body["count"], api_user())
     return {"category_id": body["category_id"],
             "tokens": [{"token": t, "url": vote_url(base, t)} for t in tokens]}
 

@@ -94,7 +94,8 @@ def create_round(
                        f"duplicate category {name}", f"categories[{i}].name")
         seen.add(name)
         expected, weight = c.get("expected_count", 0), c.get("weight", 1.0)
-        if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 100000:
+        if (isinstance(expected, bool) or not isinstance(expected, int)
+                or not 0 <= expected <= 100000):
             raise _bad("invalid_field", "应到人数应为 0～100000 的整数",
                        "expected_count must be an integer in [0, 100000]",
                        f"categories[{i}].expected_count")

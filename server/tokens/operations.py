@@ -10,14 +10,15 @@ from server.accounts import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.rounds.models import Round, VoterCategory
-from server.tokens.codec import new_token, token_hash
+from server.tokens.codec import new_token, token_hash, vote_url
 from server.voting import livetally
 
 MAX_PER_BATCH = 20000
 
 
-def issue_tokens(rnd: Round, category_id: int, count: Any, user: Any | None = None) -> list[str]:
-    """Create `count` fresh tokens for one category and return them (the only time)."""
+def _insert_tokens(rnd: Round, category_id: int, count: Any,
+                   user: Any | None) -> tuple[VoterCategory, list[str], list[str]]:
+    """Insert a batch of token hashes without committing; returns (category, tokens, hashes)."""
     if rnd.status not in ("draft", "open"):
         raise ApiError("round_already_closed", "该测评已结束，不能再发放选票",
                        "Cannot issue tokens for a closed round", 409)
@@ -29,15 +30,42 @@ def issue_tokens(rnd: Round, category_id: int, count: Any, user: Any | None = No
         raise ApiError("unknown_category", "参评人员类别不存在", "Unknown voter category", 422,
                        "category_id")
     tokens = [new_token(rnd.id) for _ in range(count)]
-    rows = [{"h": token_hash(t), "r": rnd.id, "c": category.id} for t in tokens]
+    hashes = [token_hash(t) for t in tokens]
     db.session.execute(
-        text("INSERT INTO tokens (token_hash, round_id, category_id) VALUES (:h, :r, :c)"), rows
+        text("INSERT INTO tokens (token_hash, round_id, category_id) VALUES (:h, :r, :c)"),
+        [{"h": h, "r": rnd.id, "c": category.id} for h in hashes],
     )
     db.session.execute(
         text("UPDATE voter_categories SET issued_count = issued_count + :n WHERE id = :c"),
         {"n": count, "c": category.id},
     )
     audit.record(user, "tokens.issue", f"round:{rnd.id}", f"{category.name}: {count}")
+    return category, tokens, hashes
+
+
+def _commit(rnd: Round, category: VoterCategory, hashes: list[str]) -> None:
     db.session.commit()
-    livetally.add_tokens(rnd.id, ((r["h"], category.id) for r in rows))
+    livetally.add_tokens(rnd.id, ((h, category.id) for h in hashes))
+
+
+def issue_tokens(rnd: Round, category_id: int, count: Any, user: Any | None = None) -> list[str]:
+    """Create `count` fresh tokens for one category and return them (the only time)."""
+    category, tokens, hashes = _insert_tokens(rnd, category_id, count, user)
+    _commit(rnd, category, hashes)
     return tokens
+
+
+def issue_slips(rnd: Round, category_id: int, count: Any, base_url: str,
+                user: Any | None = None) -> tuple[VoterCategory, bytes]:
+    """Issue tokens and render their printable slips; nothing is kept if rendering fails."""
+    from server.tokens.slips import render_slips_pdf
+
+    category, tokens, hashes = _insert_tokens(rnd, category_id, count, user)
+    try:
+        pdf = render_slips_pdf(rnd.title, category.name,
+                               [vote_url(base_url, t) for t in tokens], tokens)
+    except Exception:
+        db.session.rollback()
+        raise
+    _commit(rnd, category, hashes)
+    return category, pdf

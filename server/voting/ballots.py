@@ -42,8 +42,10 @@ INSERT_SPENT_SQL = (
     "INSERT INTO spent_tokens (token_hash, round_id) "
     "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r"
 )
-INSERT_SPENT_SQLITE = INSERT_SPENT_SQL + (
-    " AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open')"
+INSERT_SPENT_SQLITE = (
+    "INSERT INTO spent_tokens (token_hash, round_id) "
+    "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r "
+    "AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open')"
 )
 INSERT_BALLOT = (
     "INSERT INTO ballots (id, round_id, category_id, receipt, answers) "
@@ -202,7 +204,7 @@ def public_form(form: dict[str, Any]) -> dict[str, Any]:
         out["max_choices"] = form["max_choices"]
     else:
         out["decimals"] = form["decimals"]
-        out["score_items"] = [{"key": i["key"], "label": i["label"], "min": i["min"], "max": i["max"],
-                               "weight": i["weight"]}
-                        for i in form["items"]]
+        out["score_items"] = [
+            {k: i[k] for k in ("key", "label", "min", "max", "weight")} for i in form["items"]
+        ]
     return out

@@ -193,7 +193,8 @@ def read(round_id: int, category_ids: Iterable[int]) -> dict[str, Any]:
     return {
         "turnout": {int(c): int(n) for c, n in out[0].items() if int(n)},
         "tallies": {
-            cat: {f: int(n) for f, n in t.items() if int(n)} for cat, t in zip(cats, out[1:])
+            cat: {f: int(n) for f, n in t.items() if int(n)}
+            for cat, t in zip(cats, out[1:], strict=True)
         },
     }
 

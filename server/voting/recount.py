@@ -41,7 +41,8 @@ def differences(sql: dict[str, Any], live: dict[str, Any], limit: int = 5) -> li
         ta, tb = sql["tallies"].get(cat, {}), live["tallies"].get(cat, {})
         for field in sorted(set(ta) | set(tb)):
             if ta.get(field, 0) != tb.get(field, 0):
-                out.append(f"category {cat} {field}: SQL {ta.get(field, 0)}, live {tb.get(field, 0)}")
+                a, b = ta.get(field, 0), tb.get(field, 0)
+                out.append(f"category {cat} {field}: SQL {a}, live {b}")
                 if len(out) >= limit:
                     return out
     return out
