@@ -29,7 +29,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     import server.models  # noqa: F401  (register every table)
     from server.core import api as core_api
-    from server.core import auth, db, errors, redis, security
+    from server.core import auth, db, errors, health, redis, security
 
     db.init_app(app)
     redis.init_app(app)
@@ -37,15 +37,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     security.init_app(app)
     core_api.init_app(app)
+    health.init_app(app)
 
-    from server import console, forms, organization, rounds, tokens, voting
+    from server import console, forms, organization, results, rounds, tokens, voting
 
     forms.init_app(app)
     voting.init_app(app)
     tokens.init_app(app)
     rounds.init_app(app)
+    results.init_app(app)
     organization.init_app(app)
     console.init_app(app)
+
+    from server import points
+
+    points.init_app(app)
 
     from server import cli
 

@@ -25,10 +25,11 @@ migrate = Migrate()
 def engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    # No pre-ping: it costs a round trip per checkout on the ballot path; a dead
+    # connection fails its statement (503) and is replaced on the next checkout.
     return {
         "pool_size": 10,
         "max_overflow": 20,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
         "pool_timeout": 5,
     }

@@ -10,6 +10,9 @@ def init_app(app: Flask) -> None:
     from server.core.security import csrf
     from server.voting import api as voting_api
     from server.voting import pages
+    from server.voting.groupcommit import GroupCommitter
+
+    app.extensions["pingyi_committer"] = GroupCommitter(app)
 
     csrf.exempt(voting_api.blp)
     api.register_blueprint(voting_api.blp)

@@ -1,8 +1,8 @@
 """The ballot path: check → claim the token in Redis → durable SQL commit → count.
 
 The order is the promise: a 2xx is returned only after SQL committed the
-spent-token row and the ballot row in one transaction; Redis counts it after
-that, and a Redis failure at that point loses nothing (tally rebuild).
+spent-token row and the ballot row (in a group commit, see groupcommit.py);
+Redis counts it after that, and a Redis failure then loses nothing (rebuild).
 """
 
 from __future__ import annotations
@@ -10,19 +10,18 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from flask import current_app
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
-from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import UNAVAILABLE, ApiError
 from server.forms.answers import check_answers, tally_fields
 from server.tokens.codec import new_receipt, parse_token
 from server.voting import livetally
+from server.voting.groupcommit import GroupCommitter, Pending
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
 
 log = logging.getLogger(__name__)
@@ -37,21 +36,6 @@ ROUND_NOT_OPEN = ApiError("round_not_open", "投票尚未开始，请等待主�
                           "Voting in this round has not started", 409)
 REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
                       "Live tally is being rebuilt; retry in a few seconds", 503)
-
-INSERT_SPENT_SQL = (
-    "INSERT INTO spent_tokens (token_hash, round_id) "
-    "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r"
-)
-INSERT_SPENT_SQLITE = (
-    "INSERT INTO spent_tokens (token_hash, round_id) "
-    "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r "
-    "AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open')"
-)
-INSERT_BALLOT = (
-    "INSERT INTO ballots (id, round_id, category_id, receipt, answers) "
-    "VALUES (:id, :r, :c, :receipt, :answers)"
-)
-
 
 @dataclass(frozen=True)
 class Accepted:
@@ -98,68 +82,41 @@ def _claim(info: RoundInfo, token_hash: str) -> int:
     raise UNKNOWN_TOKEN
 
 
-class _Refused(Exception):
-    def __init__(self, error: ApiError, spent: bool = False) -> None:
-        self.error = error
-        self.spent = spent
-
-
-def _record(round_id: int, token_hash: str, category_id: int, answers: str) -> str:
-    """One transaction: spent-token row + ballot row. Returns the receipt."""
-    receipt = new_receipt()
-    params = {"h": token_hash, "r": round_id}
-    with db.engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            # KEY SHARE on the round row: close() takes FOR UPDATE, so it waits for
-            # every ballot that saw the round open, and later ballots see it closed.
-            status = conn.execute(
-                text("SELECT status FROM rounds WHERE id = :r FOR KEY SHARE"), params
-            ).scalar()
-            if status != "open":
-                raise _Refused(_status_error(status or "closed"))
-            insert_spent = INSERT_SPENT_SQL
-        else:
-            insert_spent = INSERT_SPENT_SQLITE
-        try:  # the first write of the transaction: a failure leaves nothing behind
-            inserted = conn.execute(text(insert_spent), params).rowcount
-        except IntegrityError:
-            raise _Refused(TOKEN_SPENT, spent=True) from None
-        if inserted != 1:
-            status = conn.execute(
-                text("SELECT status FROM rounds WHERE id = :r"), params
-            ).scalar()
-            raise _Refused(UNKNOWN_TOKEN if status == "open" else _status_error(status or ""))
-        conn.execute(text(INSERT_BALLOT), {
-            "id": secrets.token_hex(16), "r": round_id, "c": category_id,
-            "receipt": receipt, "answers": answers,
-        })
-    return receipt
+def _committer() -> GroupCommitter:
+    return current_app.extensions["pingyi_committer"]
 
 
 def submit_ballot(raw_token: Any, raw_answers: Any) -> Accepted:
     round_id, token_hash = parse_token(raw_token)
     info, _ = round_info(round_id)
     answers = check_answers(info.form, info.subject_ids, raw_answers)
+    fields = tally_fields(info.form, answers)
     category_id = _claim(info, token_hash)
-    canonical = json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    item = Pending(
+        round_id=round_id, token_hash=token_hash, category_id=category_id,
+        ballot_id=secrets.token_hex(16), receipt=new_receipt(),
+        answers=json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
+        fields=fields,
+    )
     try:
-        receipt = _record(round_id, token_hash, category_id, canonical)
-    except _Refused as refused:
-        livetally.release(round_id, token_hash, spent=refused.spent)
-        raise refused.error from None
-    except BaseException:
+        outcome = _committer().submit(item, current_app.config["COMMIT_TIMEOUT_S"])
+    except FutureTimeout:
+        # Still queued or committing: it may yet count, but we cannot say so.
+        log.warning("ballot commit timed out (round %s)", round_id)
+        raise UNAVAILABLE from None
+    except Exception:
         try:
             livetally.release(round_id, token_hash)
         except redis.RedisError:
             pass
         raise
-    try:
-        livetally.commit(round_id, token_hash, category_id, tally_fields(info.form, answers))
-    except redis.RedisError as exc:
-        # The ballot is durable; only the live count lags until `tally rebuild`.
-        log.warning("ballot stored but live tally not updated (round %s): %s",
-                    round_id, type(exc).__name__)
-    return Accepted(receipt=receipt, round_id=round_id)
+    if outcome == "ok":
+        return Accepted(receipt=item.receipt, round_id=round_id)
+    if outcome == "spent":
+        raise TOKEN_SPENT
+    if outcome.startswith("closed:"):
+        raise _status_error(outcome.split(":", 1)[1])
+    raise UNKNOWN_TOKEN
 
 
 def ballot_form(raw_token: Any) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""`make bench`: the production server under load, measured side by side."""

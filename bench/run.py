@@ -1,0 +1,377 @@
+"""`make bench`: pingyi under load against the same server's ceiling and a naive peer.
+
+Everything runs in one go on this machine, and the figures that matter are
+ratios: absolute numbers drift on shared machines. Each throughput is the
+median of several wrk runs. Writes a table to stdout and bench/out/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import backends, data  # noqa: E402
+from bench.burst import burst  # noqa: E402
+
+WRK_THREADS = 2
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(app_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
+    port = free_port()
+    full = {**os.environ, **env, "PINGYI_BIND": f"127.0.0.1:{port}",
+            "PINGYI_LOG_LEVEL": "warning"}
+    with open(log, "ab") as fh:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
+             app_uri], cwd=ROOT, env=full, stdout=fh, stderr=fh)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                requests.get(base + "/", timeout=1)
+                break
+            except requests.RequestException:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn {app_uri} did not start; see {log}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wrk(script: str, url: str, args: list[str], duration: float, conns: int,
+        threads: int = WRK_THREADS) -> dict[str, Any]:
+    cmd = ["wrk", f"-t{threads}", f"-c{conns}", f"-d{max(1, round(duration))}s", "--timeout", "10s",
+           "-s", str(ROOT / "bench/wrk" / script), url, "--", *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    m = re.search(r"RESULT (\{.*\})", out)
+    if not m:
+        raise RuntimeError(f"wrk printed no result:\n{out}")
+    res = json.loads(m.group(1))
+    res["per_s"] = res.get("s2xx", 0) / (res["duration_us"] / 1e6)
+    res["answered_per_s"] = (res.get("s2xx", 0) + res.get("s4xx", 0)) / (res["duration_us"] / 1e6)
+    return res
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.work = Path(tempfile.mkdtemp(prefix="pingyi-bench-"))
+        self.db_url = backends.database_url(self.work, prefer_sqlite=args.sqlite)
+        self.redis_url = backends.redis_url(self.work)
+        from server import create_app
+
+        self.app = create_app({"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+                               "INSTANCE_PATH": self.work / "instance", "LOG_LEVEL": "WARNING"})
+        self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+                    "SECRET_KEY": "bench", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING",
+                    "PINGYI_WORKERS": str(args.workers), "PINGYI_THREADS": str(args.threads)}
+        self.log = self.work / "server.log"
+        self.out: dict[str, Any] = {}
+
+    # -- setup -----------------------------------------------------------------
+    def reset(self) -> None:
+        import redis
+
+        from server.core.db import db
+
+        redis.Redis.from_url(self.redis_url).flushdb()
+        with self.app.app_context():
+            if db.engine.dialect.name == "postgresql":
+                db.session.execute(text("DROP SCHEMA public CASCADE"))
+                db.session.execute(text("CREATE SCHEMA public"))
+                db.session.commit()
+            db.create_all()
+            from server.accounts.operations import create_user, new_api_key
+            from server.organization.models import Committee
+
+            c = Committee(name="基准测试党委")
+            db.session.add(c)
+            db.session.commit()
+            self.committee_id = c.id
+            user = create_user("bench", "bench-password", committee_id=c.id)
+            self.auth = "Bearer " + new_api_key(user, "bench")
+
+    def fresh_round(self, title: str) -> int:
+        with self.app.app_context():
+            return data.appraisal_round(self.committee_id, title).id
+
+    def bodies_file(self, round_id: int, count: int, mixed: bool = False) -> Path:
+        from server.rounds.operations import get_round
+
+        with self.app.app_context():
+            rnd = get_round(round_id)
+            toks = data.tokens(rnd, count)
+            bodies = (data.mixed_bodies(rnd, toks, WRK_THREADS) if mixed
+                      else data.ballot_bodies(rnd, toks))
+        prefix = self.work / f"bodies-{round_id}-{time.monotonic_ns()}"
+        data.write_bodies(prefix, bodies, WRK_THREADS)
+        return prefix
+
+    def tokens_needed(self) -> int:
+        return self.args.max_rate * int(self.args.duration + 1)
+
+    # -- measurements ------------------------------------------------------------
+    def median_rate(self, runs: list[dict[str, Any]], key: str = "per_s") -> float:
+        return statistics.median(r[key] for r in runs)
+
+    def measure_pingyi(self) -> None:
+        a = self.args
+        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+            rid = self.fresh_round("吞吐量测试")
+            ceiling, votes, mixes, with_reads, reads = [], [], [], [], []
+            for _ in range(a.runs):
+                prefix = self.bodies_file(rid, 100)
+                ceiling.append(wrk("post.lua", base, [str(prefix), "/healthz/echo"],
+                                   a.duration, a.conns))
+            for _ in range(a.runs):
+                prefix = self.bodies_file(rid, self.tokens_needed())
+                votes.append(wrk("post.lua", base, [str(prefix), "/api/v1/ballots"],
+                                 a.duration, a.conns))
+            for _ in range(a.runs):
+                prefix = self.bodies_file(rid, self.tokens_needed(), mixed=True)
+                mixes.append(wrk("post.lua", base, [str(prefix), "/api/v1/ballots"],
+                                 a.duration, a.conns))
+            for _ in range(a.runs):
+                prefix = self.bodies_file(rid, self.tokens_needed())
+                v, r = self.with_reads(base, prefix, f"/api/v1/rounds/{rid}/turnout")
+                with_reads.append(v)
+                reads.append(r)
+        self.out.update(
+            ceiling_per_s=self.median_rate(ceiling),
+            vote_per_s=self.median_rate(votes),
+            vote_p99_ms=statistics.median(r["p99_ms"] for r in votes),
+            vote_5xx=sum(r["s5xx"] for r in votes),
+            mix_answered_per_s=self.median_rate(mixes, "answered_per_s"),
+            mix_accepted_per_s=self.median_rate(mixes),
+            mix_5xx=sum(r["s5xx"] for r in mixes),
+            vote_with_reads_per_s=self.median_rate(with_reads),
+            read_under_load_p99_ms=statistics.median(r["p99_ms"] for r in reads),
+            wrapped=sum(r["wrapped"] for r in votes + mixes + with_reads),
+        )
+
+    def with_reads(self, base: str, prefix: Path, read_path: str,
+                   vote_path: str = "/api/v1/ballots") -> tuple[dict, dict]:
+        box: dict[str, Any] = {}
+
+        def reader() -> None:
+            box["r"] = wrk("get.lua", base, [read_path, self.auth], self.args.duration,
+                           self.args.read_conns, threads=1)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        votes = wrk("post.lua", base, [str(prefix), vote_path], self.args.duration,
+                    self.args.conns)
+        t.join()
+        return votes, box["r"]
+
+    def measure_naive(self) -> None:
+        a = self.args
+        import secrets
+
+        with gunicorn("bench.naive_app:app", self.env, self.log) as base:
+            subprocess.run([sys.executable, "-c",
+                            "from bench.naive_app import app, db\n"
+                            "with app.app_context(): db.create_all()"],
+                           cwd=ROOT, env={**os.environ, **self.env}, check=True)
+            runs, runs_reads = [], []
+            for _ in range(a.runs * 2):
+                bodies = [json.dumps({"token": secrets.token_urlsafe(16),
+                                      "answers": {"x": "excellent"}})
+                          for _ in range(self.tokens_needed())]
+                prefix = self.work / f"naive-{time.monotonic_ns()}"
+                data.write_bodies(prefix, bodies, WRK_THREADS)
+                if len(runs) < a.runs:
+                    runs.append(wrk("post.lua", base, [str(prefix), "/vote"], a.duration,
+                                    a.conns))
+                else:
+                    runs_reads.append(self.with_reads(base, prefix, "/tally", "/vote")[0])
+        self.out.update(naive_per_s=self.median_rate(runs),
+                        naive_with_reads_per_s=self.median_rate(runs_reads))
+
+    def measure_flat_reads(self) -> None:
+        """Turnout read p99 while votes stream in, at 1k and at 100k ballots."""
+        from server.rounds.operations import get_round
+        from server.voting.rebuild import rebuild
+
+        a = self.args
+        rid = self.fresh_round("大规模测评")
+        p99: dict[int, float] = {}
+        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+            have = 0
+            for target in (a.small_round, a.big_round):
+                with self.app.app_context():
+                    data.bulk_ballots(get_round(rid), target - have)
+                    rebuild(rid)
+                have = target
+                samples = []
+                for _ in range(a.runs):
+                    prefix = self.bodies_file(rid, self.tokens_needed())
+                    _, r = self.with_reads(base, prefix, f"/api/v1/rounds/{rid}/turnout")
+                    samples.append(r["p99_ms"])
+                p99[target] = statistics.median(samples)
+        self.big_round_id = rid
+        self.out.update(read_p99_ms_1k=p99[a.small_round], read_p99_ms_100k=p99[a.big_round])
+
+    def measure_burst(self) -> None:
+        from server.core.db import db
+        from server.rounds.operations import get_round
+        from server.voting import livetally
+
+        a = self.args
+        rid = self.fresh_round("瞬时并发测试")
+        with self.app.app_context():
+            rnd = get_round(rid)
+            bodies = [b.encode() for b in data.ballot_bodies(rnd, data.tokens(rnd, a.burst))]
+        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+            res = burst(base + "/api/v1/ballots", bodies, a.burst_conns)
+        with self.app.app_context():
+            rows = db.session.execute(text("SELECT count(*) FROM ballots WHERE round_id = :r"),
+                                      {"r": rid}).scalar()
+            live = sum(livetally.read_turnout(rid).values())
+        self.out.update(burst_requests=a.burst, burst_connections=a.burst_conns,
+                        burst_accepted=res["accepted"], burst_errors=res["errors"],
+                        burst_p50_ms=res["p50_ms"], burst_p99_ms=res["p99_ms"],
+                        burst_sql_rows=rows, burst_redis_tally=live,
+                        burst_counts_match=res["accepted"] == rows == live == a.burst)
+
+    def measure_big(self) -> None:
+        from server.rounds.operations import close_round, get_round
+        from server.tokens.operations import issue_slips
+
+        with self.app.app_context():
+            slips_round = get_round(self.fresh_round("万张选票打印"))
+            start = time.perf_counter()
+            _, pdf = issue_slips(slips_round, slips_round.categories[0].id, self.args.slips,
+                                 "https://pingyi.example.com")
+            self.out["slips_10k_s"] = time.perf_counter() - start
+            self.out["slips_pdf_mb"] = len(pdf) / 1e6
+            rnd = get_round(self.big_round_id)
+            ballots = db_count(rnd.id)
+            start = time.perf_counter()
+            closed = close_round(rnd)
+            self.out["close_100k_s"] = time.perf_counter() - start
+            self.out["close_ballots"] = ballots
+            assert closed.status == "closed", closed.close_problem
+
+    # -- report --------------------------------------------------------------------
+    def report(self) -> dict[str, Any]:
+        o = self.out
+        o["cores"] = os.cpu_count()
+        o["database"] = "postgresql" if self.db_url.startswith("postgresql") else "sqlite"
+        o["server"] = (f"gunicorn gthread, {self.args.workers} workers x {self.args.threads} "
+                       f"threads; wrk {WRK_THREADS} threads, {self.args.conns} connections")
+        o["vote_over_ceiling"] = o["vote_per_s"] / o["ceiling_per_s"]
+        o["vote_over_naive"] = o["vote_per_s"] / o["naive_per_s"]
+        o["vote_over_naive_with_reads"] = o["vote_with_reads_per_s"] / o["naive_with_reads_per_s"]
+        o["read_p99_ratio_100k_over_1k"] = o["read_p99_ms_100k"] / o["read_p99_ms_1k"]
+        return o
+
+
+def db_count(round_id: int) -> int:
+    from server.core.db import db
+
+    return db.session.execute(text("SELECT count(*) FROM ballots WHERE round_id = :r"),
+                              {"r": round_id}).scalar()
+
+
+ROWS = [
+    ("ceiling (POST /healthz/echo)", "ceiling_per_s", "/s", None),
+    ("vote, fresh tokens", "vote_per_s", "/s", None),
+    ("vote, 10% replays + 5% unknown (answered)", "mix_answered_per_s", "/s", None),
+    ("naive peer (row per request, SQL tallies)", "naive_per_s", "/s", None),
+    ("vote with live reads running", "vote_with_reads_per_s", "/s", None),
+    ("naive peer with live reads running", "naive_with_reads_per_s", "/s", None),
+    ("vote / ceiling", "vote_over_ceiling", "", ">= 0.7"),
+    ("vote / naive", "vote_over_naive", "", ">= 1.5"),
+    ("vote / naive, with reads", "vote_over_naive_with_reads", "", ">= 3"),
+    ("turnout read p99 at 1k ballots", "read_p99_ms_1k", "ms", None),
+    ("turnout read p99 at 100k ballots", "read_p99_ms_100k", "ms", None),
+    ("read p99 100k / 1k", "read_p99_ratio_100k_over_1k", "", "<= 1.5"),
+    ("burst errors", "burst_errors", "", "0"),
+    ("burst p99", "burst_p99_ms", "ms", "<= 200"),
+    ("burst accepted == SQL == Redis", "burst_counts_match", "", "true"),
+    ("close of 100k ballots", "close_100k_s", "s", "<= 3"),
+    ("10,000 slips (tokens + PDF)", "slips_10k_s", "s", "<= 30"),
+]
+
+
+def print_table(o: dict[str, Any]) -> None:
+    print(f"\npingyi bench — {o['cores']} cores, {o['database']}, {o['server']}")
+    print(f"{'measure':48} {'value':>12}  target")
+    for label, key, unit, target in ROWS:
+        v = o.get(key)
+        shown = f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}"
+        print(f"{label:48} {shown:>12}  {target or ''}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness runs")
+    p.add_argument("--sqlite", action="store_true", help="use SQLite even if PostgreSQL is up")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--duration", type=float, default=5.0)
+    p.add_argument("--conns", type=int, default=32)
+    p.add_argument("--read-conns", type=int, default=4)
+    p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--max-rate", type=int, default=4000, help="tokens prepared per second of run")
+    p.add_argument("--small-round", type=int, default=1000)
+    p.add_argument("--big-round", type=int, default=100000)
+    p.add_argument("--burst", type=int, default=2000)
+    p.add_argument("--burst-conns", type=int, default=500)
+    p.add_argument("--slips", type=int, default=10000)
+    p.add_argument("--out", type=Path, default=ROOT / "bench/out/latest.json")
+    args = p.parse_args()
+    if args.smoke:
+        args.runs, args.duration, args.max_rate = 1, 1.0, 1500
+        args.small_round, args.big_round = 100, 1000
+        args.burst, args.burst_conns, args.slips = 200, 50, 100
+        args.workers, args.threads = 2, 4
+    bench = Bench(args)
+    bench.reset()
+    bench.measure_pingyi()
+    bench.measure_naive()
+    bench.measure_flat_reads()
+    bench.measure_burst()
+    bench.measure_big()
+    out = bench.report()
+    print_table(out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
