@@ -22,8 +22,8 @@ def database_url(workdir: Path, prefer_sqlite: bool = False) -> str:
                 if not exists:
                     conn.execute("CREATE DATABASE pingyi_bench")
             return PG_URL
-        except Exception:  # noqa: BLE001 - no PostgreSQL here: embedded SQLite
-            pass
+        except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: embedded SQLite
+            print(f"no PostgreSQL ({type(exc).__name__}); using SQLite")
     return f"sqlite:///{workdir / 'bench.sqlite3'}"
 
 

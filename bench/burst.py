@@ -36,7 +36,8 @@ async def _connection(host: str, port: int, path: str, bodies: list[bytes],
         writer.close()
 
 
-async def _burst(url: str, bodies: list[bytes], connections: int) -> tuple[list[float], list[int], float]:
+async def _burst(url: str, bodies: list[bytes],
+                 connections: int) -> tuple[list[float], list[int], float]:
     parts = urlsplit(url)
     per_conn: list[list[bytes]] = [bodies[i::connections] for i in range(connections)]
     latencies: list[float] = []
@@ -59,7 +60,9 @@ def burst(url: str, bodies: list[bytes], connections: int) -> dict[str, float]:
     latencies.sort()
 
     def pct(p: float) -> float:
-        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else 0.0
+        if not latencies:
+            return 0.0
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
     return {
         "requests": len(bodies), "accepted": sum(1 for s in statuses if 200 <= s < 300),
