@@ -8,9 +8,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
-APT_PACKAGES := chromium zbar-tools poppler-utils fonts-wqy-zenhei fonts-noto-cjk wrk
+APT_PACKAGES := chromium zbar-tools poppler-utils fonts-wqy-zenhei fonts-noto-cjk wrk redis-tools
 
-.PHONY: run test test-quick lint system-deps fonts clean
+.PHONY: run test test-quick bench lint system-deps fonts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: chromium (browser tests), zbar/poppler (slip decoding),
-# CJK fonts (slips, cards). Installed only when missing and when we are root.
+# CJK fonts (slips, cards), redis-tools (redis-cli, to create the test Redis
+# Cluster). Installed only when missing and when we are root.
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do \
 	  dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -49,8 +50,24 @@ test: $(STAMP) system-deps
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not browser"
 
+# Side-by-side load test of the production server (not part of `make test`,
+# which runs only a smoke pass of the same harness). Table + bench/out/latest.json.
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check server bot tests
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
+
+# The core tests again on a real 3-master Redis Cluster: the test fixture starts
+# it on loopback ports (redis-server --cluster-enabled + redis-cli --cluster
+# create) and stops it when the run ends, so nothing is left running.
+CLUSTER_TESTS := tests/test_voting_api.py tests/test_tally_rebuild.py tests/test_rounds_api.py \
+	tests/test_concurrency.py tests/test_two_hosts.py tests/test_cluster.py \
+	tests/test_cluster_slots.py $(wildcard tests/test_points*.py tests/test_leaderboard*.py)
+
+.PHONY: test-cluster
+test-cluster: $(STAMP)
+	TEST_REDIS_CLUSTER=1 $(BIN)/pytest -q $(CLUSTER_TESTS)
