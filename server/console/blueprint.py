@@ -68,7 +68,18 @@ def _percent(value: float | int | None, digits: int = 1) -> str:
     return f"{(value or 0) * 100:.{digits}f}%"
 
 
+def _pct2(value: float | None) -> str:
+    """An engine percentage (37.5 means 37.5%) as "37.50%"; missing as a dash."""
+    return "—" if value is None else f"{value:.2f}%"
+
+
+def _num2(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 bp.add_app_template_global(_status_label, "status_label")
+bp.add_app_template_filter(_pct2, "pct2")
+bp.add_app_template_filter(_num2, "num2")
 bp.add_app_template_global(_kind_label, "kind_label")
 bp.add_app_template_filter(_percent, "percent")
 bp.add_app_template_filter(china_time, "china_time")

@@ -104,3 +104,81 @@ def china_time(value: dt.datetime | None) -> str:
     if value is None:
         return ""
     return value.replace(tzinfo=dt.UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+# The result-rule inputs of the "new round" form: (input name, rule key, label, kind).
+RULE_INPUTS = (
+    ("min_turnout", "min_turnout", "参评率下限", None),
+    ("recommend_threshold", "recommend_threshold", "推荐得票率门槛", "recommendation"),
+    ("places", "places", "推荐名额", "recommendation"),
+    ("trim", "trim", "去掉最高分和最低分的个数", "scoring"),
+    ("flag_share", "flags", "标记比例", "appraisal"),
+    ("k", "k", "类别最少显示人数", None),
+)
+NO_FLAG = ("无", "不标记", "-", "—")
+
+
+def _percent(raw: str, field: str, label: str) -> float:
+    text = raw.strip().rstrip("%％").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise _bad(field, f"{label}应为 0～100 之间的百分数", f"{field} is not a number") from None
+    if not 0 <= value <= 100:
+        raise _bad(field, f"{label}应为 0～100 之间的百分数", f"{field} must lie in [0, 100]")
+    return round(value / 100, 6)
+
+
+def _count(raw: str, field: str, label: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or len(text) > 4:
+        raise _bad(field, f"{label}应为整数", f"{field} must be an integer")
+    return int(text)
+
+
+def rule_defaults(form: dict[str, Any], site_k: int) -> dict[str, str]:
+    """The template's rules as the form's placeholders (percentages as percentages)."""
+    rules = form.get("results") or {}
+    out: dict[str, str] = {"k": str(site_k)}
+    for key in ("min_turnout", "recommend_threshold"):
+        if key in rules:
+            out[key] = f"{rules[key] * 100:g}"
+    for key in ("trim", "places", "k"):
+        if rules.get(key) is not None:
+            out[key] = str(rules[key])
+    shares = [f for f in rules.get("flags") or [] if "share_above" in f]
+    if shares:
+        out["flag_share"] = f"{shares[0]['share_above'] * 100:g}"
+    elif form.get("kind") == "appraisal":
+        out["flag_share"] = "无"
+    return out
+
+
+def flag_grade(form: dict[str, Any]) -> dict[str, Any] | None:
+    """The grade a share flag is about: the lowest graded one (e.g. 不称职)."""
+    graded = [g for g in form.get("grades") or [] if not g.get("abstain")]
+    return graded[-1] if graded else None
+
+
+def parse_rules(values: dict[str, str], form: dict[str, Any]) -> dict[str, Any]:
+    """Result-rule overrides from the form; empty inputs keep the template's rules."""
+    out: dict[str, Any] = {}
+    kind = form.get("kind")
+    for name, key, label, only in RULE_INPUTS:
+        raw = (values.get(name) or "").strip()
+        if not raw or (only and only != kind):
+            continue
+        if name in ("min_turnout", "recommend_threshold"):
+            out[key] = _percent(raw, name, label)
+        elif name == "flag_share":
+            grade = flag_grade(form)
+            if raw in NO_FLAG or grade is None:
+                out["flags"] = []
+                continue
+            share = _percent(raw, name, label)
+            shown = f"{share * 100:g}"
+            out["flags"] = [{"grades": [grade["key"]], "share_above": share,
+                             "label": f"“{grade['label']}”率超过{shown}%"}]
+        else:
+            out[key] = _count(raw, name, label)
+    return out

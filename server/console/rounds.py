@@ -12,15 +12,21 @@ from server.console import access
 from server.console.access import READERS, STAFF
 from server.console.forms import (
     DEFAULT_CATEGORIES,
+    RULE_INPUTS,
+    flag_grade,
     parse_categories,
     parse_choice_limit,
     parse_deadline,
+    parse_rules,
     parse_subjects,
+    rule_defaults,
 )
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms import available_forms
+from server.results.official import publish_problem
+from server.results.rules import site_k
 from server.rounds import live
 from server.rounds.models import Round
 from server.rounds.operations import close_round, create_round, open_round, publish_round
@@ -47,12 +53,23 @@ def _new_values() -> dict[str, Any]:
     return {"form": "appraisal" if "appraisal" in forms else next(iter(forms), ""),
             "title": "", "subjects": "", "categories": DEFAULT_CATEGORIES,
             "show_live_results": False, "closes_at": "", "min_choices": "",
-            "max_choices": ""}
+            "max_choices": "", **{name: "" for name, *_ in RULE_INPUTS}}
+
+
+def _new_page(forms: dict[str, Any], values: dict[str, Any], **extra: Any) -> str:
+    return render_template(
+        "console/round_new.html", forms=forms, values=values,
+        defaults={key: rule_defaults(f, site_k()) for key, f in forms.items()},
+        flag_grades={key: (flag_grade(f) or {}).get("label", "") for key, f in forms.items()},
+        **extra)
 
 
 def _located(err: ApiError) -> dict[str, str]:
     """The error for the page: which input it belongs to, and which entry of a list."""
     field = err.field or ""
+    if field == "results" or field.startswith("results."):
+        key = field.partition(".")[2].split(".")[0].split("[")[0]
+        field = {"flags": "flag_share", "": "rules"}.get(key, key)
     base, _, rest = field.partition("[")
     message = err.message
     if rest and rest.split("]")[0].isdigit():
@@ -66,13 +83,14 @@ def _located(err: ApiError) -> dict[str, str]:
 def round_new() -> str | BaseResponse | tuple[str, int]:
     forms = available_forms()
     if request.method == "GET":
-        return render_template("console/round_new.html", forms=forms, values=_new_values())
+        return _new_page(forms, _new_values())
     f = request.form
     values = {"form": f.get("form", ""), "title": f.get("title", ""),
               "subjects": f.get("subjects", ""), "categories": f.get("categories", ""),
               "show_live_results": bool(f.get("show_live_results")),
               "closes_at": f.get("closes_at", ""), "min_choices": f.get("min_choices", ""),
-              "max_choices": f.get("max_choices", "")}
+              "max_choices": f.get("max_choices", ""),
+              **{name: f.get(name, "") for name, *_ in RULE_INPUTS}}
     try:
         cid = access.own_committee()
         is_rec = forms.get(values["form"], {}).get("kind") == "recommendation"
@@ -85,12 +103,12 @@ def round_new() -> str | BaseResponse | tuple[str, int]:
             if is_rec else None,
             max_choices=parse_choice_limit(values["max_choices"], "max_choices", "最多推荐人数")
             if is_rec else None,
+            results=parse_rules(values, forms.get(values["form"], {})),
             user=access.user(),
         )
     except ApiError as err:
         db.session.rollback()
-        return render_template("console/round_new.html", forms=forms, values=values,
-                               error=_located(err)), err.status
+        return _new_page(forms, values, error=_located(err)), err.status
     flash(f"已创建测评“{rnd.title}”。下一步：发放选票，然后开始投票。", "success")
     return _detail(rnd.id)
 
@@ -99,8 +117,10 @@ def round_new() -> str | BaseResponse | tuple[str, int]:
 def round_detail(round_id: int) -> str:
     rnd = access.load_round(round_id)
     turnout = live.turnout(rnd)
+    problem = publish_problem(rnd) if rnd.status == "closed" else None
     return render_template("console/round_detail.html", rnd=rnd, turnout=turnout,
-                           slips_warning=SLIPS_WARNING)
+                           slips_warning=SLIPS_WARNING,
+                           publish_block=problem[0] if problem else None)
 
 
 def _lifecycle(round_id: int, action: Any, done: str) -> BaseResponse:

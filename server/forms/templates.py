@@ -57,7 +57,21 @@ def check_form(form: dict[str, Any], where: str = "form") -> dict[str, Any]:
             item.setdefault("weight", 1.0)
         decimals = form.setdefault("decimals", 0)
         _require(decimals in (0, 1, 2), where, "decimals must be 0, 1 or 2")
+    _check_result_rules(form, where)
     return form
+
+
+def _check_result_rules(form: dict[str, Any], where: str) -> None:
+    """The optional [results] table: defaults a round's result rules start from."""
+    from server.results.config import ResultRules
+    from server.results.engine import check_rules
+
+    results = form.setdefault("results", {})
+    _require(isinstance(results, dict), where, "[results] must be a table")
+    try:
+        check_rules(ResultRules.from_dict(results), form, [{"id": 1, "name": "all"}])
+    except ValueError as exc:
+        raise FormError(f"{where}: [results] {exc}") from exc
 
 
 def load_forms(folder: str | Path) -> dict[str, dict[str, Any]]:

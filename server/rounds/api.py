@@ -98,7 +98,7 @@ def create(body: dict[str, Any]) -> Round:
     return create_round(cid, body["form"], body["title"], body["subjects"], body["categories"],
                         show_live_results=body["show_live_results"], closes_at=body["closes_at"],
                         min_choices=body["min_choices"], max_choices=body["max_choices"],
-                        user=user)
+                        results=body["results"], user=user)
 
 
 @blp.route("/rounds/<int:round_id>", methods=["GET"])
@@ -120,7 +120,9 @@ def _lifecycle(action: str) -> Any:
     view.__doc__ = {"open": "Open for voting (idempotent).",
                     "close": "Stop voting, recount from SQL, compare with the live tally, "
                              "freeze (idempotent; 409 tally_mismatch on a difference).",
-                    "publish": "Publish the frozen results (idempotent)."}[action]
+                    "publish": "Publish the frozen results (idempotent; 409 "
+                               "turnout_below_threshold when 参评率 is below the round's "
+                               "min_turnout)."}[action]
     view = require_api_role(*STAFF)(view)
     view = _alt(view)
     view = blp.response(200, RoundOut)(view)
@@ -183,5 +185,6 @@ def read_turnout(round_id: int) -> dict[str, Any]:
 @_alt
 @require_api_role(*READERS)
 def read_results(round_id: int) -> dict[str, Any]:
-    """Totals after close (or live, if the round allows it)."""
+    """The results engine's k-safe output: frozen after close; while open only if the
+    round shows live results (a snapshot advanced every k ballots, no categories)."""
     return live.results(_round(round_id))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.core.errors import ApiError
 from server.rounds.models import Round
-from server.rounds.summary import summarize
 from server.voting import livetally
 from server.voting.ballots import ensure_live
 
@@ -31,17 +29,8 @@ def turnout(rnd: Round) -> dict[str, Any]:
 
 
 def results(rnd: Round) -> dict[str, Any]:
-    """Totals after close; while open only if the round shows live results."""
-    subjects = [{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects]
-    if rnd.status in ("closed", "published"):
-        counts = rnd.result
-        live = False
-    elif rnd.status == "open" and rnd.show_live_results:
-        ensure_live(rnd.id)
-        counts = livetally.read(rnd.id, [c.id for c in rnd.categories])
-        live = True
-    else:
-        raise ApiError("results_hidden", "投票结束前不显示结果", "Results are hidden until close",
-                       409)
-    body = summarize(rnd.form, subjects, counts)  # type: ignore[arg-type]
-    return {"round_id": rnd.id, "status": rnd.status, "live": live, **body}
+    """The engine's k-safe results: frozen after close; while open only if the round
+    shows live results (a k-step snapshot without category breakdowns)."""
+    from server.results.view import results_body
+
+    return results_body(rnd)

@@ -51,6 +51,11 @@ class Round(db.Model):
         return cached
 
     @property
+    def result_rules(self) -> dict[str, Any]:
+        """How results are computed (server/results/rules.py), kept in the form snapshot."""
+        return self.form.get("results") or {}
+
+    @property
     def result(self) -> dict[str, Any] | None:
         return json.loads(self.result_json) if self.result_json else None
 

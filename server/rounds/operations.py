@@ -16,6 +16,9 @@ from server.accounts.models import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms import available_forms
+from server.results.official import official_results, publish_problem
+from server.results.rules import build_rules
+from server.results.view import forget_projector
 from server.rounds.models import Round, Subject, VoterCategory
 from server.voting import livetally
 from server.voting.rebuild import epoch, rebuild
@@ -47,9 +50,14 @@ def create_round(
     closes_at: dt.datetime | None = None,
     min_choices: int | None = None,
     max_choices: int | None = None,
+    results: dict[str, Any] | None = None,
     user: Any | None = None,
 ) -> Round:
-    """Create a draft round from a form template; every argument is checked."""
+    """Create a draft round from a form template; every argument is checked.
+
+    `results` overrides the template's result rules (server/results/rules.py);
+    the merged rules are kept in the round's form snapshot under "results".
+    """
     forms = available_forms()
     if form_key not in forms:
         raise _bad("unknown_form", "测评表模板不存在", f"unknown form {form_key!r}", "form")
@@ -76,7 +84,7 @@ def create_round(
                    "closes_at")
 
     rnd = Round(committee_id=committee_id, title=title, kind=form["kind"], form_key=form_key,
-                form_json=json.dumps(form, ensure_ascii=False), status="draft",
+                status="draft",
                 show_live_results=bool(show_live_results), closes_at=closes_at,
                 created_by=getattr(user, "id", None))
     seen: set[str] = set()
@@ -104,6 +112,10 @@ def create_round(
                        f"categories[{i}].weight")
         rnd.categories.append(VoterCategory(position=i, name=name, expected_count=expected,
                                             weight=float(weight)))
+    form["results"] = build_rules(
+        form, [{"name": c.name, "expected_count": c.expected_count, "weight": c.weight}
+               for c in rnd.categories], len(rnd.subjects), results)
+    rnd.form_json = json.dumps(form, ensure_ascii=False)
     db.session.add(rnd)
     db.session.flush()
     audit.record(user, "round.create", f"round:{rnd.id}", title)
@@ -190,6 +202,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
         "turnout": {str(c): n for c, n in sql_counts["turnout"].items()},
         "tallies": {str(c): t for c, t in sql_counts["tallies"].items()},
         "ballots": sum(sql_counts["turnout"].values()),
+        "official": official_results(rnd),
     }
     db.session.execute(
         text("UPDATE rounds SET status = 'closed', closed_at = :now, close_problem = '', "
@@ -200,6 +213,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     db.session.commit()
     db.session.refresh(rnd)
     livetally.set_state(round_id, "closed")
+    forget_projector(round_id)
     return rnd
 
 
@@ -238,6 +252,11 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
     if rnd.status != "closed":
         raise ApiError("round_not_closed", "请先结束投票并完成计票，再发布结果",
                        "Only a closed, counted round can be published", 409)
+    problem = publish_problem(rnd)
+    if problem:
+        audit.record(user, "round.publish_refused", f"round:{rnd.id}", problem[0])
+        db.session.commit()
+        raise ApiError("turnout_below_threshold", *problem, 409)
     db.session.execute(
         text("UPDATE rounds SET status = 'published', published_at = :now "
              "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()})
@@ -245,6 +264,7 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
     db.session.commit()
     db.session.refresh(rnd)
     livetally.set_state(rnd.id, "published")
+    forget_projector(rnd.id)
     return rnd
 
 

@@ -22,6 +22,37 @@ class CategoryIn(ma.Schema):
                                                                                min_inclusive=False))
 
 
+class FlagRuleIn(ma.Schema):
+    label = ma.fields.String(required=True, validate=Length(min=1, max=60))
+    grade = ma.fields.String(validate=Length(min=1, max=60))
+    grades = ma.fields.List(ma.fields.String(validate=Length(min=1, max=60)),
+                            validate=Length(min=1, max=20))
+    criterion = ma.fields.String(validate=Length(min=1, max=60))
+    share_above = ma.fields.Float(allow_nan=False, validate=Range(0, 1))
+    share_at_least = ma.fields.Float(allow_nan=False, validate=Range(0, 1))
+    score_below = ma.fields.Float(allow_nan=False, validate=Range(-1e6, 1e6))
+
+
+class ResultRulesIn(ma.Schema):
+    """Overrides of the form template's [results] rules; anything left out keeps it."""
+
+    k = ma.fields.Integer(strict=True, validate=Range(1, 1000), metadata={
+        "description": "smallest voter category shown on its own (not below the site's "
+                       "K_ANONYMITY)"})
+    trim = ma.fields.Integer(strict=True, validate=Range(0, 50), metadata={
+        "description": "scoring: drop this many highest and lowest scores per item"})
+    trim_scope = ma.fields.String(allow_none=True, validate=ma.validate.OneOf(
+        ["overall", "category"]))
+    use_category_weights = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "null: weight categories when their weights differ"})
+    recommend_threshold = ma.fields.Float(allow_nan=False, validate=Range(0, 1), metadata={
+        "description": "a candidate needs strictly more than this share of valid ballots"})
+    places = ma.fields.Integer(strict=True, allow_none=True, validate=Range(1, 500))
+    min_turnout = ma.fields.Float(allow_nan=False, validate=Range(0, 1), metadata={
+        "description": "参评率 (cast / expected) needed to publish"})
+    flags = ma.fields.List(ma.fields.Nested(FlagRuleIn), validate=Length(max=20))
+
+
 class RoundIn(ma.Schema):
     form = ma.fields.String(required=True, validate=Length(min=1, max=60),
                             metadata={"description": "form template key, see GET /forms"})
@@ -37,6 +68,8 @@ class RoundIn(ma.Schema):
                                     validate=Range(0, 500))
     max_choices = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
                                     validate=Range(1, 500))
+    results = ma.fields.Nested(ResultRulesIn, load_default=None, allow_none=True, metadata={
+        "description": "result rules; defaults come from the form template"})
 
 
 class CategoryOut(ma.Schema):
@@ -59,6 +92,8 @@ class RoundOut(ma.Schema):
     closed_at = ma.fields.NaiveDateTime(allow_none=True)
     published_at = ma.fields.NaiveDateTime(allow_none=True)
     close_problem = ma.fields.String()
+    results = ma.fields.Dict(attribute="result_rules",
+                             metadata={"description": "the result rules this round uses"})
     subjects = ma.fields.List(ma.fields.Nested(SubjectOut))
     categories = ma.fields.List(ma.fields.Nested(CategoryOut))
 
@@ -120,11 +155,29 @@ class TurnoutOut(ma.Schema):
 
 
 class ResultsOut(ma.Schema):
+    """The results engine's output (server/results/engine.py), k-anonymous."""
+
     round_id = ma.fields.Integer()
+    title = ma.fields.String()
     status = ma.fields.String()
-    live = ma.fields.Boolean(metadata={"description": "true while the round is still open"})
-    ballots = ma.fields.Integer()
-    subjects = ma.fields.List(ma.fields.Dict())
+    live = ma.fields.Boolean(metadata={"description": "true while the round is still open: a "
+                                       "snapshot updated every k ballots, no categories"})
+    ballots = ma.fields.Integer(metadata={"description": "valid ballots"})
+    kind = ma.fields.String()
+    form = ma.fields.String()
+    rules = ma.fields.Dict(metadata={"description": "the rules applied (effective values)"})
+    rule_text = ma.fields.List(ma.fields.String(), metadata={"description": "the rules in words"})
+    validity = ma.fields.Dict(metadata={
+        "description": "应到/实到/有效/无效/参评率 in total and per (merged) category; "
+                       "publishable and the reason when not"})
+    appraisal = ma.fields.Dict(metadata={
+        "description": "grade counts and rates per subject and criterion (不了解 outside the "
+                       "denominator), composite scores, ranks, flags, per-category rows"})
+    recommendation = ma.fields.Dict(metadata={
+        "description": "votes, 得票率, ranks, threshold, selected, ties"})
+    scoring = ma.fields.Dict(metadata={
+        "description": "(trimmed) item means, totals, ranks, flags"})
+    notes = ma.fields.List(ma.fields.String())
 
 
 class FormOut(ma.Schema):

@@ -31,12 +31,23 @@
       document.querySelectorAll("[data-kind-only]").forEach(function (el) {
         el.hidden = el.getAttribute("data-kind-only") !== kind;
       });
+      // Result rules: the template's values as placeholders (empty input = keep them).
+      var defaults = {};
+      try { defaults = JSON.parse((opt && opt.getAttribute("data-rule-defaults")) || "{}"); } catch (e) { defaults = {}; }
+      document.querySelectorAll("input[data-rule]").forEach(function (input) {
+        var d = defaults[input.getAttribute("data-rule")];
+        input.placeholder = d === undefined ? "" : String(d);
+      });
+      var grade = opt ? opt.getAttribute("data-flag-grade") : "";
+      document.querySelectorAll("[data-flag-grade-label]").forEach(function (el) {
+        el.textContent = grade || "不称职";
+      });
     };
     kindSelect.addEventListener("change", syncKind);
     syncKind();
   }
 
-  // Projector: poll the turnout API and update the numbers in place.
+  // Projector: poll the cached feed (turnout + results when they may be shown).
   var pj = document.getElementById("projector");
   if (pj) startProjector(pj);
 
@@ -49,46 +60,43 @@
     if (el && el.textContent !== String(text)) el.textContent = text;
   }
 
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function fixed(value, digits) {
+    return value === null || value === undefined ? "—" : Number(value).toFixed(digits);
+  }
+
   function catRow(cat) {
-    var row = document.createElement("div");
-    row.className = "pj-cat";
+    var row = el("div", "pj-cat");
     row.setAttribute("data-cat-id", cat.id);
-    var name = document.createElement("div");
-    name.className = "pj-cat-name";
-    name.textContent = cat.name;
-    var bar = document.createElement("div");
-    bar.className = "pj-bar";
-    var fill = document.createElement("div");
-    fill.className = "pj-fill";
-    bar.appendChild(fill);
-    var num = document.createElement("div");
-    num.className = "pj-cat-num";
+    var bar = el("div", "pj-bar");
+    bar.appendChild(el("div", "pj-fill"));
+    var num = el("div", "pj-cat-num");
     num.appendChild(document.createElement("b"));
     num.appendChild(document.createTextNode(""));
-    row.appendChild(name);
+    row.appendChild(el("div", "pj-cat-name", cat.name));
     row.appendChild(bar);
     row.appendChild(num);
     return row;
   }
 
-  function render(data) {
-    setText("pj-title", data.title);
+  function renderTurnout(data) {
     setText("pj-actual", data.actual);
     setText("pj-expected", data.expected);
     setText("pj-rate", (data.rate * 100).toFixed(1) + "%");
     document.getElementById("pj-total-fill").style.width = Math.min(100, data.rate * 100) + "%";
-
-    var status = document.getElementById("pj-status");
-    if (status.getAttribute("data-status") !== data.status) {
-      status.setAttribute("data-status", data.status);
-      status.className = "pj-status pj-status-" + data.status;
-      status.textContent = STATUS[data.status] || data.status;
-    }
+    setText("pj-mini-turnout", "实到 " + data.actual + " / 应到 " + data.expected +
+            " · 参评率 " + (data.rate * 100).toFixed(1) + "%");
 
     var box = document.getElementById("pj-cats");
     var ids = data.categories.map(function (c) { return String(c.id); }).join(",");
-    var have = Array.prototype.map.call(box.children, function (el) {
-      return el.getAttribute("data-cat-id");
+    var have = Array.prototype.map.call(box.children, function (child) {
+      return child.getAttribute("data-cat-id");
     }).join(",");
     if (ids !== have) {
       while (box.firstChild) box.removeChild(box.firstChild);
@@ -102,15 +110,143 @@
       num.firstChild.textContent = c.actual;
       num.lastChild.textContent = " / " + c.expected;
     });
+  }
 
+  function hbar(width, cls, marker) {
+    var bar = el("div", "pj-hbar");
+    var fill = el("div", "pj-hfill " + (cls || ""));
+    fill.style.width = Math.max(0, Math.min(100, width || 0)) + "%";
+    bar.appendChild(fill);
+    if (marker !== undefined) {
+      var line = el("i", "pj-marker");
+      line.style.left = marker + "%";
+      bar.appendChild(line);
+    }
+    return bar;
+  }
+
+  function appraisalCard(b, s) {
+    var card = el("div", "pj-card");
+    var head = el("div", "pj-card-head");
+    var who = el("div", "pj-card-who");
+    who.appendChild(el("span", "pj-card-name", s.name));
+    if (s.note) who.appendChild(el("span", "pj-card-note", s.note));
+    head.appendChild(who);
+    var score = el("div", "pj-card-score", fixed(s.score, 2));
+    score.appendChild(el("small", null, "分"));
+    head.appendChild(score);
+    card.appendChild(head);
+    s.bars.forEach(function (bar, i) {
+      var row = el("div", "pj-grade");
+      row.appendChild(el("span", "pj-grade-label", bar.label));
+      row.appendChild(hbar(bar.pct, "g" + i));
+      row.appendChild(el("span", "pj-grade-val", bar.count + "票 " + fixed(bar.pct, 1) + "%"));
+      card.appendChild(row);
+    });
+    var foot = el("div", "pj-card-foot");
+    if (b.abstain_label) foot.appendChild(el("span", null, b.abstain_label + " " + s.abstained));
+    if (s.rank) foot.appendChild(el("span", null, "第 " + s.rank + " 名"));
+    s.flags.forEach(function (f) { foot.appendChild(el("span", "pj-flag", f)); });
+    card.appendChild(foot);
+    return card;
+  }
+
+  var REC = { selected: "推荐人选", tie: "得票相同", not_selected: "未进入名额", below_threshold: "未过线" };
+  var REC_LIVE = { selected: "暂列名额内", tie: "得票相同", not_selected: "暂未进入", below_threshold: "暂未过线" };
+
+  function rankRow(b, r) {
+    var row = el("div", "pj-rank-row" + (r.status ? " st-" + r.status : ""));
+    row.appendChild(el("span", "pj-rank-no", r.rank || "—"));
+    var who = el("span", "pj-rank-name", r.name);
+    if (r.note) who.appendChild(el("small", null, r.note));
+    row.appendChild(who);
+    if (b.kind === "recommendation") {
+      row.appendChild(hbar(r.pct, "", b.threshold_pct));
+      row.appendChild(el("span", "pj-rank-val", r.votes + "票 " + fixed(r.pct, 1) + "%"));
+      row.appendChild(el("span", "pj-rank-tag", (b.live ? REC_LIVE : REC)[r.status] || ""));
+    } else {
+      row.appendChild(hbar(b.max_total ? (r.total || 0) / b.max_total * 100 : 0, ""));
+      row.appendChild(el("span", "pj-rank-val", fixed(r.total, 2) + "分"));
+      row.appendChild(el("span", "pj-rank-tag", (r.flags || []).join(" ")));
+    }
+    return row;
+  }
+
+  var board = { data: null, page: 0, pages: 1 };
+
+  function pageSize(b) {
+    if (b.kind === "appraisal") return b.subjects.length <= 2 ? 2 : 4;
+    return 10;
+  }
+
+  function drawBoard() {
+    var b = board.data;
+    var box = document.getElementById("pj-board");
+    if (!b || !box) return;
+    var items = b.kind === "appraisal" ? b.subjects : b.rows;
+    var size = pageSize(b);
+    board.pages = Math.max(1, Math.ceil(items.length / size));
+    if (board.page >= board.pages) board.page = 0;
+    var slice = items.slice(board.page * size, (board.page + 1) * size);
+    while (box.firstChild) box.removeChild(box.firstChild);
+    // Every page keeps the same grid, so a short last page does not blow up its bars.
+    var wide = b.kind === "appraisal" && items.length <= 2;
+    box.className = "pj-board pj-board-" + b.kind + (wide ? " pj-board-wide" : "");
+    var rows = b.kind === "appraisal" ? (wide ? Math.max(1, items.length) : 2) : size;
+    box.style.gridTemplateRows = "repeat(" + rows + ", minmax(0, 1fr))";
+    slice.forEach(function (item) {
+      box.appendChild(b.kind === "appraisal" ? appraisalCard(b, item) : rankRow(b, item));
+    });
+    if (b.kind === "appraisal") {
+      var legend = document.getElementById("pj-legend");
+      while (legend.firstChild) legend.removeChild(legend.firstChild);
+      b.grades.forEach(function (g, i) {
+        var item = el("span");
+        item.appendChild(el("i", "g" + i));
+        item.appendChild(document.createTextNode(g.label));
+        legend.appendChild(item);
+      });
+    }
+    setText("pj-page", board.pages > 1 ? (board.page + 1) + " / " + board.pages : "");
+  }
+
+  function renderResults(data) {
+    var b = data.results;
+    var showing = !!b;
+    document.getElementById("pj-turnout-view").hidden = showing;
+    document.getElementById("pj-results-view").hidden = !showing;
+    if (!showing) return;
+    var captions = { appraisal: "测评结果（" + b.caption + "）", recommendation: "推荐得票排名", scoring: "评分排名" };
+    setText("pj-res-title", (b.live ? "实时" : "") + captions[b.kind]);
+    var meta = "有效票 " + b.ballots + " 张";
+    if (b.kind === "recommendation") meta += " · 推荐 " + b.places + " 名 · 得票须超过 " + b.threshold_pct + "%";
+    if (b.kind === "scoring" && b.trim) meta += " · 去掉最高分和最低分各 " + b.trim + " 个";
+    setText("pj-res-meta", meta);
+    setText("pj-res-note", b.live ? "投票进行中，实时结果每增加若干张选票更新一次，以最终结果为准" : "");
+    document.getElementById("pj-legend").hidden = b.kind !== "appraisal";
+    board.data = b;
+    drawBoard();
+  }
+
+  function render(data) {
+    setText("pj-title", data.title);
+    var status = document.getElementById("pj-status");
+    if (status.getAttribute("data-status") !== data.status) {
+      status.setAttribute("data-status", data.status);
+      status.className = "pj-status pj-status-" + data.status;
+      status.textContent = STATUS[data.status] || data.status;
+    }
+    renderTurnout(data.turnout);
+    renderResults(data);
     var done = data.status === "closed" || data.status === "published";
     document.getElementById("pj-results").hidden = !done;
     return done;
   }
 
   function startProjector(root) {
-    var url = root.getAttribute("data-turnout-url");
+    var url = root.getAttribute("data-feed-url");
     var every = parseInt(root.getAttribute("data-poll-ms"), 10) || 2000;
+    var flip = parseInt(root.getAttribute("data-page-ms"), 10) || 12000;
     var updated = document.getElementById("pj-updated");
     var failures = 0;
 
@@ -129,9 +265,10 @@
         .then(function (data) {
           failures = 0;
           var done = render(data);
-          stamp("更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }), false);
-          if (done) stamp("投票已结束，人数为最终结果", false);
-          else window.setTimeout(tick, every);
+          if (done) stamp(data.status === "published" ? "结果已发布" : "投票已结束，以上为最终结果", false);
+          else stamp("更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }), false);
+          // Frozen results change only when published: poll gently.
+          window.setTimeout(tick, done ? Math.max(every, 10000) : every);
         })
         .catch(function (err) {
           failures += 1;
@@ -144,8 +281,12 @@
         });
     }
 
-    var initial = document.getElementById("pj-status").getAttribute("data-status");
-    if (initial === "closed" || initial === "published") stamp("投票已结束，人数为最终结果", false);
-    else window.setTimeout(tick, every);
+    window.setInterval(function () {
+      if (board.data && board.pages > 1) {
+        board.page = (board.page + 1) % board.pages;
+        drawBoard();
+      }
+    }, flip);
+    tick();
   }
 })();

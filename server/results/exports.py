@@ -1,0 +1,66 @@
+"""Exports of a closed round's results (Excel, PDF, CSV) and the published receipt list."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from flask import Response
+from sqlalchemy import text
+
+from server.accounts import audit
+from server.core.db import db
+from server.core.errors import ApiError
+from server.results.export_csv import render_csv
+from server.results.export_pdf import render_pdf
+from server.results.export_xlsx import render_xlsx
+from server.results.official import frozen_results
+from server.results.report import Report, build_report
+from server.results.rules import round_rules
+from server.results.view import ensure_k_safe
+
+FORMATS: dict[str, tuple[Callable[[Report], bytes], str]] = {
+    "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    "pdf": (render_pdf, "application/pdf"),
+    "csv": (render_csv, "text/csv; charset=utf-8"),
+}
+
+NOT_CLOSED = ApiError("round_not_closed", "投票结束并完成计票后才能导出结果",
+                      "Results can be exported only after the round is closed", 409)
+NOT_PUBLISHED = ApiError("round_not_published", "测评结果尚未公布，公布后才能核对回执",
+                         "The receipt list is shown once the results are published", 409)
+
+
+def attachment(filename_ascii: str, filename: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 (Chinese) name."""
+    return f"attachment; filename=\"{filename_ascii}\"; filename*=UTF-8''{quote(filename)}"
+
+
+def export_file(rnd: Any, fmt: str, user: Any | None) -> Response:
+    """The round's report in `fmt`; 409 round_not_closed before close. Audited."""
+    if rnd.status not in ("closed", "published"):
+        raise NOT_CLOSED
+    render, mimetype = FORMATS[fmt]
+    results = ensure_k_safe(frozen_results(rnd), round_rules(rnd.form).k)
+    data = render(build_report(rnd, results))
+    audit.record(user, "round.export", f"round:{rnd.id}", fmt)
+    db.session.commit()
+    title = re.sub(r'[\\/:*?"<>|\s]+', "_", rnd.title).strip("_")[:80] or "测评"
+    return Response(data, 200, mimetype=mimetype, headers={
+        "Content-Disposition": attachment(f"round{rnd.id}-results.{fmt}",
+                                          f"{title}-结果.{fmt}"),
+        "Cache-Control": "no-store",
+    })
+
+
+def published_receipts(rnd: Any) -> dict[str, Any]:
+    """Every receipt code of a published round, sorted (so in random order): no answers,
+    no categories, nothing that could be matched to a token or a person."""
+    if rnd.status != "published":
+        raise NOT_PUBLISHED
+    codes = db.session.execute(text("SELECT receipt FROM ballots WHERE round_id = :r"),
+                               {"r": rnd.id}).scalars().all()
+    return {"round_id": rnd.id, "title": rnd.title, "count": len(codes),
+            "receipts": sorted(codes)}
