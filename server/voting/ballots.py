@@ -37,6 +37,7 @@ ROUND_NOT_OPEN = ApiError("round_not_open", "投票尚未开始，请等待主�
 REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
                       "Live tally is being rebuilt; retry in a few seconds", 503)
 
+
 @dataclass(frozen=True)
 class Accepted:
     receipt: str
