@@ -3,6 +3,13 @@
 TEST_REDIS_URL / TEST_DATABASE_URL point the suite at existing servers (CI sets
 them to the machine's Redis and PostgreSQL); otherwise a private redis-server
 is started for the session and each test gets its own SQLite file.
+
+TEST_REDIS_CLUSTER=1 (or `pytest --redis-cluster`) runs the `app` fixture
+against a real 3-master Redis Cluster started on loopback ports for the session
+(tests/support/redis_cluster.py) and stopped at its end; every master is
+flushed before each test. Tests marked `single_redis` (they stop and start a
+redis-server of their own) are skipped then. The `cluster_app` fixture uses
+that cluster in every run (tests/test_cluster*.py).
 """
 
 from __future__ import annotations
@@ -21,11 +28,64 @@ from sqlalchemy import text
 
 from server import create_app
 from server.core.db import db
+from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--redis-cluster", action="store_true",
+                     help="run the app fixture against a Redis Cluster (TEST_REDIS_CLUSTER=1)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "single_redis: runs a redis-server of its own (skipped in cluster mode)")
+    config.addinivalue_line(
+        "markers", "faults: long race/fault tests (run with -m faults or RUN_FAULTS=1)")
+
+
+def cluster_mode(config: pytest.Config) -> bool:
+    return bool(config.getoption("--redis-cluster")) or os.environ.get("TEST_REDIS_CLUSTER") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # The long race/fault tests run only when asked: `-m faults` or RUN_FAULTS=1.
+    if "faults" not in (config.option.markexpr or "") and os.environ.get("RUN_FAULTS") != "1":
+        skip_long = pytest.mark.skip(reason="long fault test: use -m faults or RUN_FAULTS=1")
+        for item in items:
+            if "faults" in item.keywords:
+                item.add_marker(skip_long)
+    if cluster_mode(config):
+        skip = pytest.mark.skip(reason="stops and starts a single redis-server of its own")
+        for item in items:
+            if "single_redis" in item.keywords:
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_cluster(request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterProcess]:
+    """A 3-master Redis Cluster on loopback ports, started once, stopped at the end."""
+    if cluster_binaries() is None:
+        if cluster_mode(request.config):
+            pytest.fail("TEST_REDIS_CLUSTER=1 needs redis-server and redis-cli on PATH")
+        pytest.skip("redis-cli not installed: no Redis Cluster")
+    cluster = RedisClusterProcess(tmp_path_factory.mktemp("redis-cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if cluster_mode(request.config):
+        # "" plus REDIS_CLUSTER_NODES in the environment, which gunicorn children inherit.
+        cluster: RedisClusterProcess = request.getfixturevalue("redis_cluster")
+        env = pytest.MonkeyPatch()
+        env.setenv("REDIS_CLUSTER_NODES", cluster.nodes)
+        yield ""
+        env.undo()
+        return
     url = os.environ.get("TEST_REDIS_URL")
     if url:
         yield url
@@ -62,15 +122,40 @@ def make_app(tmp_path: Path, redis_url: str, **extra: Any) -> Flask:
     return create_app(config)
 
 
-@pytest.fixture
-def app(tmp_path: Path, redis_url: str) -> Iterator[Flask]:
-    redis.Redis.from_url(redis_url).flushdb()
-    app = make_app(tmp_path, redis_url)
-    _reset_sql(app)
-    yield app
+def _dispose(app: Flask) -> None:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    client = app.extensions.get("pingyi_redis")
+    if isinstance(client, redis.Redis | redis.RedisCluster):
+        client.close()
+
+
+def _cluster_app(tmp_path: Path, cluster: RedisClusterProcess) -> Flask:
+    cluster.flush()
+    app = make_app(tmp_path, "", REDIS_CLUSTER_NODES=cluster.nodes)
+    _reset_sql(app)
+    return app
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str) -> Iterator[Flask]:
+    if cluster_mode(request.config):
+        app = _cluster_app(tmp_path, request.getfixturevalue("redis_cluster"))
+    else:
+        redis.Redis.from_url(redis_url).flushdb()
+        app = make_app(tmp_path, redis_url)
+        _reset_sql(app)
+    yield app
+    _dispose(app)
+
+
+@pytest.fixture
+def cluster_app(tmp_path: Path, redis_cluster: RedisClusterProcess) -> Iterator[Flask]:
+    """The app on the session's Redis Cluster, whatever mode the suite runs in."""
+    app = _cluster_app(tmp_path, redis_cluster)
+    yield app
+    _dispose(app)
 
 
 @pytest.fixture

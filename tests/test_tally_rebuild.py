@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import redis
 from sqlalchemy import text
 
@@ -19,6 +20,7 @@ def live_counts(app, rid):
         return livetally.read(rid, [c.id for c in rnd.categories])
 
 
+@pytest.mark.single_redis  # its own redis-server; tests/test_cluster.py does this on a cluster
 def test_kill_redis_restart_empty_and_rebuild(tmp_path):
     proc = RedisProcess(tmp_path / "redis").start()
     try:
