@@ -237,3 +237,24 @@ def get_redis() -> redis.Redis:
                 current_app.extensions[EXTENSION_KEY] = made
         return made  # type: ignore[return-value]
     return client
+
+
+_SCRIPTS: dict[str, Any] = {}
+
+
+def run_script(body: str, keys: list[str], args: list[Any], client: Any = None) -> Any:
+    """Run a Lua script on the current app's client, or on `client` (e.g. a pipeline).
+
+    The cached Script object only holds the text and its SHA, so one app's
+    script never runs on another app's server: EVALSHA, loading the script on
+    NOSCRIPT. A Redis Cluster pipeline cannot load scripts (a node that
+    restarted would answer NOSCRIPT to the whole batch), so there the body
+    goes with the call (EVAL; the server caches it by SHA).
+    """
+    target = get_redis() if client is None else client
+    if isinstance(target, redis.cluster.ClusterPipeline):
+        return target.execute_command("EVAL", body, len(keys), *keys, *args)
+    script = _SCRIPTS.get(body)
+    if script is None:
+        script = _SCRIPTS[body] = target.register_script(body)
+    return script(keys=keys, args=args, client=target)

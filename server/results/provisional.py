@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from server.core.redis import get_redis
+from server.core.redis import get_redis, run_script
 from server.results.engine import compute_results
 from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
@@ -55,15 +55,11 @@ end
 return redis.call('HGET', KEYS[1], 'json')
 """
 
-_SCRIPTS: dict[tuple[int, str], Any] = {}
-
-
 def _script(name: str, body: str) -> Any:
-    r = get_redis()
-    key = (id(r), name)
-    if key not in _SCRIPTS:
-        _SCRIPTS[key] = r.register_script(body)
-    return _SCRIPTS[key]
+    def run(keys: list[str], args: list[Any]) -> Any:
+        return run_script(body, keys, args)
+
+    return run
 
 
 def snapshot_key(round_id: int) -> str:

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.cluster import ClusterPipeline
 
-from server.core.redis import get_redis, transaction_pipeline
+from server.core.redis import get_redis, run_script, transaction_pipeline
 
 CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -77,29 +76,12 @@ if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'spent', st, ca} 
 return {'unknown', st, ca}
 """
 
-_SCRIPTS: dict[str, Any] = {}
-
-
 def _script(name: str) -> Any:
-    """Script `name` as a callable(keys, args, client=None) on the current app's client.
-
-    The Script object only holds the text and its SHA; the client (or a
-    pipeline) is passed on every call, so one app's script never runs on
-    another app's server. EVALSHA, loading the script on NOSCRIPT; except in a
-    Redis Cluster pipeline, which cannot load scripts (a node that restarted
-    or failed over would answer NOSCRIPT to the whole batch): there the body
-    goes with the call (EVAL; the server caches it by SHA).
-    """
-    r = get_redis()
-    script = _SCRIPTS.get(name)
-    if script is None:
-        script = _SCRIPTS[name] = r.register_script(globals()[name])
+    """The Lua script `name` of this module as a callable(keys, args, client=None)."""
+    body = globals()[name]
 
     def run(keys: list[str], args: list[Any], client: Any = None) -> Any:
-        target = r if client is None else client
-        if isinstance(target, ClusterPipeline):
-            return target.execute_command("EVAL", globals()[name], len(keys), *keys, *args)
-        return script(keys=keys, args=args, client=target)
+        return run_script(body, keys, args, client)
 
     return run
 
