@@ -93,6 +93,7 @@ class Bench:
         from server import create_app
 
         self.app = create_app({"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+                               "SECRET_KEY": "bench",
                                "INSTANCE_PATH": self.work / "instance", "LOG_LEVEL": "WARNING"})
         self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
                     "SECRET_KEY": "bench", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING",

@@ -38,6 +38,10 @@ def load_settings(instance_path: str, overrides: dict[str, Any] | None = None) -
         instance.mkdir(parents=True, exist_ok=True)
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'pingyi.sqlite3'}"
     if not settings["SECRET_KEY"]:
+        if not settings["DATABASE_URL"].startswith("sqlite"):
+            # Several hosts would each invent a key and sessions would work on one only.
+            raise RuntimeError("SECRET_KEY must be set when DATABASE_URL is not the embedded "
+                               "SQLite (every web host needs the same key)")
         settings["SECRET_KEY"] = _instance_secret(instance)
     if not settings["FORMS_DIR"]:
         settings["FORMS_DIR"] = str(CONFIG_DIR / "forms")

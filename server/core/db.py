@@ -22,14 +22,15 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
 
 
-def engine_options(url: str) -> dict[str, Any]:
+def engine_options(url: str, pool_size: int = 10, max_overflow: int = 5) -> dict[str, Any]:
+    """Per-process pool: web workers x (pool_size + max_overflow) must fit max_connections."""
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
     # No pre-ping: it costs a round trip per checkout on the ballot path; a dead
     # connection fails its statement (503) and is replaced on the next checkout.
     return {
-        "pool_size": 10,
-        "max_overflow": 20,
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
         "pool_recycle": 1800,
         "pool_timeout": 5,
     }
@@ -46,16 +47,24 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
+    # A 2xx must mean "on disk" even if the server's default was relaxed.
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET synchronous_commit TO on")
+    dbapi_conn.commit()
+
+
 def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(url))
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(
+        url, app.config["DB_POOL_SIZE"], app.config["DB_MAX_OVERFLOW"]))
     db.init_app(app)
     migrate.init_app(app, db, directory=str(app.config["MIGRATIONS_DIR"]), render_as_batch=True,
                      compare_type=True)
-    if url.startswith("sqlite"):
-        with app.app_context():
-            event.listen(db.engine, "connect", _sqlite_pragmas)
+    with app.app_context():
+        event.listen(db.engine, "connect",
+                     _sqlite_pragmas if url.startswith("sqlite") else _postgres_session)
 
 
 def is_sqlite(engine: Engine) -> bool:
