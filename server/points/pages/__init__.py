@@ -1,0 +1,1 @@
+"""Request handlers of the points console, one module per screen."""
