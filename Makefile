@@ -8,6 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+FAKE_PORT ?= 5101
 APT_PACKAGES := chromium zbar-tools poppler-utils fonts-wqy-zenhei fonts-noto-cjk wrk redis-tools
 
 .PHONY: run test test-quick bench lint system-deps fonts clean
@@ -38,10 +39,19 @@ fonts:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-wqy-zenhei >/dev/null; } \
 	  || echo "note: no CJK TrueType font; slips use a non-embedded CID font"; }
 
+# The demo: migrate, seed an organisation with open rounds and printed slips,
+# start the local WeChat/WeCom fake, publish a leaderboard to it, then serve.
+# Ctrl-C stops the server and the fake.
 run: $(STAMP) fonts
+	mkdir -p instance
 	$(BIN)/pingyi db upgrade
 	$(BIN)/pingyi demo seed --base-url http://$(HOST):$(PORT)
-	$(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
+	@$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) > instance/wechat-fake.log 2>&1 & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) --wait; \
+	WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi bot demo --fake-url http://127.0.0.1:$(FAKE_PORT) || echo "bot demo failed (see above); the server still starts"; \
+	echo "  WeChat fake (messages the bot sent): http://127.0.0.1:$(FAKE_PORT)/"; \
+	WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check server bot tests

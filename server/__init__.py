@@ -52,6 +52,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server import points
 
     points.init_app(app)
+    import bot  # the leaderboard bot (bot/)
+
+    bot.init_app(app)
+
+    from server import miniprogram
+
+    miniprogram.init_app(app)
 
     from server import cli
 

@@ -1,12 +1,32 @@
 """Import every model so metadata (create_all, Alembic) sees all tables."""
 
+from bot.models import BotPost, ChatTarget, WecomUser  # noqa: F401  (the bot's tables)
 from server.accounts.models import ApiKey, AuditEntry, User
+from server.miniprogram.models import (
+    SessionClaim,
+    SessionPoolToken,
+    SlipCode,
+    StaffSession,
+    WechatBinding,
+)
 from server.organization.models import Branch, Committee, Member, PartyGroup
+from server.points.models import (
+    BoardState,
+    PointsEntry,
+    PointsPeriod,
+    RectificationItem,
+    StarRating,
+)
 from server.rounds.models import Round, Subject, VoterCategory
 from server.tokens.models import SpentToken, Token
+from server.voting.comments import BallotComment
 from server.voting.models import Ballot
 
 __all__ = [
-    "ApiKey", "AuditEntry", "Ballot", "Branch", "Committee", "Member", "PartyGroup", "Round",
+    "ApiKey", "AuditEntry", "Ballot", "BoardState", "Branch", "Committee", "Member", "PartyGroup",
+    "PointsEntry", "PointsPeriod", "RectificationItem", "Round", "StarRating",
     "SpentToken", "Subject", "Token", "User", "VoterCategory",
+    # mini-program (server/miniprogram, server/voting/comments.py)
+    "BallotComment", "SessionClaim", "SessionPoolToken", "SlipCode", "StaffSession",
+    "WechatBinding",
 ]

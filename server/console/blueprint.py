@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 from flask_wtf.csrf import CSRFError
 
-from server.console import org, rounds, screens, session
+from server.console import audit, org, rounds, screens, session
 from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.console.forms import china_time
 from server.core.errors import ApiError, render_error
@@ -29,6 +29,7 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/rounds/<int:round_id>/results", "results", screens.results, ["GET"]),
     ("/org", "org", org.org_page, ["GET"]),
     ("/org/import", "org_import", org.org_import, ["POST"]),
+    ("/audit", "audit", audit.audit_page, ["GET"]),
 ]
 
 for _rule, _endpoint, _view, _methods in RULES:

@@ -28,6 +28,7 @@ def init_app(app: Flask) -> None:
     from server.accounts.models import User
 
     login_manager.init_app(app)
+    app.before_request(_api_roles_first)
     login_manager.login_view = "console.login"
     login_manager.login_message = "请先登录"
 
@@ -39,6 +40,18 @@ def init_app(app: Flask) -> None:
             return None
 
 
+# Other kinds of bearer credential, tried before API keys: each takes the raw
+# credential and returns its user, None when the credential is not of its kind,
+# or raises an ApiError (e.g. an expired session). The mini-program's staff
+# sessions register one (server/miniprogram/staff.py).
+BEARER_RESOLVERS: list[Callable[[str], Any]] = []
+
+
+def add_bearer_resolver(resolver: Callable[[str], Any]) -> None:
+    if resolver not in BEARER_RESOLVERS:
+        BEARER_RESOLVERS.append(resolver)
+
+
 def api_user() -> Any | None:
     """The staff user behind an API request: bearer key, or session for safe reads."""
     if "api_user" in g:
@@ -48,10 +61,16 @@ def api_user() -> Any | None:
     user = None
     header = request.headers.get("Authorization", "")
     if header.startswith("Bearer "):
-        key = db.session.execute(
-            db.select(ApiKey).filter_by(key_hash=key_digest(header[7:].strip()))
-        ).scalar_one_or_none()
-        user = key.user if key and key.user.active else None
+        raw = header[7:].strip()
+        for resolve in BEARER_RESOLVERS:
+            user = resolve(raw)
+            if user is not None:
+                break
+        if user is None:
+            key = db.session.execute(
+                db.select(ApiKey).filter_by(key_hash=key_digest(raw))
+            ).scalar_one_or_none()
+            user = key.user if key and key.user.active else None
         if user is None:
             raise ApiError("invalid_api_key", "API 密钥无效", "Invalid API key", 401)
     elif request.method in ("GET", "HEAD") and current_user.is_authenticated:
@@ -73,9 +92,32 @@ def require_api_role(*roles: str) -> Callable[[F], F]:
                 raise FORBIDDEN
             return view(*args, **kwargs)
 
+        # Read by `_api_roles_first` through the outer decorators (functools.wraps
+        # copies __dict__), so who may call is settled before the body is parsed.
+        inner.api_roles = roles  # type: ignore[attr-defined]
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def _api_roles_first() -> None:
+    """Before any argument parsing: 401/403 for an API view of `require_api_role`.
+
+    flask-smorest parses and validates the body in decorators outside the role
+    check, so without this a caller with no key would first learn what the body
+    should look like (422) and only then be told to sign in.
+    """
+    from flask import current_app
+
+    view = current_app.view_functions.get(request.endpoint or "")
+    roles = getattr(view, "api_roles", None)
+    if roles is None:
+        return
+    user = api_user()
+    if user is None:
+        raise NEED_LOGIN
+    if user.role not in roles:
+        raise FORBIDDEN
 
 
 def require_console_role(*roles: str) -> Callable[[F], F]:

@@ -9,6 +9,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +66,18 @@ def init_app(app: Flask) -> None:
     with app.app_context():
         event.listen(db.engine, "connect",
                      _sqlite_pragmas if url.startswith("sqlite") else _postgres_session)
+
+    @app.teardown_appcontext
+    def _end_session(exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (registered earlier). When the
+        # database ended the connection after the answer was ready (a restart), the
+        # closing rollback fails, and a teardown error would become a bare 500 from
+        # gunicorn: the failed rollback invalidated the connection, so a second
+        # close only hands it back to the pool.
+        try:
+            db.session.remove()
+        except DBAPIError:
+            db.session.remove()
 
 
 def is_sqlite(engine: Engine) -> bool:

@@ -8,6 +8,7 @@ Pages show the Chinese message. Unknown exceptions become 500 `internal_error`
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import redis
@@ -16,6 +17,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
+
+# NUL and unpaired surrogates: a message echoing client input must still encode.
+_UNSAFE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _safe(value: str | None) -> str | None:
+    return _UNSAFE.sub("\ufffd", value) if value and _UNSAFE.search(value) else value
 
 
 class ApiError(Exception):
@@ -39,9 +47,9 @@ class ApiError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {
             "code": self.code,
-            "message": self.message,
-            "message_en": self.message_en,
-            "field": self.field,
+            "message": _safe(self.message),
+            "message_en": _safe(self.message_en),
+            "field": _safe(self.field),
         }
 
 
@@ -77,6 +85,8 @@ def render_error(err: ApiError) -> Response:
     resp.status_code = err.status
     if err.status == 503:
         resp.headers["Retry-After"] = "2"
+    elif err.status == 429:
+        resp.headers["Retry-After"] = str(getattr(err, "retry_after", None) or 60)
     return resp
 
 

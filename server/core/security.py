@@ -1,9 +1,19 @@
-"""CSRF for every console form, and security headers on every response."""
+"""CSRF for every console form, security headers on every response, input hygiene.
+
+Every response: a CSP without inline script and with frame-ancestors 'none',
+X-Content-Type-Options nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY,
+and HSTS when the request came over TLS (request.is_secure; behind a proxy that
+needs TRUSTED_PROXY_HOPS, see core/ratelimit.py). The session cookie is HttpOnly
+and SameSite=Lax (server/__init__.py), Secure with SESSION_COOKIE_SECURE.
+"""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
-from flask_wtf.csrf import CSRFProtect
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from server.core import ratelimit
+from server.core.text import check_request_text
 
 csrf = CSRFProtect()
 
@@ -17,6 +27,19 @@ CSP = (
 def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(app)
+    app.before_request(check_request_text)
+    ratelimit.init_app(app)
+    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("REMEMBER_COOKIE_SECURE", bool(app.config.get("SESSION_COOKIE_SECURE")))
+
+    @app.errorhandler(CSRFError)
+    def _csrf_failed(exc: CSRFError) -> Response:
+        # App-wide, so a console blueprint added later answers the same way.
+        from server.core.errors import ApiError, render_error
+
+        return render_error(ApiError("csrf_failed", "页面已过期，请刷新页面后重新提交",
+                                     f"CSRF check failed: {exc.description}", 400))
 
     @app.after_request
     def _headers(resp: Response) -> Response:

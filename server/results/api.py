@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
+from server.core.api import BINARY
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -86,7 +87,7 @@ def _export_route(fmt: str) -> None:
                    f"{EXPORT_DOC[fmt]}"
     view = require_api_role(*READERS)(view)
     view = _alt(view)
-    view = blp.response(200, content_type=mimetype.split(";")[0],
+    view = blp.response(200, BINARY, content_type=mimetype.split(";")[0],
                         description=EXPORT_DOC[fmt])(view)
     blp.route(f"/rounds/<int:round_id>/export.{fmt}", methods=["GET"])(view)
 

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
+from server.core.api import BINARY, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.forms import available_forms
@@ -51,6 +52,32 @@ def _round(round_id: int) -> Round:
     return get_round(round_id, _committee_id())
 
 
+ROUND = "/api/v1/rounds/{round_id}"
+_ID = {"round_id": "$response.body#/id"}
+
+
+def _round_links(*actions: str) -> dict[str, Any]:
+    """Links from a response carrying a round (its id at /id) to what can follow."""
+    targets = {
+        "read": (ROUND, "get", "the round"),
+        "open": (f"{ROUND}/open", "post", "open it for voting"),
+        "close": (f"{ROUND}/close", "post", "close and count it"),
+        "publish": (f"{ROUND}/publish", "post", "publish its results"),
+        "turnout": (f"{ROUND}/turnout", "get", "live turnout"),
+        "results": (f"{ROUND}/results", "get", "its results"),
+        "projector": (f"{ROUND}/projector", "get", "the projector feed"),
+        "export": (f"{ROUND}/export.xlsx", "get", "the Excel export"),
+        "receipts": (f"{ROUND}/receipts", "get", "the published receipt list"),
+    }
+    links = {name.title(): link(*targets[name], parameters=_ID) for name in actions}
+    if "open" in actions:  # a fresh round: issue its first tokens
+        links["IssueTokens"] = link(
+            f"{ROUND}/tokens", "post", "issue tokens for its first voter category",
+            parameters=_ID, request_body={"category_id": "$response.body#/categories/0/id",
+                                          "count": 3, "format": "json"})
+    return {"links": links}
+
+
 def base_url() -> str:
     return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
 
@@ -85,6 +112,7 @@ def list_rounds(args: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/rounds", methods=["POST"])
 @blp.arguments(RoundIn)
 @blp.response(201, RoundOut)
+@blp.doc(responses={201: _round_links("read", "open", "turnout", "results", "projector")})
 @_alt
 @require_api_role(*STAFF)
 def create(body: dict[str, Any]) -> Round:
@@ -125,6 +153,10 @@ def _lifecycle(action: str) -> Any:
                                "min_turnout)."}[action]
     view = require_api_role(*STAFF)(view)
     view = _alt(view)
+    view = blp.doc(responses={200: _round_links(*(
+        {"open": ("read", "close", "turnout", "results"),
+         "close": ("publish", "results", "export", "open"),
+         "publish": ("results", "receipts", "projector")}[action]))})(view)
     view = blp.response(200, RoundOut)(view)
     return blp.route(f"/rounds/<int:round_id>/{action}", methods=["POST"])(view)
 
@@ -136,8 +168,17 @@ for _action in ("open", "close", "publish"):
 @blp.route("/rounds/<int:round_id>/tokens", methods=["POST"])
 @blp.arguments(TokensIn)
 @blp.response(201, TokensOut)
-@blp.alt_response(201, content_type="application/pdf", success=True,
-                  description="printable slips when format is pdf")
+@blp.alt_response(201, schema=BINARY, content_type="application/pdf", success=True,
+                  description="the tokens (JSON), or the printable slips (PDF) when format "
+                              "is pdf")
+@blp.doc(responses={201: {"links": {
+    "ReadBallotForm": link("/api/v1/ballot-form", "post", "what a voter with the token sees",
+                           request_body={"token": "$response.body#/tokens/0/token"}),
+    "SubmitBallot": link("/api/v1/ballots", "post", "vote with the token",
+                         request_body={"token": "$response.body#/tokens/0/token"}),
+    "Qr": link("/api/v1/qr", "post", "the token's QR code",
+               request_body={"token": "$response.body#/tokens/0/token"}),
+}}})
 @_alt
 @require_api_role(*STAFF)
 def issue(body: dict[str, Any], round_id: int) -> Any:
@@ -155,8 +196,11 @@ def issue(body: dict[str, Any], round_id: int) -> Any:
 
 @blp.route("/qr", methods=["POST"])
 @blp.arguments(QrIn)
-@blp.response(200, content_type="image/png",
+@blp.response(200, BINARY, content_type="image/png",
               description="the QR code of the token's voting URL (image/png or image/svg+xml)")
+@blp.alt_response(200, schema=BINARY, content_type="image/svg+xml", success=True,
+                  description="the QR code of the token's voting URL (image/png or "
+                              "image/svg+xml)")
 @_alt
 @require_api_role(*STAFF)
 def qr(body: dict[str, Any]) -> Response:

@@ -6,6 +6,7 @@ import copy
 import datetime as dt
 import json
 import random
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -15,6 +16,7 @@ from server.accounts import audit
 from server.accounts.models import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
 from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
@@ -25,15 +27,27 @@ from server.voting.rebuild import epoch, rebuild
 from server.voting.recount import differences, recount
 from server.voting.roundinfo import forget
 
+# Run inside close's transaction, after the ballots were shuffled: features that keep
+# per-round data beside the ballots (comments, mini-program slips) rewrite or drop it
+# there, committed with the close or not at all.
+CLOSE_HOOKS: list[Callable[[int], None]] = []
+
+
+def add_close_hook(hook: Callable[[int], None]) -> None:
+    if hook not in CLOSE_HOOKS:
+        CLOSE_HOOKS.append(hook)
+
 
 def _bad(code: str, zh: str, en: str, field: str | None = None, status: int = 422) -> ApiError:
     return ApiError(code, zh, en, status, field)
 
 
 def _clean_text(value: Any, field: str, max_len: int, label: str) -> str:
-    if not isinstance(value, str) or not value.strip():
+    """Stored as shown: single spaces, no control or invisible characters (core/text.py)."""
+    if isinstance(value, str):
+        value = display_text(value)
+    if not isinstance(value, str) or not value:
         raise _bad("missing_field", f"请填写{label}", f"{field} is required", field)
-    value = " ".join(value.split())
     if len(value) > max_len:
         raise _bad("too_long", f"{label}不能超过 {max_len} 个字", f"{field} too long", field)
     return value
@@ -87,20 +101,28 @@ def create_round(
                 status="draft",
                 show_live_results=bool(show_live_results), closes_at=closes_at,
                 created_by=getattr(user, "id", None))
+    # Names that only look alike (全角/半角, a zero-width space) count as the same.
     seen: set[str] = set()
     for i, s in enumerate(subjects):
         name = _clean_text(s.get("name"), f"subjects[{i}].name", 100, "姓名")
         note = s.get("note") or ""
         if not isinstance(note, str) or len(note) > 200:
             raise _bad("invalid_field", "职务说明过长", "note too long", f"subjects[{i}].note")
-        rnd.subjects.append(Subject(position=i, name=name, note=note.strip(),
+        note = display_text(note)
+        key = f"{lookalike_key(name)}\n{lookalike_key(note)}"
+        if key in seen:
+            raise _bad("duplicate_subject", "测评对象重复（姓名和职务都相同），请用职务加以区分",
+                       f"duplicate subject {name}", f"subjects[{i}].name")
+        seen.add(key)
+        rnd.subjects.append(Subject(position=i, name=name, note=note,
                                     member_id=s.get("member_id")))
+    seen.clear()
     for i, c in enumerate(categories):
         name = _clean_text(c.get("name"), f"categories[{i}].name", 60, "类别名称")
-        if name in seen:
+        if lookalike_key(name) in seen:
             raise _bad("duplicate_category", "参评人员类别名称重复",
                        f"duplicate category {name}", f"categories[{i}].name")
-        seen.add(name)
+        seen.add(lookalike_key(name))
         expected, weight = c.get("expected_count", 0), c.get("weight", 1.0)
         if (isinstance(expected, bool) or not isinstance(expected, int)
                 or not 0 <= expected <= 100000):
@@ -145,6 +167,13 @@ def open_round(rnd: Round, user: Any | None = None) -> Round:
         audit.record(user, "round.open", f"round:{rnd.id}")
     db.session.commit()
     db.session.refresh(rnd)
+    if not updated:
+        # Another request opened it first (and rebuilds its live state); it may
+        # even have been closed since: that round never reopens.
+        if rnd.status != "open":
+            raise ApiError("round_already_closed", "该测评已结束，不能重新开始",
+                           "A closed round never reopens", 409)
+        return rnd
     forget(rnd.id)
     rebuild(rnd.id)
     return rnd
@@ -172,6 +201,9 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
             {"r": round_id},
         )
         db.session.commit()
+    db.session.refresh(rnd)
+    if rnd.status != "closing":
+        return rnd  # a concurrent close finished first: leave the live state alone
     livetally.set_state(round_id, "closing")
     livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
     db.session.refresh(rnd)
@@ -180,6 +212,15 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
 
     if not livetally.has_state(round_id):
         rebuild(round_id)
+    # One closer recounts, shuffles and freezes. This UPDATE holds the round row (on
+    # SQLite the database) until the commit below; a concurrent close waits for it,
+    # then finds the round no longer closing and returns it as it is.
+    if not db.session.execute(
+            text("UPDATE rounds SET status = 'closing' WHERE id = :r AND status = 'closing'"),
+            {"r": round_id}).rowcount:
+        db.session.rollback()
+        db.session.refresh(rnd)
+        return rnd
     sql_counts = recount(round_id, rnd.form)
     live = livetally.read(round_id, [c.id for c in rnd.categories])
     diff = differences(sql_counts, live)
@@ -198,6 +239,8 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
             409,
         )
     _shuffle_storage(round_id)
+    for hook in CLOSE_HOOKS:
+        hook(round_id)
     result = {
         "turnout": {str(c): n for c, n in sql_counts["turnout"].items()},
         "tallies": {str(c): t for c, t in sql_counts["tallies"].items()},
@@ -257,10 +300,11 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
         audit.record(user, "round.publish_refused", f"round:{rnd.id}", problem[0])
         db.session.commit()
         raise ApiError("turnout_below_threshold", *problem, 409)
-    db.session.execute(
-        text("UPDATE rounds SET status = 'published', published_at = :now "
-             "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()})
-    audit.record(user, "round.publish", f"round:{rnd.id}")
+    if db.session.execute(
+            text("UPDATE rounds SET status = 'published', published_at = :now "
+                 "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()}
+    ).rowcount:
+        audit.record(user, "round.publish", f"round:{rnd.id}")
     db.session.commit()
     db.session.refresh(rnd)
     livetally.set_state(rnd.id, "published")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from server.core.api import UtcDateTime
 from server.voting.schemas import SubjectOut
 
 Length = ma.validate.Length
@@ -62,8 +63,8 @@ class RoundIn(ma.Schema):
     categories = ma.fields.List(ma.fields.Nested(CategoryIn), required=True,
                                 validate=Length(min=1, max=20))
     show_live_results = ma.fields.Boolean(load_default=False)
-    closes_at = ma.fields.NaiveDateTime(load_default=None, allow_none=True,
-                                        metadata={"description": "UTC deadline"})
+    closes_at = UtcDateTime(load_default=None, allow_none=True, metadata={
+        "description": "deadline; without an offset it is taken as UTC"})
     min_choices = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
                                     validate=Range(0, 500))
     max_choices = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
@@ -87,10 +88,10 @@ class RoundOut(ma.Schema):
     form_key = ma.fields.String()
     status = ma.fields.String()
     show_live_results = ma.fields.Boolean()
-    closes_at = ma.fields.NaiveDateTime(allow_none=True)
-    opened_at = ma.fields.NaiveDateTime(allow_none=True)
-    closed_at = ma.fields.NaiveDateTime(allow_none=True)
-    published_at = ma.fields.NaiveDateTime(allow_none=True)
+    closes_at = UtcDateTime(allow_none=True)
+    opened_at = UtcDateTime(allow_none=True)
+    closed_at = UtcDateTime(allow_none=True)
+    published_at = UtcDateTime(allow_none=True)
     close_problem = ma.fields.String()
     results = ma.fields.Dict(attribute="result_rules",
                              metadata={"description": "the result rules this round uses"})
@@ -150,7 +151,7 @@ class TurnoutOut(ma.Schema):
     expected = ma.fields.Integer()
     actual = ma.fields.Integer()
     rate = ma.fields.Float()
-    closes_at = ma.fields.NaiveDateTime(allow_none=True)
+    closes_at = UtcDateTime(allow_none=True)
     categories = ma.fields.List(ma.fields.Nested(TurnoutCategory))
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
+from server.core.api import JsonOnceParser, link
 from server.core.db import db
 from server.tokens.codec import normalize_receipt
 from server.voting.ballots import ballot_form, submit_ballot
@@ -24,8 +25,9 @@ from server.voting.schemas import (
 
 blp = Blueprint("voting", __name__, url_prefix="/api/v1",
                 description="Voting with a token (no account needed)")
+blp.ARGUMENTS_PARSER = JsonOnceParser()  # the body is parsed once, not twice
 
-ERRORS = (400, 404, 409, 413, 415, 422, 503)
+ERRORS = (400, 404, 409, 413, 415, 422, 429, 503)  # 429: too many unknown tokens
 
 
 def _alt(view: Any, codes: tuple[int, ...] = ERRORS) -> Any:
@@ -46,10 +48,19 @@ def read_ballot_form(body: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/ballots", methods=["POST"])
 @blp.arguments(BallotIn)
 @blp.response(201, ReceiptOut)
+@blp.doc(responses={201: {"links": {
+    "CheckReceipt": link("/api/v1/receipts/check", "post", "check the receipt",
+                         request_body={"round_id": "$response.body#/round_id",
+                                       "receipt": "$response.body#/receipt"}),
+    "PublishedReceipts": link("/api/v1/rounds/{round_id}/receipts", "get",
+                              "the published receipt list, once published",
+                              parameters={"round_id": "$response.body#/round_id"}),
+}}})
 @_alt
 def submit(body: dict[str, Any]) -> dict[str, Any]:
     """Cast a ballot. 201 means it is durably recorded; keep the receipt code."""
-    accepted = submit_ballot(body["token"], body["answers"])
+    accepted = submit_ballot(body["token"], body["answers"], body.get("comment"),
+                             body.get("content_pass"))
     return {"receipt": accepted.receipt, "round_id": accepted.round_id,
             "message": "投票成功，您的选票已记录。请保存回执码，可在公布结果后核对。"}
 

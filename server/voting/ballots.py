@@ -17,12 +17,16 @@ from typing import Any
 import redis
 from flask import current_app
 
+from server.core import ratelimit
+from server.core.db import db
 from server.core.errors import UNAVAILABLE, ApiError
 from server.forms.answers import check_answers, tally_fields
 from server.tokens.codec import new_receipt, parse_token
 from server.voting import livetally
+from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Pending
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
+from server.wechat.config import content_check_enabled
 
 log = logging.getLogger(__name__)
 
@@ -60,18 +64,34 @@ def ensure_live(round_id: int) -> None:
         rebuild(round_id, only_if_missing=True)
 
 
+def _locate(raw_token: Any) -> tuple[RoundInfo, str]:
+    """(round info, token hash). A malformed token, or one naming no round, counts
+    as a failed guess of this client (its unknown tokens of a real round are
+    counted by the claim/peek scripts themselves: no extra Redis round trip)."""
+    try:
+        round_id, token_hash = parse_token(raw_token)
+        info, _ = round_info(round_id)
+    except ApiError:
+        ratelimit.note_bad_token()
+        raise
+    return info, token_hash
+
+
 def _claim(info: RoundInfo, token_hash: str) -> int:
     hold = current_app.config["TOKEN_CLAIM_TTL_S"]
-    res = livetally.claim(info.id, token_hash, hold)
+    guess = ratelimit.round_guess_args(info.id)
+    res = livetally.claim(info.id, token_hash, hold, guess)
     if res[0] == "missing":
         _, status = round_info(info.id)
         if status == "draft":
             raise ROUND_NOT_OPEN
         ensure_live(info.id)
-        res = livetally.claim(info.id, token_hash, hold)
+        res = livetally.claim(info.id, token_hash, hold, guess)
     outcome = res[0]
     if outcome == "ok":
         return int(res[1])
+    if outcome == "limited":
+        raise ratelimit.guessing_refused()
     if outcome == "closed":
         raise _status_error(res[1])
     if outcome == "spent":
@@ -87,18 +107,24 @@ def _committer() -> GroupCommitter:
     return current_app.extensions["pingyi_committer"]
 
 
-def submit_ballot(raw_token: Any, raw_answers: Any) -> Accepted:
-    round_id, token_hash = parse_token(raw_token)
-    info, _ = round_info(round_id)
+def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
+                  content_pass: Any = None) -> Accepted:
+    info, token_hash = _locate(raw_token)
+    round_id = info.id
     answers = check_answers(info.form, info.subject_ids, raw_answers)
     fields = tally_fields(info.form, answers)
+    comment = clean_comment(info.form, raw_comment, content_pass)
     category_id = _claim(info, token_hash)
     item = Pending(
         round_id=round_id, token_hash=token_hash, category_id=category_id,
         ballot_id=secrets.token_hex(16), receipt=new_receipt(),
         answers=json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-        fields=fields,
+        fields=fields, comment=comment,
     )
+    # Hand this request's pooled SQL connection back before waiting: the committer
+    # draws from the same pool, and request threads holding connections while they
+    # wait on it would starve it (a stall, then 503s for ballots it later commits).
+    db.session.close()
     try:
         outcome = _committer().submit(item, current_app.config["COMMIT_TIMEOUT_S"])
     except FutureTimeout:
@@ -122,17 +148,20 @@ def submit_ballot(raw_token: Any, raw_answers: Any) -> Accepted:
 
 def ballot_form(raw_token: Any) -> dict[str, Any]:
     """What the voting page shows for a token, or the reason it cannot vote."""
-    round_id, token_hash = parse_token(raw_token)
-    info, _ = round_info(round_id)
-    res = livetally.peek(round_id, token_hash)
+    info, token_hash = _locate(raw_token)
+    round_id = info.id
+    guess = ratelimit.round_guess_args(round_id)
+    res = livetally.peek(round_id, token_hash, guess)
     if res[0] == "missing":
         _, status = round_info(round_id)  # "" when cached, i.e. no longer a draft
         if status == "draft":
             raise ROUND_NOT_OPEN
         ensure_live(round_id)
-        res = livetally.peek(round_id, token_hash)
+        res = livetally.peek(round_id, token_hash, guess)
         if res[0] == "missing":
             raise REBUILDING
+    if res[0] == "limited":
+        raise ratelimit.guessing_refused()
     state, status = res[0], res[1]
     if state == "unknown":
         raise UNKNOWN_TOKEN
@@ -147,6 +176,7 @@ def ballot_form(raw_token: Any) -> dict[str, Any]:
         "form": public_form(info.form),
         "subjects": info.subjects,
         "category": info.categories.get(int(res[3]), ""),
+        "comment": {**comment_options(info.form), "check_required": content_check_enabled()},
     }
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine, text
 from server.core.db import db
 from server.core.redis import get_redis
 from server.voting import livetally
+from server.voting.comments import insert_comments
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class Pending:
     receipt: str
     answers: str
     fields: dict[str, int]
+    comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     future: Future[str] = field(default_factory=Future)
 
 
@@ -179,6 +181,8 @@ class GroupCommitter:
             record = _record_pg if conn.dialect.name == "postgresql" else _record_sqlite
             for round_id, items in by_round.items():
                 accepted = record(conn, round_id, items)
+                insert_comments(conn, round_id, [p.comment for p in items
+                                                 if p.comment and p.token_hash in accepted])
                 refused = [p.token_hash for p in items if p.token_hash not in accepted]
                 outcomes.update(dict.fromkeys(accepted, "ok"))
                 if refused:

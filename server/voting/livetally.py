@@ -11,6 +11,8 @@ Keys:  {r:R}:state    hash  status, closes_at (epoch seconds or "")
        {r:R}:inflight int   submissions between claim and commit/release
        {r:R}:turnout  hash  category id -> ballots
        {r:R}:t:<cat>  hash  tally field -> count (see forms.answers.tally_fields)
+       {r:R}:guess:<client>  int  a client's unknown tokens in this round (TTL; not
+                      rebuilt: see core/ratelimit.py)
 """
 
 from __future__ import annotations
@@ -24,15 +26,24 @@ import redis
 
 from server.core.redis import get_redis, run_script, transaction_pipeline
 
+# KEYS: state tok spent pending inflight guess; ARGV: hash now hold limit window.
+# `guess` counts this client's unknown tokens (core/ratelimit.py): at `limit` the
+# client is refused ('limited') until `window` seconds after its first miss; limit 0:
+# no check (and no extra command on the path).
 CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing'} end
 if st ~= 'open' then return {'closed', st} end
 local ca = redis.call('HGET', KEYS[1], 'closes_at')
 if ca and ca ~= '' and tonumber(ARGV[2]) >= tonumber(ca) then return {'closed', 'deadline'} end
+local limit = tonumber(ARGV[4])
+if limit > 0 and tonumber(redis.call('GET', KEYS[6]) or 0) >= limit then return {'limited'} end
 local cat = redis.call('HGET', KEYS[2], ARGV[1])
 if not cat then
   if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'spent'} end
+  if limit > 0 and redis.call('INCR', KEYS[6]) == 1 then
+    redis.call('EXPIRE', KEYS[6], ARGV[5])
+  end
   return {'unknown'}
 end
 if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return {'busy'} end
@@ -65,14 +76,18 @@ end
 return 1
 """
 
-# KEYS: state tok spent; ARGV: hash. Read-only look-up for the ballot form.
+# KEYS: state tok spent guess; ARGV: hash limit window. The ballot form's look-up:
+# it changes nothing but the client's count of unknown tokens (as in CLAIM).
 PEEK = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing'} end
 local ca = redis.call('HGET', KEYS[1], 'closes_at') or ''
+local limit = tonumber(ARGV[2])
+if limit > 0 and tonumber(redis.call('GET', KEYS[4]) or 0) >= limit then return {'limited'} end
 local cat = redis.call('HGET', KEYS[2], ARGV[1])
 if cat then return {'unspent', st, ca, cat} end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'spent', st, ca} end
+if limit > 0 and redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
 return {'unknown', st, ca}
 """
 
@@ -113,11 +128,15 @@ def keys(round_id: int) -> Keys:
                 f"{p}:rebuild", p)
 
 
-def claim(round_id: int, token_hash: str, hold_s: int) -> list[str]:
+def claim(round_id: int, token_hash: str, hold_s: int,
+          guess: tuple[str, int, int] | None = None) -> list[str]:
+    """Hold an unspent token. `guess`: (counter key, limit, window) of the client's
+    unknown tokens in this round (core/ratelimit.round_guess_args); None: no limit."""
     k = keys(round_id)
+    guess_key, limit, window = guess or (f"{k.prefix}:guess:", 0, 0)
     return _script("CLAIM")(
-        keys=[k.state, k.tok, k.spent, k.pending(token_hash), k.inflight],
-        args=[token_hash, int(time.time()), hold_s],
+        keys=[k.state, k.tok, k.spent, k.pending(token_hash), k.inflight, guess_key],
+        args=[token_hash, int(time.time()), hold_s, limit, window],
     )
 
 
@@ -140,9 +159,13 @@ def release(round_id: int, token_hash: str, spent: bool = False, client: Any = N
                        args=[token_hash, "1" if spent else "0"], client=client)
 
 
-def peek(round_id: int, token_hash: str) -> list[str]:
+def peek(round_id: int, token_hash: str,
+         guess: tuple[str, int, int] | None = None) -> list[str]:
+    """A token's state for the ballot form (`guess` as in claim)."""
     k = keys(round_id)
-    return _script("PEEK")(keys=[k.state, k.tok, k.spent], args=[token_hash])
+    guess_key, limit, window = guess or (f"{k.prefix}:guess:", 0, 0)
+    return _script("PEEK")(keys=[k.state, k.tok, k.spent, guess_key],
+                           args=[token_hash, limit, window])
 
 
 def set_state(round_id: int, status: str, closes_at: float | None = None) -> None:

@@ -18,6 +18,14 @@ class BallotIn(TokenIn):
                   "scoring: {subject id: {item: number}}",
                   "type": "object"},
     )
+    comment = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=5000),
+        metadata={"description": "optional free text when the round takes comments (see the "
+                  "ballot form's `comment`); stored apart from the ballot"})
+    content_pass = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=100),
+        metadata={"description": "from POST /content-checks for this comment, when the ballot "
+                  "form says comment.check_required"})
 
 
 class ReceiptOut(ma.Schema):
@@ -79,8 +87,18 @@ class BallotRoundOut(ma.Schema):
     closes_at = ma.fields.Integer(allow_none=True, metadata={"description": "epoch seconds"})
 
 
+class BallotCommentOut(ma.Schema):
+    enabled = ma.fields.Boolean(required=True, metadata={
+        "description": "the ballot may carry a comment"})
+    label = ma.fields.String(required=True, metadata={"example": "意见和建议"})
+    max_length = ma.fields.Integer(required=True)
+    check_required = ma.fields.Boolean(required=True, metadata={
+        "description": "a comment needs a content_pass from POST /content-checks"})
+
+
 class BallotFormOut(ma.Schema):
     round = ma.fields.Nested(BallotRoundOut, required=True)
     form = ma.fields.Nested(PublicFormOut, required=True)
     subjects = ma.fields.List(ma.fields.Nested(SubjectOut), required=True)
     category = ma.fields.String(required=True)
+    comment = ma.fields.Nested(BallotCommentOut)

@@ -1,0 +1,149 @@
+"""Counting failures per client in Redis: console logins, and guessed voting tokens.
+
+Who the client is: the socket peer address (REMOTE_ADDR), never a header the
+client writes. Behind reverse proxies set TRUSTED_PROXY_HOPS to their number:
+werkzeug's ProxyFix then takes the address the last of them saw from
+X-Forwarded-For (and the scheme from X-Forwarded-Proto, for HSTS and secure
+cookies); with 0, the default, X-Forwarded-* headers are ignored. IPv6 clients
+are counted per /64 (one customer's network, which hands out its addresses
+freely). Redis keys hold a keyed hash of the address, never the address.
+
+Limits (config/default.toml): LOGIN_FAIL_LIMIT failed sign-ins per username and
+per address within LOGIN_FAIL_WINDOW_S; TOKEN_GUESS_LIMIT unknown or malformed
+voting tokens per address (per round, and once more for tokens with no round)
+within TOKEN_GUESS_WINDOW_S. Over a limit: 429 `rate_limited`. A success resets
+nothing: an attacker with one good account cannot wash their address clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from typing import Any
+
+from flask import Flask, current_app, g, has_request_context, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server.core.errors import ApiError
+from server.core.redis import get_redis, run_script
+
+# INCR with the window starting at the first failure (EXPIRE ... NX needs Redis 7).
+HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+def too_many(zh: str, en: str, retry_after_s: int) -> ApiError:
+    err = ApiError("rate_limited", zh, en, 429)
+    err.retry_after = retry_after_s  # type: ignore[attr-defined]
+    return err
+
+
+def init_app(app: Flask) -> None:
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
+
+def client_address() -> str:
+    """The peer address as counted: IPv4 as is, IPv6 as its /64."""
+    raw = request.remote_addr or ""
+    try:
+        addr = ipaddress.ip_address(raw.split("%", 1)[0])
+    except ValueError:
+        return raw[:64] or "unknown"
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+def client_id() -> str:
+    """A keyed hash of the client's address (Redis never holds the address itself)."""
+    if "rl_client" not in g:
+        key = hashlib.sha256(b"pingyi-ratelimit:" + current_app.secret_key.encode()).digest()
+        g.rl_client = hashlib.blake2s(client_address().encode(), key=key,
+                                      digest_size=10).hexdigest()
+    return g.rl_client
+
+
+def hit(key: str, window_s: int) -> int:
+    """Count one failure under `key`; the count within the window."""
+    return int(run_script(HIT, [key], [window_s]))
+
+
+def counts(*keys: str) -> list[int]:
+    """Current counts (keys in one hash slot)."""
+    return [int(v or 0) for v in get_redis().mget(keys)]
+
+
+# -- voting tokens -----------------------------------------------------------
+
+TOO_MANY_GUESSES = ("无效投票码的尝试次数过多，请稍后再试；如有疑问请联系会务人员",
+                    "Too many unknown or malformed voting tokens from this network; "
+                    "wait and retry")
+
+
+def guess_key(round_id: int) -> str:
+    """This client's failed-token counter for a round (in the round's hash slot)."""
+    return f"{{r:{round_id}}}:guess:{client_id()}"
+
+
+def guess_limit() -> tuple[int, int]:
+    """(limit, window seconds) for token guesses; (0, 0) outside a request (no limit)."""
+    if not has_request_context():
+        return 0, 0
+    cfg = current_app.config
+    return int(cfg["TOKEN_GUESS_LIMIT"]), int(cfg["TOKEN_GUESS_WINDOW_S"])
+
+
+def guessing_refused() -> ApiError:
+    return too_many(*TOO_MANY_GUESSES, guess_limit()[1])
+
+
+def note_bad_token() -> None:
+    """A token that is malformed or names no round: count it outside any round, and
+    answer 429 instead of the error once this client is over the limit."""
+    limit, window = guess_limit()
+    if limit and hit(f"guess:{client_id()}", window) > limit:
+        raise guessing_refused()
+
+
+def round_guess_args(round_id: int) -> tuple[str, int, int]:
+    """(key, limit, window) for the claim/peek scripts; limit 0 switches the check off."""
+    limit, window = guess_limit()
+    if not limit:
+        return f"{{r:{round_id}}}:guess:", 0, 0
+    return guess_key(round_id), limit, window
+
+
+# -- console sign-in ----------------------------------------------------------
+
+def _login_keys(username: str) -> tuple[str, str]:
+    user = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:20]
+    return f"{{login}}:u:{user}", f"{{login}}:a:{client_id()}"
+
+
+def login_blocked(username: str) -> ApiError | None:
+    """429 when this username or this address has failed too often recently."""
+    cfg = current_app.config
+    limit, window = int(cfg["LOGIN_FAIL_LIMIT"]), int(cfg["LOGIN_FAIL_WINDOW_S"])
+    if limit and max(counts(*_login_keys(username))) >= limit:
+        minutes = max(1, window // 60)
+        return too_many(f"登录失败次数过多，请 {minutes} 分钟后再试",
+                        "Too many failed sign-ins for this account or from this network; "
+                        f"wait {minutes} minutes", window)
+    return None
+
+
+def login_failed(username: str) -> None:
+    window = int(current_app.config["LOGIN_FAIL_WINDOW_S"])
+    for key in _login_keys(username):
+        hit(key, window)
+
+
+def retry_after(err: Any) -> int | None:
+    return getattr(err, "retry_after", None)

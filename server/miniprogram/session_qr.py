@@ -1,0 +1,253 @@
+"""Round options, and "session QR": members claim a token by WeChat identity.
+
+Options live in the round's form snapshot under "options" (set while the round
+is a draft; the form is frozen when it opens):
+
+    session_qr             members may claim one token each by scanning the
+                           round's session code on the projector, instead of
+                           being handed a paper slip
+    session_qr_generation  bumped by "rotate": earlier session codes stop working
+    comment                {enabled, label, max_length}: ballots may carry a
+                           comment (server/voting/comments.py)
+
+How a claim works (POST /api/v1/session-claims {scene, code}):
+
+1. The session code's scene is "S<round>.<category>.<mac>": the mac (8
+   characters, keyed with SECRET_KEY and the generation) shows the server made
+   it. The member's mini-program sends it with a fresh wx.login code.
+2. code2Session gives the openid. The claim record is (round, HMAC(key, appid,
+   openid, round)): whether this WeChat user claimed in this round, nothing
+   more: no token, no category, no time. A second claim: 409 already_claimed.
+3. The token comes from the round's pool (table session_pool): tokens made in
+   advance by the organizer ("add to pool"), sealed under SECRET_KEY, written in
+   a batch long before anyone claims. A claim takes a *random* pooled row and
+   deletes it, in the transaction that inserts the claim. So no stored order or
+   id ties a claim to a token: the token row was written in the pool batch, and
+   which row was taken is chance. Nothing is kept that says which token went to
+   whom; the raw token is in the answer only.
+4. The member votes with the token like any other (POST /ballots): the ballot
+   path never sees the openid.
+
+docs/miniprogram.md says what this mode reveals to the server operator
+compared with paper slips.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import delete, text
+from sqlalchemy.exc import IntegrityError
+
+from server.accounts import audit
+from server.core.db import db
+from server.core.errors import ApiError
+from server.miniprogram.crypto import derived_key, identity_digest, keyed_hash, seal, unseal
+from server.miniprogram.models import SessionClaim, SessionPoolToken
+from server.rounds.models import Round, VoterCategory
+from server.tokens import operations as token_ops
+from server.tokens.codec import RECEIPT_ALPHABET
+from server.voting.comments import comment_options
+from server.voting.roundinfo import forget
+from server.wechat import client as wechat
+from server.wechat.config import setting
+
+MAC_LEN = 8
+PICK = ("SELECT id, sealed_token FROM session_pool WHERE round_id = :r AND category_id = :c "
+        "ORDER BY random() LIMIT 1")
+PICK_PG = PICK + " FOR UPDATE SKIP LOCKED"  # concurrent claims take different rows
+MAX_POOL_BATCH = 5000
+
+CODE_INVALID = ApiError("session_code_invalid",
+                        "该投票二维码无效或已更换，请扫描大屏上当前显示的二维码",
+                        "Unknown or outdated session code", 404, "scene")
+
+
+# -- options ---------------------------------------------------------------------------------
+
+def round_options(rnd: Round) -> dict[str, Any]:
+    raw = rnd.form.get("options") or {}
+    return {"session_qr": bool(raw.get("session_qr")),
+            "session_qr_generation": int(raw.get("session_qr_generation") or 0),
+            "comment": comment_options(rnd.form)}
+
+
+def _write_options(rnd: Round, options: dict[str, Any]) -> None:
+    form = dict(rnd.form)
+    form["options"] = options
+    rnd.form_json = json.dumps(form, ensure_ascii=False)
+    rnd.__dict__.pop("_form_cache", None)
+
+
+def set_options(rnd: Round, body: dict[str, Any], user: Any | None) -> dict[str, Any]:
+    """Change a draft round's options (anything left out keeps its value)."""
+    if rnd.status != "draft":
+        raise ApiError("round_not_draft", "测评已开始，不能再修改设置",
+                       "Options can only change while the round is a draft", 409)
+    current = round_options(rnd)
+    if "session_qr" in body and body["session_qr"] is not None:
+        current["session_qr"] = bool(body["session_qr"])
+    if body.get("comment") is not None:
+        current["comment"] = {**current["comment"], **body["comment"]}
+    _write_options(rnd, current)
+    audit.record(user, "round.options", f"round:{rnd.id}",
+                 json.dumps(current, ensure_ascii=False)[:500])
+    db.session.commit()
+    forget(rnd.id)
+    return round_options(rnd)
+
+
+def rotate(rnd: Round, user: Any | None) -> dict[str, Any]:
+    """A new generation of session codes: the ones shown so far stop working."""
+    if rnd.status not in ("draft", "open"):
+        raise ApiError("round_already_closed", "该测评已结束", "Round is closed", 409)
+    current = round_options(rnd)
+    current["session_qr_generation"] += 1
+    _write_options(rnd, current)
+    audit.record(user, "round.session_codes_rotated", f"round:{rnd.id}",
+                 str(current["session_qr_generation"]))
+    db.session.commit()
+    return current
+
+
+# -- session codes ---------------------------------------------------------------------------
+
+def _mac(round_id: int, category_id: int, generation: int) -> str:
+    digest = int(keyed_hash("session-code", str(round_id), str(category_id), str(generation)), 16)
+    out = []
+    for _ in range(MAC_LEN):
+        digest, i = divmod(digest, len(RECEIPT_ALPHABET))
+        out.append(RECEIPT_ALPHABET[i])
+    return "".join(out)
+
+
+def session_scene(rnd: Round, category_id: int) -> str:
+    """The scene of a category's session code (at most 31 characters)."""
+    generation = round_options(rnd)["session_qr_generation"]
+    return f"S{rnd.id}.{category_id}.{_mac(rnd.id, category_id, generation)}"
+
+
+def parse_scene(raw: Any) -> tuple[Round, VoterCategory]:
+    if not isinstance(raw, str) or len(raw) > 32 or not raw.startswith("S"):
+        raise CODE_INVALID
+    parts = raw[1:].split(".")
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() \
+            or len(parts[0]) > 10 or len(parts[1]) > 10:
+        raise CODE_INVALID
+    rnd = db.session.get(Round, int(parts[0]))
+    category = db.session.get(VoterCategory, int(parts[1]))
+    if rnd is None or category is None or category.round_id != rnd.id:
+        raise CODE_INVALID
+    generation = round_options(rnd)["session_qr_generation"]
+    if not secrets.compare_digest(parts[2].upper(), _mac(rnd.id, category.id, generation)):
+        raise CODE_INVALID
+    return rnd, category
+
+
+def session_code_image(rnd: Round, category_id: int) -> bytes:
+    """The category's session code as an image (from WeChat; cached in Redis for an hour)."""
+    from server.core.redis import get_redis
+
+    scene = session_scene(rnd, category_id)
+    key = f"{{r:{rnd.id}}}:sessioncode:{scene}"
+    r = get_redis()
+    cached = r.get(key)
+    if cached:
+        return bytes.fromhex(cached)
+    image = wechat.wxa_code(scene, setting("MINIPROGRAM_CLAIM_PAGE"))
+    r.set(key, image.hex(), ex=3600)
+    return image
+
+
+# -- the pool ------------------------------------------------------------------------------
+
+def _pool_key(row_id: str) -> bytes:
+    return hmac.new(derived_key("session-pool"), row_id.encode(), hashlib.sha256).digest()
+
+
+def add_to_pool(rnd: Round, category_id: int, count: Any, user: Any | None) -> int:
+    """Issue `count` tokens of a category into the round's claim pool (sealed)."""
+    if not round_options(rnd)["session_qr"]:
+        raise ApiError("session_qr_disabled", "本次测评未启用扫码领票（会场二维码）",
+                       "This round does not use session QR codes", 409)
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_POOL_BATCH:
+        raise ApiError("invalid_count", f"每次加入 1～{MAX_POOL_BATCH} 张",
+                       f"count must be an integer in [1, {MAX_POOL_BATCH}]", 422, "count")
+    category, tokens, hashes = token_ops._insert_tokens(rnd, category_id, count, user)
+    rows = []
+    for t in tokens:
+        row_id = secrets.token_hex(16)
+        rows.append(SessionPoolToken(id=row_id, round_id=rnd.id, category_id=category.id,
+                                     sealed_token=seal(t, _pool_key(row_id))))
+    del tokens
+    db.session.add_all(rows)
+    token_ops._commit(rnd, category, hashes)
+    return count
+
+
+def pool_sizes(round_id: int) -> dict[int, int]:
+    rows = db.session.execute(text(
+        "SELECT category_id, COUNT(*) FROM session_pool WHERE round_id = :r GROUP BY category_id"),
+        {"r": round_id}).all()
+    return {int(c): int(n) for c, n in rows}
+
+
+def claim_count(round_id: int) -> int:
+    return int(db.session.execute(text("SELECT COUNT(*) FROM session_claims WHERE round_id = :r"),
+                                  {"r": round_id}).scalar() or 0)
+
+
+def claim(scene: Any, code: str) -> dict[str, Any]:
+    """One token for this WeChat user in this round, taken at random from the pool."""
+    rnd, category = parse_scene(scene)
+    if not round_options(rnd)["session_qr"]:
+        raise ApiError("session_qr_disabled", "本次测评未启用扫码领票",
+                       "This round does not use session QR codes", 409)
+    if rnd.status not in ("draft", "open"):
+        raise ApiError("round_closed", "投票已结束，感谢您的参与", "Voting in this round is closed",
+                       409)
+    openid = wechat.code_to_session(code)
+    digest = identity_digest(current_app.config["WECHAT_MINIPROGRAM_APPID"], openid,
+                             f"round:{rnd.id}")
+    del openid
+    round_id, category_id = rnd.id, category.id
+    db.session.add(SessionClaim(round_id=round_id, claim_hash=digest))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ApiError("already_claimed",
+                       "您已经领取过本次测评的投票码，每人只能领取一次。如已投票请勿重复操作",
+                       "This WeChat user already claimed a token in this round", 409) from None
+    pick = PICK_PG if db.engine.dialect.name == "postgresql" else PICK
+    for _ in range(8):
+        picked = db.session.execute(text(pick), {"r": round_id, "c": category_id}).first()
+        if picked is None:
+            db.session.rollback()
+            raise ApiError("session_pool_empty",
+                           "本类别的投票码已领完，请联系会务人员",
+                           "No tokens left to claim in this category", 409)
+        taken = db.session.execute(delete(SessionPoolToken).where(
+            SessionPoolToken.id == picked[0])).rowcount
+        if taken:
+            break
+    else:
+        db.session.rollback()
+        raise ApiError("busy", "领取人数较多，请稍后重试", "Too many concurrent claims; retry", 503)
+    token = unseal(picked[1], _pool_key(picked[0]))
+    if token is None:
+        db.session.rollback()
+        raise ApiError("pool_unreadable", "投票码暂时无法领取（服务器密钥已更换），请联系会务人员",
+                       "The pooled token cannot be unsealed (SECRET_KEY changed?)", 503)
+    db.session.commit()
+    return {"token": token, "round_id": round_id}
+
+
+def forget_pool(round_id: int) -> None:
+    """At close: tokens nobody claimed can never vote; drop them."""
+    db.session.execute(delete(SessionPoolToken).where(SessionPoolToken.round_id == round_id))
