@@ -11,7 +11,7 @@ PORT   ?= 5000
 FAKE_PORT ?= 5101
 APT_PACKAGES := chromium zbar-tools poppler-utils fonts-wqy-zenhei fonts-noto-cjk wrk redis-tools
 
-.PHONY: run test test-quick bench lint system-deps fonts clean
+.PHONY: run test test-faults test-quick bench lint system-deps fonts clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,11 @@ run: $(STAMP) fonts
 test: $(STAMP) system-deps
 	$(BIN)/ruff check server bot tests
 	$(BIN)/pytest -q
+
+# The long part of the reliability suite: 100-trial races, kill -9 of workers,
+# Redis and PostgreSQL outages, the full schemathesis run, file-level linkage.
+test-faults: $(STAMP) system-deps
+	$(BIN)/pytest -q -s -m faults
 
 test-quick: $(STAMP)
 	$(BIN)/pytest -q -m "not browser"

@@ -43,6 +43,9 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
+    # Deleted rows are overwritten with zeros: close rewrites ballots and spent
+    # tokens in random order, and the old cells must not survive in free pages.
+    cur.execute("PRAGMA secure_delete=ON")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()

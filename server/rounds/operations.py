@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import logging
 import random
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,8 @@ from server.voting import livetally
 from server.voting.rebuild import epoch, rebuild
 from server.voting.recount import differences, recount
 from server.voting.roundinfo import forget
+
+log = logging.getLogger(__name__)
 
 # Run inside close's transaction, after the ballots were shuffled: features that keep
 # per-round data beside the ballots (comments, mini-program slips) rewrite or drop it
@@ -255,9 +258,29 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     audit.record(user, "round.close", f"round:{round_id}", reason)
     db.session.commit()
     db.session.refresh(rnd)
+    _scrub_old_row_images()
     livetally.set_state(round_id, "closed")
     forget_projector(round_id)
     return rnd
+
+
+def _scrub_old_row_images() -> None:
+    """After the shuffle commits, drop the pre-close row images the engine still keeps.
+
+    SQLite: checkpoint and truncate the WAL (secure_delete already zeroed the old
+    cells). PostgreSQL: VACUUM the two tables so the dead tuples in arrival
+    order become free space; WAL segments and base backups taken while the round
+    was open still hold that order (docs/deploy.md: encrypt and expire them).
+    """
+    try:
+        with db.engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            else:
+                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("VACUUM ballots, spent_tokens")
+    except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
+        log.warning("could not scrub pre-close row images: %s", type(exc).__name__)
 
 
 def _shuffle_storage(round_id: int) -> None:

@@ -19,7 +19,7 @@ from flask import current_app
 
 from server.core import ratelimit
 from server.core.db import db
-from server.core.errors import UNAVAILABLE, ApiError
+from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
 from server.tokens.codec import new_receipt, parse_token
 from server.voting import livetally
@@ -40,6 +40,14 @@ ROUND_NOT_OPEN = ApiError("round_not_open", "投票尚未开始，请等待主�
                           "Voting in this round has not started", 409)
 REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
                       "Live tally is being rebuilt; retry in a few seconds", 503)
+
+
+UNCONFIRMED = ApiError(
+    "commit_unconfirmed",
+    "系统繁忙，未能确认您的选票是否已记录。请稍后用同一投票码再次提交："
+    "若提示“已经投过票”，说明您的选票已经记录。",
+    "The ballot's commit was not confirmed in time; retry with the same token "
+    "(token_spent then means it was recorded)", 503)
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
     except FutureTimeout:
         # Still queued or committing: it may yet count, but we cannot say so.
         log.warning("ballot commit timed out (round %s)", round_id)
-        raise UNAVAILABLE from None
+        raise UNCONFIRMED from None
     except Exception:
         try:
             livetally.release(round_id, token_hash)
