@@ -49,9 +49,9 @@ run: $(STAMP) fonts
 	@$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) > instance/wechat-fake.log 2>&1 & fake=$$!; \
 	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) --wait; \
-	WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi bot demo --fake-url http://127.0.0.1:$(FAKE_PORT) || echo "bot demo failed (see above); the server still starts"; \
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi bot demo --fake-url http://127.0.0.1:$(FAKE_PORT) || echo "bot demo failed (see above); the server still starts"; \
 	echo "  WeChat fake (messages the bot sent): http://127.0.0.1:$(FAKE_PORT)/"; \
-	WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
+	PUBLIC_BASE_URL=http://$(HOST):$(PORT) WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check server bot tests
