@@ -7,10 +7,11 @@ keys, app chat ids) are stored encrypted in SQL (bot/vault.py).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from flask import Flask, current_app
+
+from server.core.config import apply_defaults
 
 DEFAULTS: dict[str, Any] = {
     # WeChat Work (企业微信) API; tests and the demo point it at bot/wechat_fake.
@@ -33,23 +34,9 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def _coerce(raw: str, like: Any) -> Any:
-    if isinstance(like, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(like, int):
-        return int(raw)
-    if isinstance(like, float):
-        return float(raw)
-    return raw
-
-
 def init_app(app: Flask) -> None:
     """Fill every bot setting the app config does not have: environment, then default."""
-    for key, default in DEFAULTS.items():
-        if key in app.config:
-            continue
-        raw = os.environ.get(key)
-        app.config[key] = _coerce(raw, default) if raw not in (None, "") else default
+    apply_defaults(app.config, DEFAULTS)
 
 
 def setting(key: str) -> Any:

@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
-from flask_wtf.csrf import CSRFError
 
 from server.console import audit, org, rounds, screens, session
 from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.console.forms import china_time
-from server.core.errors import ApiError, render_error
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
@@ -42,12 +40,6 @@ def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # roster upload may be larger than the app-wide MAX_CONTENT_LENGTH meant for ballots.
     if endpoint == "console.org_import":
         request.max_content_length = org.MAX_UPLOAD_BYTES
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    return render_error(ApiError("csrf_failed", "页面已过期，请刷新页面后重新提交",
-                                 f"CSRF check failed: {exc.description}", 400))
 
 
 @bp.after_request

@@ -21,6 +21,15 @@ def _coerce(raw: str, like: Any) -> Any:
     return raw
 
 
+def apply_defaults(config: dict[str, Any], defaults: dict[str, Any]) -> None:
+    """A feature's own settings: keep what config has, else the environment, else the default."""
+    for key, default in defaults.items():
+        if key in config:
+            continue
+        raw = os.environ.get(key)
+        config[key] = _coerce(raw, default) if raw not in (None, "") else default
+
+
 def load_settings(instance_path: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Read defaults, apply environment overrides, then fill embedded defaults."""
     with open(CONFIG_DIR / "default.toml", "rb") as fh:

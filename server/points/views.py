@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
-from flask_wtf.csrf import CSRFError
 
-from server.core.errors import ApiError, render_error
 from server.points.amounts import fmt
 from server.points.pages import boards, ledger, members, periods, rectification, sheets
 
@@ -48,12 +46,6 @@ def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # Before CSRF reads the body: a points sheet may exceed the ballot-sized default.
     if endpoint == "points_console.import_upload":
         request.max_content_length = sheets.MAX_UPLOAD_BYTES
-
-
-@bp.errorhandler(CSRFError)
-def _csrf_failed(exc: CSRFError) -> Any:
-    return render_error(ApiError("csrf_failed", "页面已过期，请刷新页面后重新提交",
-                                 f"CSRF check failed: {exc.description}", 400))
 
 
 @bp.after_request
