@@ -139,7 +139,8 @@ class Steer:
                 body["receipt"] = self.receipts[len(str(body.get("receipt"))) % len(self.receipts)]
         elif case.path == "/api/v1/ballots":
             self._answers(body, pick)
-        elif case.path.endswith("/tokens") and params.get("round_id"):
+        elif case.path.endswith("/tokens") and type(params.get("round_id")) is int:
+            # (a generated non-integer id stays as it is: the app must refuse it)
             self._category(body, params["round_id"], pick)
 
     def _answers(self, body: dict[str, Any], pick: int) -> None:
