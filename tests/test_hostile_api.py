@@ -146,11 +146,11 @@ class Steer:
     def _answers(self, body: dict[str, Any], pick: int) -> None:
         from server.core.db import db
         from server.rounds.models import Round
-        from server.tokens.codec import TOKEN_RE
+        from server.tokens.codec import MAX_ROUND_ID, TOKEN_RE
         from tests.factories import valid_answers
 
         m = TOKEN_RE.match(str(body.get("token")))
-        if m:
+        if m and int(m.group(1)) <= MAX_ROUND_ID:
             with self.app.app_context():
                 rnd = db.session.get(Round, int(m.group(1)))
                 if rnd is not None:

@@ -82,6 +82,7 @@ BAD_BODIES = [
     ({"token": 5, "answers": {}}, 422, "invalid_input"),
     ({"token": "nonsense", "answers": {}}, 400, "token_malformed"),
     ({"token": "999.AAAAAAAAAAAAAAAAAAAAAA", "answers": {}}, 404, "token_unknown"),
+    ({"token": "9999999999.AAAAAAAAAAAAAAAAAAAAAA", "answers": {}}, 400, "token_malformed"),
     ({"token": "TOKEN", "answers": {"x": 1}, "extra": 1}, 422, "invalid_input"),
 ]
 

@@ -51,7 +51,7 @@ from server.miniprogram.crypto import derived_key, identity_digest, keyed_hash, 
 from server.miniprogram.models import SessionClaim, SessionPoolToken
 from server.rounds.models import Round, VoterCategory
 from server.tokens import operations as token_ops
-from server.tokens.codec import RECEIPT_ALPHABET
+from server.tokens.codec import MAX_ROUND_ID, RECEIPT_ALPHABET
 from server.voting.comments import comment_options
 from server.voting.roundinfo import forget
 from server.wechat import client as wechat
@@ -137,7 +137,7 @@ def parse_scene(raw: Any) -> tuple[Round, VoterCategory]:
         raise CODE_INVALID
     parts = raw[1:].split(".")
     if len(parts) != 3 or not parts[0].isdigit() or not parts[1].isdigit() \
-            or len(parts[0]) > 10 or len(parts[1]) > 10:
+            or int(parts[0]) > MAX_ROUND_ID or int(parts[1]) > MAX_ROUND_ID:
         raise CODE_INVALID
     rnd = db.session.get(Round, int(parts[0]))
     category = db.session.get(VoterCategory, int(parts[1]))

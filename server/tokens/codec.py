@@ -13,6 +13,7 @@ import secrets
 
 from server.core.errors import ApiError
 
+MAX_ROUND_ID = 2**31 - 1
 TOKEN_RE = re.compile(r"^([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{22})$")
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 RECEIPT_RE = re.compile(r"^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$")
@@ -34,7 +35,7 @@ def parse_token(raw: object) -> tuple[int, str]:
     if not isinstance(raw, str):
         raise MALFORMED
     m = TOKEN_RE.match(raw.strip())
-    if not m:
+    if not m or int(m.group(1)) > MAX_ROUND_ID:  # ids are SQL integers
         raise MALFORMED
     return int(m.group(1)), token_hash(m.group(0))
 
