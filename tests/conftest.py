@@ -172,3 +172,12 @@ def csrf_token(html: str) -> str:
     m = re.search(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"', html)
     assert m, "page has no CSRF token"
     return m.group(1)
+
+
+@pytest.fixture
+def fake(app: Flask) -> Iterator[Any]:
+    """The local WeChat fake on loopback, with the app pointed at it: (base URL, state)."""
+    from tests.support.miniprogram import wechat_fake
+
+    with wechat_fake(app) as running:
+        yield running

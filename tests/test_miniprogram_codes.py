@@ -21,15 +21,8 @@ from tests.support.miniprogram import (
     bearer,
     make_staff,
     new_round,
-    wechat_fake,
     zbar,
 )
-
-
-@pytest.fixture
-def fake(app):
-    with wechat_fake(app) as running:
-        yield running
 
 
 @pytest.fixture

@@ -14,14 +14,7 @@ from tests.support.miniprogram import (
     bearer,
     make_staff,
     new_round,
-    wechat_fake,
 )
-
-
-@pytest.fixture
-def fake(app):
-    with wechat_fake(app) as running:
-        yield running
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ web console, which is where a person gets it.
 
 from __future__ import annotations
 
-import pytest
 from openapi_spec_validator import validate
 
 from bot.wechat_fake.miniprogram import mint_login_code
@@ -18,17 +17,9 @@ from tests.support.miniprogram import (
     binding_code,
     console_login,
     make_staff,
-    wechat_fake,
     zbar,
 )
 from tests.support.openapi_client import SpecClient
-
-
-@pytest.fixture
-def fake(app):
-    with wechat_fake(app) as running:
-        yield running
-
 
 ROUND = {
     "form": "appraisal",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import time
 
-import pytest
 import redis as redis_lib
 from sqlalchemy import inspect, text
 
@@ -22,15 +21,8 @@ from tests.support.miniprogram import (
     binding_code,
     console_login,
     make_staff,
-    wechat_fake,
     wechat_session,
 )
-
-
-@pytest.fixture
-def fake(app):
-    with wechat_fake(app) as running:
-        yield running
 
 
 def _login(client, state, openid, **extra):
