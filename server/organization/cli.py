@@ -10,7 +10,8 @@ from flask.cli import with_appcontext
 
 from server.core.db import db
 from server.core.errors import ApiError
-from server.organization.importer import RosterInvalid, clean_text
+from server.core.tabular import clean_text
+from server.organization.importer import RosterInvalid
 from server.organization.models import Committee
 from server.organization.operations import ensure_committee, import_roster, org_tree
 

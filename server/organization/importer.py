@@ -2,15 +2,9 @@
 
 What is accepted
 ----------------
-* ``.csv`` / ``.txt``: UTF-8 (with or without BOM), GB18030/GBK (what Chinese
-  Excel writes for "CSV (逗号分隔)"), or UTF-16 with BOM (Excel "Unicode 文本",
-  tab-separated). The delimiter (comma, tab or semicolon) is taken from the
-  header line.
-* ``.xlsx`` / ``.xlsm``: the first worksheet, read with openpyxl in read-only
-  mode. Vertically merged cells (a branch name merged over all its members, as
-  Chinese rosters are usually laid out) count for every row they cover.
-* Old binary ``.xls`` (and encrypted workbooks) are refused with a hint to save
-  as .xlsx or CSV.
+``.xlsx`` (first worksheet; merged cells count for every row they cover) and
+CSV in UTF-8, GBK or UTF-16, read by :mod:`server.core.tabular`, which also
+refuses old ``.xls`` files with a hint.
 
 Layout
 ------
@@ -41,24 +35,27 @@ Only file-level problems are checked here; checks against the database
 
 from __future__ import annotations
 
-import codecs
-import csv
-import datetime as dt
-import io
 import re
-import warnings
-import zipfile
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any
 
 from server.core.errors import ApiError
+from server.core.tabular import (
+    FileProblem,
+    RowError,
+    clean_text,
+    normalize_name,
+    read_rows,
+)
+
+__all__ = ["FIELDS", "HEADER_ALIASES", "MAX_BYTES", "MAX_ERRORS", "MAX_ROWS",
+           "Roster", "RosterInvalid", "RosterRow", "RowError", "clean_text", "normalize_name",
+           "parse_party", "parse_roster"]
 
 MAX_ROWS = 20000  # data rows (people) in one file
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ERRORS = 200  # listed row errors; the rest are counted
-MAX_COLUMNS = 200  # cells looked at per row
 HEADER_SEARCH = 10  # non-empty rows searched for the header
 
 # field -> (label used in messages, max length, required)
@@ -88,40 +85,7 @@ _PARTY_NO = {"群众", "否", "非党员", "非中共党员", "共青团员", "�
              "无党派人士", "无党派", "民主党派", "N", "NO", "FALSE", "0", "×", "✗"}
 _DEMOCRATIC_PARTIES = ("民革", "民盟", "民建", "民进", "农工", "致公", "九三", "台盟")
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-_CJK_NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\"")
 _HEADER_NOISE = re.compile(r"[*＊]|[（(](?:必填|选填|可选|必须|非必填)[)）]")
-
-
-@dataclass(frozen=True)
-class RowError:
-    """One problem, located as the user sees it in Excel.
-
-    ``row`` is None for a problem with the whole file; ``column`` is the header
-    text the file uses (e.g. 工号), None when no single column is at fault.
-    """
-
-    row: int | None
-    column: str | None
-    message: str
-    field: str | None = None
-
-    @property
-    def text(self) -> str:
-        if self.row is None:
-            return self.message
-        where = f"第{self.row}行"
-        if self.column:
-            where += f"“{self.column}”"
-        return f"{where}：{self.message}"
-
-    def __str__(self) -> str:
-        return self.text
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "column": self.column, "field": self.field,
-                "message": self.message, "text": self.text}
 
 
 class RosterInvalid(ApiError):
@@ -203,45 +167,6 @@ class Roster:
             self._errors.append(RowError(row, col, message, fld))
 
 
-class _FileProblem(Exception):
-    """The file as a whole cannot be read."""
-
-    def __init__(self, message: str, row: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.row = row
-
-
-# -- cleaning --------------------------------------------------------------
-
-def clean_text(value: Any) -> str:
-    """A cell as text: stripped, zero-width characters dropped, inner whitespace collapsed."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        text = "是" if value else "否"
-    elif isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, float):
-        text = str(int(value)) if value.is_integer() else repr(value)
-    elif isinstance(value, dt.datetime):
-        text = value.date().isoformat() if value.time() == dt.time() else value.isoformat()
-    elif isinstance(value, dt.date | dt.time):
-        text = value.isoformat()
-    else:
-        text = str(value)
-    return " ".join(text.translate(_ZERO_WIDTH).split())
-
-
-def normalize_name(name: str) -> str:
-    """A person's name for comparison: Chinese names lose alignment spaces (王　伟 → 王伟)."""
-    name = clean_text(name)
-    squeezed = name.replace(" ", "")
-    if " " in name and _CJK_NAME.fullmatch(squeezed):
-        return squeezed
-    return name
-
-
 def _norm_header(value: str) -> str:
     text = _HEADER_NOISE.sub("", clean_text(value))
     return text.replace(" ", "").replace("：", "").replace(":", "").lower()
@@ -260,143 +185,6 @@ def parse_party(value: str) -> bool | None:
     if key in _PARTY_NO or key.startswith(_DEMOCRATIC_PARTIES):
         return False
     return None
-
-
-# -- reading the file ------------------------------------------------------
-
-def _kind(filename: str, data: bytes) -> str:
-    suffix = PurePath(filename or "").suffix.lower()
-    if data.startswith(b"\xd0\xcf\x11\xe0"):  # OLE2: .xls, or an encrypted .xlsx
-        raise _FileProblem("不支持旧版 .xls 格式或加密的 Excel 文件，"
-                           "请在 Excel 中“另存为” .xlsx（不设密码）或 CSV 后再导入")
-    if suffix == ".xls":
-        raise _FileProblem("不支持旧版 .xls 格式，请在 Excel 中“另存为” .xlsx 或 CSV 后再导入")
-    if suffix in (".xlsx", ".xlsm"):
-        if not data.startswith(b"PK"):
-            raise _FileProblem("文件扩展名是 .xlsx，但内容不是有效的 Excel 文件")
-        return "xlsx"
-    if suffix in (".csv", ".txt"):
-        # An .xlsx renamed to .csv is still read as what it is.
-        return "xlsx" if data.startswith(b"PK\x03\x04") else "csv"
-    shown = suffix or "（无扩展名）"
-    raise _FileProblem(f"不支持的文件类型 {shown}，请上传 Excel（.xlsx）或 CSV（.csv）文件")
-
-
-def _decode(data: bytes) -> str:
-    if data.startswith(codecs.BOM_UTF8):
-        candidates = [("utf-8", data[len(codecs.BOM_UTF8):])]
-    elif data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        candidates = [("utf-16", data)]
-    else:
-        candidates = [("utf-8", data), ("gb18030", data)]
-    bad: UnicodeDecodeError | None = None
-    for encoding, raw in candidates:
-        try:
-            text = raw.decode(encoding)
-        except UnicodeDecodeError as exc:
-            bad = exc
-            continue
-        if "\x00" in text:
-            raise _FileProblem("文件内容不是文本，请上传 Excel（.xlsx）或 CSV 文件")
-        return text
-    assert bad is not None
-    line = bad.object[: bad.start].count(b"\n") + 1
-    raise _FileProblem("文件编码无法识别（不是 UTF-8 或 GBK），"
-                       "请在 Excel 中另存为“CSV UTF-8（逗号分隔）”后再导入", line)
-
-
-def _csv_rows(data: bytes) -> Generator[tuple[int, list[Any]], None, None]:
-    text = _decode(data)
-    first = next((ln for ln in text.splitlines() if ln.strip()), "")
-    delimiter = max(",\t;", key=first.count) if first else ","
-    if first and not first.count(delimiter):
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    number = 0
-    try:
-        for number, cells in enumerate(reader, start=1):
-            yield number, cells[:MAX_COLUMNS]
-    except csv.Error as exc:
-        raise _FileProblem(f"CSV 格式错误，无法读取（{exc}）", number + 1) from None
-
-
-def _col_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ch - 64)
-    return n
-
-
-def _merged_ranges(wb: Any, ws: Any) -> list[tuple[int, int, int, int]]:
-    """Merged ranges of the sheet as (min_row, min_col, max_row, max_col), 1-based.
-
-    read-only worksheets do not expose merged cells, so they are read from the
-    sheet's XML; if openpyxl's internals ever change this quietly returns [].
-    """
-    try:
-        with wb._archive.open(ws._worksheet_path) as src:
-            xml = src.read()
-    except Exception:  # best effort only
-        return []
-    out = []
-    for c1, r1, c2, r2 in _MERGE_REF.findall(xml):
-        top, left, bottom, right = int(r1), _col_index(c1), int(r2), _col_index(c2)
-        if bottom > top or right > left:
-            out.append((top, min(left, MAX_COLUMNS), bottom, min(right, MAX_COLUMNS)))
-    out.sort()
-    return out
-
-
-def _xlsx_rows(data: bytes) -> Generator[tuple[int, list[Any]], None, None]:
-    import openpyxl
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise _FileProblem(f"无法读取 Excel 文件，文件可能已损坏（{type(exc).__name__}）") from None
-    except Exception as exc:  # openpyxl raises a variety of its own errors
-        raise _FileProblem(f"无法读取 Excel 文件（{type(exc).__name__}）") from None
-    try:
-        if not wb.worksheets:
-            raise _FileProblem("Excel 文件中没有工作表")
-        ws = wb.worksheets[0]
-        if not hasattr(ws, "iter_rows"):
-            raise _FileProblem("第一个工作表是图表，不是表格")
-        ws.reset_dimensions()  # some writers record a wrong size; read what is there
-        merges = _merged_ranges(wb, ws)
-        pending = 0  # index into merges of the next range to start
-        active: list[tuple[int, int, int, int, Any]] = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            rows = ws.iter_rows(min_row=1, values_only=True)
-            for number, values in enumerate(rows, start=1):
-                cells = list(values[:MAX_COLUMNS])
-                while pending < len(merges) and merges[pending][0] <= number:
-                    top, left, bottom, right = merges[pending]
-                    pending += 1
-                    if top == number:
-                        anchor = cells[left - 1] if left - 1 < len(cells) else None
-                        active.append((top, left, bottom, right, anchor))
-                if active:
-                    active = [m for m in active if m[2] >= number]
-                    for _top, left, _bottom, right, anchor in active:
-                        if anchor is None:
-                            continue
-                        if len(cells) < right:
-                            cells.extend([None] * (right - len(cells)))
-                        for i in range(left - 1, right):
-                            if cells[i] is None:
-                                cells[i] = anchor
-                yield number, cells
-    except _FileProblem:
-        raise
-    except Exception as exc:  # a damaged sheet part
-        raise _FileProblem(
-            f"无法读取 Excel 工作表，文件可能已损坏（{type(exc).__name__}）") from None
-    finally:
-        wb.close()
 
 
 # -- parsing ---------------------------------------------------------------
@@ -524,12 +312,11 @@ def parse_roster(filename: str, data: bytes) -> Roster:
         roster.add_error(None, None, f"文件超过 {MAX_BYTES // (1024 * 1024)} MB，请拆分后分批导入")
         return roster
     try:
-        kind = _kind(filename, data)
-        table = _xlsx_rows(data) if kind == "xlsx" else _csv_rows(data)
+        table = read_rows(filename, data)
         try:
             _parse_table(roster, table)
         finally:
             table.close()  # an .xlsx is closed even when parsing stopped early
-    except _FileProblem as problem:
+    except FileProblem as problem:
         roster.add_error(problem.row, None, problem.message)
     return roster

@@ -33,14 +33,12 @@ from typing import Any
 from server.accounts import audit
 from server.core.db import db
 from server.core.errors import ApiError
-from server.organization.importer import (  # the roster reader handles merged cells, GBK CSV
+from server.core.tabular import (  # shared with the roster import: merged cells, GBK CSV
+    FileProblem,
     RowError,
-    _csv_rows,
-    _FileProblem,
-    _kind,
-    _xlsx_rows,
     clean_text,
     normalize_name,
+    read_rows,
 )
 from server.organization.models import Member, PartyGroup
 from server.points import boards, periods
@@ -122,10 +120,10 @@ class _Problems:
 
 def _table(filename: str, data: bytes) -> list[tuple[int, list[str]]]:
     if not data or not data.strip():
-        raise _FileProblem("文件是空的，没有任何内容")
+        raise FileProblem("文件是空的，没有任何内容")
     if len(data) > MAX_BYTES:
-        raise _FileProblem(f"文件超过 {MAX_BYTES // (1024 * 1024)} MB，请拆分后分批导入")
-    reader = _xlsx_rows(data) if _kind(filename, data) == "xlsx" else _csv_rows(data)
+        raise FileProblem(f"文件超过 {MAX_BYTES // (1024 * 1024)} MB，请拆分后分批导入")
+    reader = read_rows(filename, data)
     try:
         return [(n, [clean_text(c) for c in cells]) for n, cells in reader]
     finally:
@@ -165,7 +163,7 @@ def import_points(user: Any, branch_id: Any, period: Any, filename: str, data: b
     problems = _Problems()
     try:
         table = _table(filename, data)
-    except _FileProblem as exc:
+    except FileProblem as exc:
         problems.add(exc.row, None, exc.message)
         raise PointsImportInvalid(problems.items, problems.count) from None
     found = _header(table, problems)
