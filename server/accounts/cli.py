@@ -1,4 +1,10 @@
-"""`pingyi user ...`: staff accounts and API keys."""
+"""`pingyi user ...`: staff accounts and API keys.
+
+A branch secretary (支部书记, role ``secretary``) is scoped to one branch: it is
+created with ``--branch`` (name or id), and sees and edits only that branch's
+points (server/points/access.py). ``--branch`` is required for a secretary and
+refused for the other roles, whose scope is the whole committee.
+"""
 
 from __future__ import annotations
 
@@ -9,29 +15,42 @@ from server.accounts.models import ROLES, User
 from server.accounts.operations import create_user, new_api_key
 from server.core.db import db
 from server.core.errors import ApiError
-from server.organization.models import Committee
+from server.core.tabular import clean_text
+from server.organization.models import Branch, Committee
 
 user_cli = click.Group("user", help="Staff accounts (organizers, secretaries, committee).")
+
+BRANCH_ROLES = ("secretary",)  # the roles scoped to one branch
+MAX_ID = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 
 @user_cli.command("create")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--role", type=click.Choice(ROLES), default="organizer", show_default=True)
-@click.option("--committee", "committee_name", help="committee name (default: the only one)")
+@click.option("--committee", "committee_name", help="committee name (default: the only one, "
+              "or the branch's)")
+@click.option("--branch", "branch_ref",
+              help="branch (党支部) name or id: required for a secretary, who sees only it")
 @click.option("--display-name", default="")
 @with_appcontext
 def create(username: str, password: str, role: str, committee_name: str | None,
-           display_name: str) -> None:
+           branch_ref: str | None, display_name: str) -> None:
     """Create a staff account with a hashed password."""
     committee = _committee(committee_name)
+    branch = _branch_for(role, branch_ref, committee)
+    if branch is not None:
+        committee = branch.committee
     try:
         user = create_user(username, password, role=role,
                            committee_id=committee.id if committee else None,
+                           branch_id=branch.id if branch else None,
                            display_name=display_name)
     except ApiError as err:
-        raise click.ClickException(f"{err.code}: {err.message_en}") from None
-    click.echo(f"created {user.role} {user.username} (id {user.id})")
+        db.session.rollback()
+        raise click.ClickException(f"{err.message}（{err.code}）") from None
+    where = f", {branch.committee.name}{branch.name}" if branch else ""
+    click.echo(f"created {user.role} {user.username} (id {user.id}{where})")
 
 
 @user_cli.command("api-key")
@@ -42,15 +61,47 @@ def api_key(username: str, name: str) -> None:
     """Print a new API key for USERNAME (shown once)."""
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
     if user is None:
-        raise click.ClickException(f"no user {username!r}")
+        raise click.ClickException(f"没有用户“{username}”")
     click.echo(new_api_key(user, name))
 
 
 def _committee(name: str | None) -> Committee | None:
+    """The named committee (error if missing), else the only one, else None."""
     if name:
-        c = db.session.execute(db.select(Committee).filter_by(name=name)).scalar_one_or_none()
+        c = db.session.execute(
+            db.select(Committee).filter_by(name=clean_text(name))).scalar_one_or_none()
         if c is None:
-            raise click.ClickException(f"no committee {name!r}")
+            raise click.ClickException(f"找不到党委“{name}”")
         return c
-    all_ = db.session.execute(db.select(Committee)).scalars().all()
+    all_ = db.session.execute(db.select(Committee).limit(2)).scalars().all()
     return all_[0] if len(all_) == 1 else None
+
+
+def _branch_for(role: str, ref: str | None, committee: Committee | None) -> Branch | None:
+    """The branch a new account is scoped to, checked against the role."""
+    if role in BRANCH_ROLES and not ref:
+        raise click.ClickException("书记账号须用 --branch 指定所在党支部（名称或编号）")
+    if role not in BRANCH_ROLES and ref:
+        raise click.ClickException(
+            f"只有书记账号（secretary）按党支部限定范围，{role} 账号不能指定 --branch")
+    return _branch(ref, committee) if ref else None
+
+
+def _branch(ref: str, committee: Committee | None) -> Branch:
+    """A branch by id or name, within COMMITTEE when given (else it must be unambiguous)."""
+    text = clean_text(ref)
+    by_id = int(text) if text.isdigit() and int(text) <= MAX_ID else -1
+    found = list(db.session.execute(db.select(Branch).where(
+        (Branch.name == text) | (Branch.id == by_id)).order_by(Branch.id)).scalars())
+    if committee is not None:
+        mine = [b for b in found if b.committee_id == committee.id]
+        if not mine and found:
+            raise click.ClickException(f"党支部“{ref}”不属于{committee.name}")
+        found = mine
+    if not found:
+        where = committee.name if committee is not None else "系统中"
+        raise click.ClickException(f"{where}没有党支部“{ref}”")
+    if len(found) > 1:
+        raise click.ClickException(
+            f"有 {len(found)} 个党委都有党支部“{ref}”，请用 --committee 指定党委，或改用支部编号")
+    return found[0]

@@ -12,6 +12,7 @@ from server.accounts.models import ROLES, ApiKey, User
 from server.core.auth import key_digest
 from server.core.db import db
 from server.core.errors import ApiError
+from server.organization.models import Branch
 
 # A hash to compare against when the user does not exist, so both paths take
 # the same time and a login attempt cannot probe for usernames.
@@ -33,6 +34,8 @@ def create_user(username: str, password: str, role: str = "organizer",
     if db.session.execute(db.select(User).filter_by(username=username)).first():
         raise ApiError("username_taken", "该用户名已存在", "username already exists", 409,
                        "username")
+    if branch_id is not None:
+        committee_id = _branch_committee(branch_id, committee_id)
     user = User(username=username, password_hash=generate_password_hash(password), role=role,
                 committee_id=committee_id, branch_id=branch_id,
                 display_name=display_name or username)
@@ -41,6 +44,17 @@ def create_user(username: str, password: str, role: str = "organizer",
     audit.record(None, "user.create", f"user:{user.id}", f"{username} ({role})")
     db.session.commit()
     return user
+
+
+def _branch_committee(branch_id: int, committee_id: int | None) -> int:
+    """The committee of a branch-scoped account: the branch's, which must be the one given."""
+    branch = db.session.get(Branch, branch_id)
+    if branch is None:
+        raise ApiError("branch_not_found", "找不到该党支部", "no such branch", 422, "branch")
+    if committee_id is not None and branch.committee_id != committee_id:
+        raise ApiError("branch_not_in_committee", "该党支部不属于所选党委",
+                       "the branch belongs to another committee", 422, "branch")
+    return branch.committee_id
 
 
 def authenticate(username: str, password: str) -> User | None:
