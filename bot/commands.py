@@ -10,6 +10,8 @@ bytes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 from bot.content import board_content
@@ -20,7 +22,7 @@ from server.core.errors import ApiError
 from server.organization.models import Member
 from server.points import ledger, standings
 from server.points.amounts import fmt
-from server.points.calendar import current_quarter
+from server.points.calendar import Period, current_quarter
 
 HELP = ("可用指令：\n"
         "排名 —— 本支部本季度党员积分排名（前10名及您的名次）\n"
@@ -52,7 +54,8 @@ def answer(userid: str, content: str) -> str:
 def rank_text(member: Member) -> str:
     period = current_quarter()
     try:
-        content = board_content("members", member.branch_id, period)
+        content = board_content("members", member.branch_id, period, limit=TOP)
+        own, _ = own_standing(member, period)
     except ApiError as err:
         if err.code == "board_hidden":
             return f"{member.branch.name}{period.label}的党员积分排名暂未公开。"
@@ -62,9 +65,8 @@ def rank_text(member: Member) -> str:
         lines.append(f"{row.rank}. {row.name} {row.points_text}分")
     if not content.rows:
         lines.append("本季度暂无已审定的积分。")
-    own = next((r for r in content.rows if r.subject_id == member.id), None)
     if own is not None:
-        lines.append(f"您：第{own.rank}名，{own.points_text}分（{content.count_text}）")
+        lines.append(f"您：第{own['rank']}名，{fmt(own['points'])}分（{content.count_text}）")
     else:
         lines.append("您本季度暂无已审定的积分。")
     lines.append(f"数据截至{content.data_date}")
@@ -79,12 +81,19 @@ def points_text(member: Member) -> str:
              f"{period.label}积分：{fmt(quarter)}分",
              f"{period.year}年累计积分：{fmt(year)}分"]
     try:
-        view = standings.view("members", member.branch_id, period, staff=False, limit=0)
-    except ApiError:
-        view = None
-    if view is not None:
-        rank = next((r["rank"] for r in view["rows"] if r["id"] == member.id), None)
-        if rank is not None:
-            lines.append(f"本季度支部排名：第{rank}名（共{view['total']}人）")
+        own, total = own_standing(member, period)
+    except ApiError:  # a hidden board: no rank, the own points still
+        own, total = None, 0
+    if own is not None:
+        lines.append(f"本季度支部排名：第{own['rank']}名（共{total}人）")
     lines.append("如对积分有异议，请在公布后的异议期内向支部书记提出。")
     return "\n".join(lines)
+
+
+def own_standing(member: Member, period: Period) -> tuple[dict[str, Any] | None, int]:
+    """The member's place on the own branch's board as members see it ({rank, points},
+    None when not on it) and the board's size, without reading the whole board
+    (ApiError board_hidden while it is hidden)."""
+    hits, total = standings.positions("members", member.branch_id, period, [member.id],
+                                      staff=False)
+    return hits.get(member.id), total

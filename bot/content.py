@@ -120,10 +120,11 @@ def committee_of(board: str, scope_id: int) -> tuple[int, str, str]:
     return branch.committee_id, committee.name if committee else "", branch.name
 
 
-def board_content(board: str, scope_id: int, period: Period,
-                  share_url: str | None = None) -> BoardContent:
-    """The board as its members see it (ApiError board_hidden when hidden)."""
-    view = standings.view(board, scope_id, period, staff=False, limit=0)
+def board_content(board: str, scope_id: int, period: Period, share_url: str | None = None,
+                  limit: int = 0) -> BoardContent:
+    """The board as its members see it (ApiError board_hidden when hidden): its top
+    `limit` rows, or all of them (0); `total` counts them all either way."""
+    view = standings.view(board, scope_id, period, staff=False, limit=limit)
     committee_id, committee_name, scope_name = committee_of(board, scope_id)
     frozen_at = view.get("frozen_at")
     data_at = frozen_at if view["showing"] == "frozen" and frozen_at else utcnow()

@@ -49,9 +49,13 @@ def ask(client, content: str, user: str = "zhangzhigang", **kw):
 
 
 def reply_text(resp) -> str:
+    return reply_text_for(resp, "zhangzhigang")
+
+
+def reply_text_for(resp, user: str) -> str:
     assert resp.status_code == 200, resp.get_data(as_text=True)
     fields = decrypt_reply(resp.get_data(as_text=True), **KEYS)
-    assert fields["MsgType"] == "text" and fields["ToUserName"] == "zhangzhigang"
+    assert fields["MsgType"] == "text" and fields["ToUserName"] == user
     return fields["Content"]
 
 
@@ -72,6 +76,54 @@ def test_help_rank_and_points(client, world):
     assert "张志刚同志" in text and "积分：22分" in text and "本季度支部排名：第3名" in text
     text = reply_text(ask(client, "跳舞")[0])
     assert "没有“跳舞”这个指令" in text and "帮助" in text
+
+
+def test_rank_of_a_member_deep_in_a_big_board(app, client, world, monkeypatch):
+    """40 more members: the asker is 35th of 45. Neither reply reads the whole board."""
+    from server.core.db import db
+    from server.organization.models import Member
+    from server.points import boards
+
+    with app.app_context():
+        now = current_quarter()
+        crowd = [Member(committee_id=world.committee_id, branch_id=world.branch_a,
+                        member_no=f"K{i:03d}", name=f"众{i:02d}号") for i in range(40)]
+        db.session.add_all(crowd)
+        db.session.flush()
+        for i, member in enumerate(crowd):  # 众00号 … 众39号: 90 points down to 51
+            approved(member, now, 900 - 10 * i)
+        db.session.commit()
+        rebuild(world, world.branch_a, now.year)
+        targets.link_user(None, "zhongsanshisi", crowd[34].id)  # 56 points, 35th
+    pages: list[int] = []
+    real = boards.read_page
+
+    def read_page(board, scope_id, period, offset=0, limit=50):
+        pages.append(limit)
+        return real(board, scope_id, period, offset, limit)
+
+    monkeypatch.setattr(boards, "read_page", read_page)
+    text = reply_text_for(ask(client, "积分", user="zhongsanshisi")[0], "zhongsanshisi")
+    assert "众34号同志" in text and "本季度支部排名：第35名（共45人）" in text
+    text = reply_text_for(ask(client, "排名", user="zhongsanshisi")[0], "zhongsanshisi")
+    assert "1. 众00号 90分" in text and "10. 众09号 81分" in text and "11." not in text
+    assert "您：第35名，56分（共45人）" in text
+    assert pages and 0 not in pages  # pages of the board, never all of it
+
+
+def test_frozen_board_rank_is_the_frozen_one(app, client, world):
+    from server.core.db import db
+    from server.organization.models import Member
+
+    with app.app_context():
+        now = current_quarter()
+        set_visibility(world.user("sec_a"), "members", world.branch_a, now, "frozen")
+        approved(db.session.get(Member, world.members_a[2]), now, 500)  # after the freeze
+        db.session.commit()
+        rebuild(world, world.branch_a, now.year)
+    text = reply_text(ask(client, "积分")[0])
+    assert "积分：72分" in text and "本季度支部排名：第3名（共5人）" in text
+    assert "您：第3名，22分（共5人）" in reply_text(ask(client, "排名")[0])
 
 
 def test_unlinked_member_is_told_how_to_link(client, world):

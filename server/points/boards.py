@@ -320,15 +320,39 @@ def read_page(board: str, scope_id: int, period: Period, offset: int = 0,
 
 
 def read_rank(board: str, scope_id: int, period: Period, subject_id: int) -> int | None:
-    """1-based position of a subject on the board, None if it is not on it."""
+    """1-based position of a subject on the board, None if it is not on it (or the
+    board cannot be read: `read_positions` tells the two apart)."""
+    found = read_positions(board, scope_id, period, [subject_id])
+    hit = found[0].get(subject_id) if found else None
+    return hit[0] if hit else None
+
+
+def read_positions(board: str, scope_id: int, period: Period, subject_ids: Iterable[int],
+                   ) -> tuple[dict[int, tuple[int, int, int]], int] | None:
+    """{subject id: (1-based rank, points, deductions)} of those of the subjects on the
+    board, and the board size: a ZRANK and a ZSCORE per subject and a ZCARD, in one
+    round trip, whatever the board's size. None when the board cannot be read from
+    Redis right now (the caller computes it from SQL)."""
+    ids = list(subject_ids)
     scope = scope_for(board, scope_id, period.year)
     try:
         if not ensure_ready(scope):
             return None
-        pos = get_redis().zrank(board_key(board, scope_id, period), member_id_str(subject_id))
-    except redis.RedisError:
+        key = board_key(board, scope_id, period)
+        pipe = get_redis().pipeline(transaction=False)
+        for sid in ids:
+            pipe.zrank(key, member_id_str(sid))
+            pipe.zscore(key, member_id_str(sid))
+        pipe.zcard(key)
+        *found, total = pipe.execute()
+    except redis.RedisError as exc:
+        log.error("points boards unreadable (%s); showing SQL figures", type(exc).__name__)
         return None
-    return None if pos is None else int(pos) + 1
+    out = {}
+    for sid, pos, score in zip(ids, found[0::2], found[1::2], strict=True):
+        if pos is not None and score is not None:
+            out[sid] = (int(pos) + 1, *split(-round(score)))
+    return out, int(total)
 
 
 def sql_page(board: str, scope_id: int, period: Period, offset: int = 0,

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import func
+from flask import g, has_app_context
+from sqlalchemy import bindparam, func, or_
 
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Branch, Member, PartyGroup
 from server.points import boards, ledger
 from server.points.calendar import Period
-from server.points.models import BoardState
+from server.points.models import BoardState, PointsEntry
 from server.points.rulebook import rules_for_committee
 
 BOARD_LABELS = {"members": "党员积分榜", "groups": "党小组考评榜", "branches": "党支部排名"}
 VISIBILITY_LABELS = {"live": "实时", "hidden": "已隐藏", "frozen": "已冻结"}
 MAX_LIMIT = 500
+# Ids per `IN (...)` when the names of a whole board are needed (freezing, publishing):
+# one statement per chunk stays small whatever the board's size (bound one parameter
+# per id, psycopg refuses more than 65,535 a statement and SQLite 32,766).
+NAME_CHUNK = 5_000
 
 
 def board_state(board: str, scope_id: int, period: Period) -> BoardState | None:
@@ -28,9 +34,16 @@ def board_state(board: str, scope_id: int, period: Period) -> BoardState | None:
 
 
 def _names(model: Any, ids: list[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(db.session.execute(db.select(model.id, model.name).where(model.id.in_(ids))).all())
+    """Names of the given ids, NAME_CHUNK ids per query. The ids (integers) are written
+    into the statement rather than bound one parameter each: no parameter limit, and
+    5,000 bound parameters cost more to send than the names they fetch."""
+    out: dict[int, str] = {}
+    for start in range(0, len(ids), NAME_CHUNK):
+        chunk = [int(i) for i in ids[start: start + NAME_CHUNK]]
+        wanted = bindparam("ids", chunk, expanding=True, literal_execute=True)
+        out.update(db.session.execute(
+            db.select(model.id, model.name).where(model.id.in_(wanted))).all())
+    return out
 
 
 def _committee_of(board: str, scope_id: int) -> int:
@@ -42,7 +55,8 @@ def _committee_of(board: str, scope_id: int) -> int:
 
 def live_rows(board: str, scope_id: int, period: Period, offset: int = 0,
               limit: int = 50) -> tuple[list[dict[str, Any]], int]:
-    """One page of the live board, best first; limit 0 means all of it."""
+    """One page of the live board, best first; limit 0 means all of it (freezing and
+    publishing snapshot it; names are then read NAME_CHUNK ids a query)."""
     if board == "branches":
         return _branch_rows(scope_id, period, offset, limit)
     page = boards.read_page(board, scope_id, period, offset, limit)
@@ -105,24 +119,77 @@ def view(board: str, scope_id: int, period: Period, *, staff: bool, live: bool =
     hidden: staff see the live board (marked hidden); anyone else gets 403 board_hidden.
     frozen: everyone sees the standings as frozen; staff may ask for `live` instead.
     """
-    if board not in boards.BOARDS:
-        raise ApiError("unknown_board", "没有这个排行榜", f"no board {board!r}", 404, "board")
     limit = max(0, min(int(limit), MAX_LIMIT))
     state = board_state(board, scope_id, period)
+    showing = _showing(board, state, staff=staff, live=live)
+    if showing == "frozen":
+        frozen = _frozen_rows(state)
+        rows = frozen[offset: offset + limit] if limit else frozen[offset:]
+        total = len(frozen)
+    else:
+        rows, total = live_rows(board, scope_id, period, offset, limit)
+    return {"board": board, "label": BOARD_LABELS[board], "scope_id": scope_id,
+            "period": period.code, "period_label": period.label,
+            "visibility": state.visibility if state else "live",
+            "showing": showing, "frozen_at": state.frozen_at if state else None,
+            "total": total, "offset": offset, "rows": rows}
+
+
+def _showing(board: str, state: BoardState | None, *, staff: bool, live: bool) -> str:
+    """"live" or "frozen": which standings this viewer sees (ApiError when none)."""
+    if board not in boards.BOARDS:
+        raise ApiError("unknown_board", "没有这个排行榜", f"no board {board!r}", 404, "board")
     visibility = state.visibility if state else "live"
     if visibility == "hidden" and not staff:
         raise ApiError("board_hidden", "该排行榜暂未公开", "this board is hidden", 403, "board")
-    if visibility == "frozen" and not (live and staff):
-        frozen = state.frozen_rows if state else []
-        rows = frozen[offset: offset + limit] if limit else frozen[offset:]
-        total, showing = len(frozen), "frozen"
-    else:
-        rows, total = live_rows(board, scope_id, period, offset, limit)
-        showing = "live"
-    return {"board": board, "label": BOARD_LABELS[board], "scope_id": scope_id,
-            "period": period.code, "period_label": period.label, "visibility": visibility,
-            "showing": showing, "frozen_at": state.frozen_at if state else None,
-            "total": total, "offset": offset, "rows": rows}
+    return "frozen" if visibility == "frozen" and not (live and staff) else "live"
+
+
+def _frozen_rows(state: BoardState | None) -> list[dict[str, Any]]:
+    """The frozen standings, parsed once per request (a frozen board of 100,000 rows is
+    10+ MB of JSON; the bot's 排名 reads it for the top and for the own row). Shared:
+    do not change them."""
+    if state is None or not state.frozen_json:
+        return []
+    if not has_app_context():
+        return state.frozen_rows
+    memo: dict[tuple[int, Any], list[dict[str, Any]]] = g.setdefault("pingyi_frozen_rows", {})
+    key = (state.id, state.frozen_at)
+    if key not in memo:
+        memo.clear()  # one board at a time: the memo never holds more than one
+        memo[key] = state.frozen_rows
+    return memo[key]
+
+
+def positions(board: str, scope_id: int, period: Period, subject_ids: Iterable[int], *,
+              staff: bool, live: bool = False) -> tuple[dict[int, dict[str, Any]], int]:
+    """Where some subjects stand on the board as this viewer may see it (the rules of
+    `view`): {id: {rank, id, points, deductions}} of those on it, and the board's size.
+    A live board is not read whole: one Redis round trip however big it is."""
+    state = board_state(board, scope_id, period)
+    if _showing(board, state, staff=staff, live=live) == "frozen":
+        wanted = set(subject_ids)
+        frozen = _frozen_rows(state)
+        return {r["id"]: r for r in frozen if r.get("id") in wanted}, len(frozen)
+    return live_positions(board, scope_id, period, subject_ids)
+
+
+def live_positions(board: str, scope_id: int, period: Period,
+                   subject_ids: Iterable[int]) -> tuple[dict[int, dict[str, Any]], int]:
+    """`positions` on the live board (Redis; the whole board from SQL if Redis fails)."""
+    ids = list(subject_ids)
+    wanted = set(ids)
+    if board == "branches":
+        rows, total = _branch_rows(scope_id, period, 0, 0)
+        return {r["id"]: r for r in rows if r["id"] in wanted}, total
+    found = boards.read_positions(board, scope_id, period, ids)
+    if found is None:
+        entries, total = boards.sql_page(board, scope_id, period, 0, 0)
+        found = ({sid: (i + 1, pts, ded) for i, (sid, pts, ded) in enumerate(entries)
+                  if sid in wanted}, total)
+    hits, total = found
+    return {sid: {"rank": rank, "id": sid, "points": pts, "deductions": ded}
+            for sid, (rank, pts, ded) in hits.items()}, total
 
 
 def snapshot(board: str, scope_id: int, period: Period) -> str:
@@ -131,8 +198,53 @@ def snapshot(board: str, scope_id: int, period: Period) -> str:
 
 
 def member_rank(member: Member, period: Period) -> int | None:
-    rank = boards.read_rank("members", member.branch_id, period, member.id)
-    if rank is None:
-        rows, _ = boards.sql_page("members", member.branch_id, period, 0, 0)
-        rank = next((i + 1 for i, (sid, _, _) in enumerate(rows) if sid == member.id), None)
-    return rank
+    """The member's place on the live board of the own branch (None: not on it)."""
+    hits, _ = live_positions("members", member.branch_id, period, [member.id])
+    return hits[member.id]["rank"] if member.id in hits else None
+
+
+def absent_members(branch_id: int, period: Period, offset: int = 0,
+                   limit: int = 100) -> tuple[list[Member], int]:
+    """Party members of the branch who are not on its members board of the period (no
+    approved entry with points in it, as `boards.sql_boards` counts), in roster order:
+    one page of them and how many there are."""
+    where = [Member.branch_id == branch_id, Member.is_party_member.is_(True),
+             _not_on_board(branch_id, period)]
+    # One anti-join gives the page and the count (a window over all of them) ...
+    page = db.session.execute(
+        db.select(Member, func.count().over()).where(*where)
+        .order_by(Member.id).offset(offset).limit(limit)).all()
+    if page:
+        return [m for m, _ in page], int(page[0][1])
+    # ... unless the page is past the end: then only the count.
+    total = db.session.execute(db.select(func.count(Member.id)).where(*where)).scalar_one()
+    return [], int(total)
+
+
+def _not_on_board(branch_id: int, period: Period) -> Any:
+    """The condition "this Member has no approved entry with points in the period"."""
+    entries = db.select(PointsEntry.member_id).where(
+        PointsEntry.branch_id == branch_id, PointsEntry.status == "approved",
+        PointsEntry.year == period.year, PointsEntry.points_x10 != 0)
+    if not period.is_year:
+        entries = entries.where(PointsEntry.quarter == period.quarter)
+    if db.engine.dialect.name == "sqlite":
+        # SQLite would probe a correlated NOT EXISTS through the (branch, year, status)
+        # index, which matches the whole board for every member (n², minutes at 100k);
+        # NOT IN builds the subquery's list once.
+        return Member.id.not_in(entries.where(PointsEntry.member_id.is_not(None)))
+    # PostgreSQL: an anti-join (NOT IN hashes the list only while it fits work_mem).
+    return ~entries.where(PointsEntry.member_id == Member.id).exists()
+
+
+def find_members(branch_id: int, text: str, limit: int = 20) -> list[Member]:
+    """Members of the branch whose name contains the text, or whose roster number is
+    the text, in roster order (at most `limit`)."""
+    text = text.strip()
+    if not text:
+        return []
+    return list(db.session.execute(
+        db.select(Member).where(Member.branch_id == branch_id,
+                                or_(Member.name.contains(text, autoescape=True),
+                                    Member.member_no == text))
+        .order_by(Member.id).limit(limit)).scalars())
