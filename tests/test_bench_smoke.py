@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -32,3 +33,35 @@ def test_bench_harness_smoke(tmp_path):
     assert figures["vote_per_s"] > 0 and figures["ceiling_per_s"] > 0
     assert figures["burst_counts_match"] is True and figures["burst_errors"] == 0
     assert "vote / naive" in run.stdout
+
+
+BOARD_KEYS = ["board_read_p99_ms_100", "board_read_p99_ms_100k", "board_read_per_s_100",
+              "board_read_per_s_100k", "board_read_p99_ratio"]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by `make test`")
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
+                    reason="the harness picks its own database; once per CI run is enough")
+def test_board_bench_smoke(redis_url, monkeypatch):
+    """bench/boards.py in smoke mode (100 and 1,000 entries) on SQLite and the suite's Redis."""
+    if not redis_url:
+        pytest.skip("the bench needs a single Redis, not a cluster")
+    from bench import backends
+    from bench.boards import measure
+    from bench.run import Bench
+
+    monkeypatch.setattr(backends, "redis_url", lambda _work: redis_url)
+    args = argparse.Namespace(smoke=True, sqlite=True, runs=1, duration=1.0, read_conns=2,
+                              workers=2, threads=4)
+    bench = Bench(args)
+    try:
+        bench.reset()
+        figures = measure(bench)
+    finally:
+        from server.core.db import db
+
+        with bench.app.app_context():
+            db.engine.dispose()
+        shutil.rmtree(bench.work, ignore_errors=True)
+    for key in BOARD_KEYS:
+        assert figures[key] > 0, key
