@@ -34,31 +34,33 @@ def _subject_map(raw: Any, subject_ids: list[int], name: str) -> dict[int, Any]:
     return out
 
 
-def _appraisal(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+def _appraisal_row(form: dict[str, Any], row: Any, sid: str) -> dict[str, str]:
+    where = f"answers.{sid}"
     crit_keys = [c["key"] for c in form["criteria"]]
     grade_keys = {g["key"] for g in form["grades"]}
-    out: dict[str, Any] = {}
-    for sid, row in _subject_map(raw, subject_ids, "answers").items():
-        where = f"answers.{sid}"
-        if not isinstance(row, dict):
-            raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
-        extra = set(row) - set(crit_keys)
-        if extra:
-            key = sorted(map(str, extra))[0]
-            raise _bad("unknown_criterion", "选票中包含不存在的测评指标",
-                        f"unknown criterion {key!r}", f"{where}.{key}"[:80])
-        clean: dict[str, str] = {}
-        for key in crit_keys:
-            grade = row.get(key)
-            if grade is None:
-                raise _bad("missing_criterion", "还有测评指标未选择等次",
-                            f"criterion {key} of subject {sid} not answered", f"{where}.{key}")
-            if not isinstance(grade, str) or grade not in grade_keys:
-                raise _bad("invalid_grade", "所选等次不在可选范围内",
-                            f"grade must be one of {sorted(grade_keys)}", f"{where}.{key}")
-            clean[key] = grade
-        out[str(sid)] = clean
-    return out
+    if not isinstance(row, dict):
+        raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
+    extra = set(row) - set(crit_keys)
+    if extra:
+        key = sorted(map(str, extra))[0]
+        raise _bad("unknown_criterion", "选票中包含不存在的测评指标",
+                    f"unknown criterion {key!r}", f"{where}.{key}"[:80])
+    clean: dict[str, str] = {}
+    for key in crit_keys:
+        grade = row.get(key)
+        if grade is None:
+            raise _bad("missing_criterion", "还有测评指标未选择等次",
+                        f"criterion {key} of subject {sid} not answered", f"{where}.{key}")
+        if not isinstance(grade, str) or grade not in grade_keys:
+            raise _bad("invalid_grade", "所选等次不在可选范围内",
+                        f"grade must be one of {sorted(grade_keys)}", f"{where}.{key}")
+        clean[key] = grade
+    return clean
+
+
+def _appraisal(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    return {str(sid): _appraisal_row(form, row, str(sid))
+            for sid, row in _subject_map(raw, subject_ids, "answers").items()}
 
 
 def _recommendation(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
@@ -89,43 +91,48 @@ def _recommendation(form: dict[str, Any], subject_ids: list[int], raw: Any) -> d
     return {"choices": sorted(choices)}
 
 
-def _scoring(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+def _scoring_row(form: dict[str, Any], row: Any, sid: str) -> dict[str, float | int]:
+    where = f"answers.{sid}"
     items = form["items"]
     decimals = form["decimals"]
     scale = 10**decimals
-    out: dict[str, Any] = {}
-    for sid, row in _subject_map(raw, subject_ids, "answers").items():
-        where = f"answers.{sid}"
-        if not isinstance(row, dict):
-            raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
-        extra = set(row) - {i["key"] for i in items}
-        if extra:
-            key = sorted(map(str, extra))[0]
-            raise _bad("unknown_item", "选票中包含不存在的评分项目",
-                        f"unknown item {key!r}", f"{where}.{key}"[:80])
-        clean: dict[str, float | int] = {}
-        for item in items:
-            key, value = item["key"], row.get(item["key"])
-            field = f"{where}.{key}"
-            if value is None:
-                raise _bad("missing_score", "还有评分项目未打分",
-                            f"item {key} of subject {sid} not scored", field)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise _bad("score_not_number", "分数必须是数字", "score must be a number", field)
-            if not math.isfinite(value) or not item["min"] <= value <= item["max"]:
-                raise _bad("score_out_of_range",
-                            f"{item['label']}的分数应在 {item['min']}～{item['max']} 之间",
-                            f"score must lie in [{item['min']}, {item['max']}]", field)
-            scaled = round(value * scale)
-            if abs(value * scale - scaled) > 1e-6:
-                raise _bad("score_precision", f"分数最多保留 {decimals} 位小数",
-                            f"at most {decimals} decimal places", field)
-            clean[key] = scaled if decimals == 0 else scaled / scale
-        out[str(sid)] = clean
-    return out
+    if not isinstance(row, dict):
+        raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
+    extra = set(row) - {i["key"] for i in items}
+    if extra:
+        key = sorted(map(str, extra))[0]
+        raise _bad("unknown_item", "选票中包含不存在的评分项目",
+                    f"unknown item {key!r}", f"{where}.{key}"[:80])
+    clean: dict[str, float | int] = {}
+    for item in items:
+        key, value = item["key"], row.get(item["key"])
+        field = f"{where}.{key}"
+        if value is None:
+            raise _bad("missing_score", "还有评分项目未打分",
+                        f"item {key} of subject {sid} not scored", field)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _bad("score_not_number", "分数必须是数字", "score must be a number", field)
+        if not math.isfinite(value) or not item["min"] <= value <= item["max"]:
+            raise _bad("score_out_of_range",
+                        f"{item['label']}的分数应在 {item['min']}～{item['max']} 之间",
+                        f"score must lie in [{item['min']}, {item['max']}]", field)
+        scaled = round(value * scale)
+        if abs(value * scale - scaled) > 1e-6:
+            raise _bad("score_precision", f"分数最多保留 {decimals} 位小数",
+                        f"at most {decimals} decimal places", field)
+        clean[key] = scaled if decimals == 0 else scaled / scale
+    return clean
+
+
+def _scoring(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
+    return {str(sid): _scoring_row(form, row, str(sid))
+            for sid, row in _subject_map(raw, subject_ids, "answers").items()}
 
 
 CHECKS = {"appraisal": _appraisal, "recommendation": _recommendation, "scoring": _scoring}
+# Forms whose answers are one row per subject ({"<subject id>": {key: value}}): a ballot
+# checks out when it names every subject once and each row checks out on its own.
+ROW_CHECKS = {"appraisal": _appraisal_row, "scoring": _scoring_row}
 
 
 def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
@@ -133,6 +140,12 @@ def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dic
     if raw is None:
         raise _bad("answers_missing", "请填写选票后再提交", "answers are required", "answers")
     return CHECKS[form["kind"]](form, subject_ids, raw)
+
+
+def check_row(form: dict[str, Any], row: Any, sid: str = "*") -> dict[str, Any]:
+    """One subject's row of an appraisal or scoring ballot, checked and made canonical
+    exactly as check_answers does it for every row; raise ApiError (422) otherwise."""
+    return ROW_CHECKS[form["kind"]](form, row, sid)
 
 
 def tally_fields(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, int]:

@@ -8,6 +8,15 @@ than k ballots (`k_violations` is the last check before anything leaves).
 Everything is computed exactly with `Fraction`; numbers are rounded (half away
 from zero, 四舍五入) to 2 decimals only when written out, and rankings,
 thresholds and ties compare the exact values. Rates are percentages (`*_pct`).
+
+Every figure is a function of how many ballots each category has and how many of
+them hold each single answer (a *cell*: a grade, a score, a chosen candidate), so
+the engine works from those counts (`CountedBallots`), never from the ballots one
+by one: the close counts 100,000 stored ballots once (server/voting/digest.py) and
+`compute_counted_results` takes the counts; `compute_results` counts a list of
+ballots first. A trimmed mean drops the n lowest and n highest scores from a
+histogram (each score with how often it was given), which is what slicing the
+sorted list of scores does.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -26,6 +35,11 @@ COUNT_FIELDS = ("ballots", "cast", "valid")  # group sizes that k-anonymity boun
 
 Key = TypeVar("Key", bound=Hashable)
 Answers = Mapping[str, Any]
+# One answer on one ballot: (subject id as str, criterion key, grade) on appraisal forms,
+# (subject id as str, item key, exact score) on scoring forms, a chosen candidate id on
+# recommendation forms.
+Cell = Hashable
+Scores = Counter[Fraction]  # a histogram: each score given, and how many times
 
 
 def k_note(k: int) -> str:
@@ -56,8 +70,10 @@ def pct(part: Fraction | int, whole: Fraction | int) -> float | None:
     return round2(Fraction(part) * 100 / whole) if whole else None
 
 
-def _mean(values: Sequence[Fraction]) -> Fraction | None:
-    return sum(values, Fraction(0)) / len(values) if values else None
+def _mean(scores: Scores) -> Fraction | None:
+    """The mean of the scores in a histogram (None when it is empty)."""
+    n = sum(scores.values())
+    return sum((v * c for v, c in scores.items()), Fraction(0)) / n if n else None
 
 
 def competition_ranks(values: Mapping[Key, Fraction | int | None]) -> dict[Key, int | None]:
@@ -190,12 +206,20 @@ class _Category:
     weight: Fraction
 
 
+@dataclass(frozen=True)
+class CountedBallots:
+    """A category's valid ballots, counted: how many, and how many hold each cell."""
+
+    ballots: int = 0
+    cells: Counter[Cell] = field(default_factory=Counter)
+
+
 @dataclass
 class _Round:
     form: Mapping[str, Any]
     subjects: list[dict[str, Any]]
     categories: list[_Category]
-    ballots: dict[int, list[Answers]]  # valid ballots by category id
+    counted: dict[int, CountedBallots]  # valid ballots by category id
     invalid: dict[int, int]
     rules: ResultRules
     plan: KPlan
@@ -217,11 +241,70 @@ class _Round:
         return [(p, self.weight(p)) for p in self.plan.pools()]
 
     def size(self, ids: Iterable[int]) -> int:
-        return sum(len(self.ballots[c]) for c in ids)
+        return sum(self.counted[c].ballots for c in ids)
 
     def note(self, text: str) -> None:
         if text not in self.notes:
             self.notes.append(text)
+
+
+# --------------------------------------------------------------------------- cells
+
+
+class Cells:
+    """Turns a round's checked answers into cells, one per answer on a ballot.
+
+    Raises ValueError for answers that do not fit the round: they were checked
+    against the form when cast (answers.check_answers), so that would be a bug.
+    """
+
+    def __init__(self, form: Mapping[str, Any], subject_ids: Iterable[int]) -> None:
+        self.kind = form["kind"]
+        self.subject_ids = {int(s) for s in subject_ids}
+        self.sids = {str(s) for s in self.subject_ids}
+        if self.kind == "appraisal":
+            self.keys = [c["key"] for c in form["criteria"]]
+            self.grades = {g["key"] for g in form["grades"]}
+        elif self.kind == "scoring":
+            self.keys = [i["key"] for i in form["items"]]
+            self.scale = 10 ** int(form.get("decimals", 0))
+        elif self.kind != "recommendation":
+            raise ValueError(f"unknown form kind {self.kind!r}")
+
+    def row(self, row: Answers) -> list[tuple[str, Any]]:
+        """(criterion, grade) or (item, exact score) for each answer of one subject's
+        row of an appraisal or scoring ballot, in form order."""
+        out: list[tuple[str, Any]] = []
+        for key in self.keys:
+            value = row.get(key)
+            if value is not None:
+                out.append((key, self._grade(value) if self.kind == "appraisal"
+                            else self._score(value)))
+        return out
+
+    def ballot(self, answers: Answers) -> list[Cell]:
+        if self.kind == "recommendation":
+            choices = answers["choices"]
+            if not set(choices) <= self.subject_ids or len(set(choices)) != len(choices):
+                raise ValueError(f"ballot choices {choices!r} do not fit the candidates")
+            return list(choices)
+        extra = set(answers) - self.sids
+        if extra:
+            verb = "answers" if self.kind == "appraisal" else "scores"
+            raise ValueError(f"ballot {verb} unknown subjects {sorted(extra)}")
+        return [(sid, key, value) for sid, row in answers.items()
+                for key, value in self.row(row)]
+
+    def _grade(self, grade: Any) -> str:
+        if grade not in self.grades:
+            raise ValueError(f"ballot grade {grade!r} is not in the form")
+        return str(grade)
+
+    def _score(self, v: Any) -> Fraction:
+        # The same integer the live tally adds up (answers.tally_fields), so exact.
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"score {v!r} is not a number")
+        return Fraction(round(v * self.scale), self.scale)
 
 
 def _categories(categories: Sequence[Mapping[str, Any]]) -> list[_Category]:
@@ -281,13 +364,44 @@ def compute_results(
     `ballots` are the valid ballots as (category id, canonical answers);
     `invalid` counts ballots recorded as invalid per category.
     """
+    cats = _categories(categories)
+    reader = Cells(form, [int(s["id"]) for s in subjects])
+    sizes: Counter[int] = Counter()
+    cells: dict[int, Counter[Cell]] = {c.id: Counter() for c in cats}
+    for cid, answers in ballots:
+        if cid not in cells:
+            raise ValueError(f"ballot in unknown category {cid}")
+        sizes[cid] += 1
+        cells[cid].update(reader.ballot(answers))
+    counted = {cid: CountedBallots(sizes[cid], c) for cid, c in cells.items()}
+    return compute_counted_results(form, subjects, categories, counted, invalid, rules)
+
+
+def _is_count(n: Any, low: int) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n >= low
+
+
+def compute_counted_results(
+    form: Mapping[str, Any],
+    subjects: Sequence[Mapping[str, Any]],
+    categories: Sequence[Mapping[str, Any]],
+    counted: Mapping[int, CountedBallots],
+    invalid: Mapping[int, int] | None = None,
+    rules: ResultRules | None = None,
+) -> dict[str, Any]:
+    """compute_results over valid ballots already counted per category (their cells
+    made by `Cells`); the same output as for the ballots themselves."""
     rules = rules or ResultRules()
     cats = _categories(categories)
-    by_cat: dict[int, list[Answers]] = {c.id: [] for c in cats}
-    for cid, answers in ballots:
+    by_cat = {c.id: CountedBallots() for c in cats}
+    for cid, count in counted.items():
         if cid not in by_cat:
             raise ValueError(f"ballot in unknown category {cid}")
-        by_cat[cid].append(answers)
+        if not _is_count(count.ballots, 0):
+            raise ValueError(f"ballot count of category {cid} must be an integer >= 0")
+        if not all(_is_count(n, 1) for n in count.cells.values()):
+            raise ValueError(f"cell counts of category {cid} must be integers > 0")
+        by_cat[cid] = count
     spoilt = {c.id: 0 for c in cats}
     for cid, n in (invalid or {}).items():
         if cid not in spoilt:
@@ -300,7 +414,7 @@ def compute_results(
     if len({s["id"] for s in subs}) != len(subs):
         raise ValueError("duplicate subject ids")
     weighted, scope = _resolve(rules, form, cats)
-    sizes = {c.id: (len(by_cat[c.id]) + spoilt[c.id], len(by_cat[c.id])) for c in cats}
+    sizes = {c.id: (by_cat[c.id].ballots + spoilt[c.id], by_cat[c.id].ballots) for c in cats}
     plan = apply_k_anonymity([{"id": c.id, "name": c.name} for c in cats], sizes, rules.k)
     rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [])
     if plan.note:
@@ -386,24 +500,16 @@ def _score_flag(rule: Mapping[str, Any], score: Fraction | None) -> bool:
 # --------------------------------------------------------------------------- appraisal
 
 
-def _appraisal_tally(rnd: _Round, answers: Answers) -> Counter[tuple[str, str, str]]:
-    form = rnd.form
+def _appraisal_tally(rnd: _Round, cells: Counter[Cell]) -> Counter[tuple[str, str, str]]:
+    """A category's (subject, criterion, grade) counts, each cell checked."""
     sids = {str(s) for s in rnd.subject_ids}
-    crits = [c["key"] for c in form["criteria"]]
-    grades = {g["key"] for g in form["grades"]}
-    extra = set(answers) - sids
-    if extra:
-        raise ValueError(f"ballot answers unknown subjects {sorted(extra)}")
-    tally: Counter[tuple[str, str, str]] = Counter()
-    for sid, row in answers.items():
-        for crit in crits:
-            grade = row.get(crit)
-            if grade is None:
-                continue
-            if grade not in grades:
-                raise ValueError(f"ballot grade {grade!r} is not in the form")
-            tally[(sid, crit, grade)] += 1
-    return tally
+    grades = {g["key"] for g in rnd.form["grades"]}
+    for cell in cells:
+        if not (isinstance(cell, tuple) and len(cell) == 3 and cell[0] in sids):
+            raise ValueError(f"ballot answers unknown subjects: {cell!r}")
+        if cell[2] not in grades:
+            raise ValueError(f"ballot grade {cell[2]!r} is not in the form")
+    return Counter(cells)
 
 
 def _appraisal(rnd: _Round) -> dict[str, Any]:
@@ -417,11 +523,7 @@ def _appraisal(rnd: _Round) -> dict[str, Any]:
         basis = criteria
         rnd.note("测评表未指定总体评价指标，综合得分按全部指标计算")
 
-    per_cat: dict[int, Counter[tuple[str, str, str]]] = {}
-    for cid, answers in rnd.ballots.items():
-        per_cat[cid] = Counter()
-        for a in answers:
-            per_cat[cid].update(_appraisal_tally(rnd, a))
+    per_cat = {cid: _appraisal_tally(rnd, c.cells) for cid, c in rnd.counted.items()}
 
     def pooled(ids: Iterable[int]) -> Counter[tuple[str, str, str]]:
         out: Counter[tuple[str, str, str]] = Counter()
@@ -538,13 +640,11 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
     """
     candidates = set(rnd.subject_ids)
     per_cat: dict[int, Counter[int]] = {}
-    for cid, answers in rnd.ballots.items():
-        per_cat[cid] = Counter()
-        for a in answers:
-            choices = a["choices"]
-            if not set(choices) <= candidates or len(set(choices)) != len(choices):
-                raise ValueError(f"ballot choices {choices!r} do not fit the candidates")
-            per_cat[cid].update(choices)
+    for cid, c in rnd.counted.items():
+        unknown = [choice for choice in c.cells if choice not in candidates]
+        if unknown:
+            raise ValueError(f"ballot choices {unknown!r} do not fit the candidates")
+        per_cat[cid] = Counter(c.cells)
     _flag_rules(rnd, ())
     valid = rnd.size(per_cat)
     votes: Counter[int] = Counter()
@@ -609,14 +709,37 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
 # --------------------------------------------------------------------------- scoring
 
 
-def _trim(values: list[Fraction], n: int) -> tuple[list[Fraction], bool]:
+def _trim(values: Scores, n: int) -> tuple[Scores, bool]:
     """The scores kept after dropping the n highest and n lowest, and whether the
     trim happened (not when there are fewer than 2n+1 scores to trim)."""
     if n == 0 or not values:
         return values, False
-    if len(values) < 2 * n + 1:
+    if sum(values.values()) < 2 * n + 1:
         return values, False
-    return sorted(values)[n:-n], True
+    kept = Counter(values)
+    for order in (sorted(kept), sorted(kept, reverse=True)):
+        left = n
+        for v in order:
+            dropped = min(left, kept[v])
+            kept[v] -= dropped
+            left -= dropped
+            if not left:
+                break
+    return +kept, True
+
+
+def _scores(rnd: _Round, cells: Counter[Cell], keys: list[str]
+            ) -> dict[tuple[str, str], Scores]:
+    """A category's histogram of scores per (subject, item), each cell checked."""
+    scores: dict[tuple[str, str], Scores] = {
+        (str(s), k): Counter() for s in rnd.subject_ids for k in keys}
+    for cell, count in cells.items():
+        if not (isinstance(cell, tuple) and len(cell) == 3 and cell[:2] in scores):
+            raise ValueError(f"ballot scores unknown subjects or items: {cell!r}")
+        if not isinstance(cell[2], Fraction):
+            raise ValueError(f"score {cell[2]!r} is not an exact number")
+        scores[cell[:2]][cell[2]] += count
+    return scores
 
 
 def _scoring(rnd: _Round) -> dict[str, Any]:
@@ -624,35 +747,18 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
     items = form["items"]
     keys = [i["key"] for i in items]
     item_weight = {i["key"]: exact(i.get("weight", 1)) for i in items}
-    scale = 10 ** int(form.get("decimals", 0))
     n = rnd.rules.trim
-    sids = [str(s) for s in rnd.subject_ids]
+    per_cat = {cid: _scores(rnd, c.cells, keys) for cid, c in rnd.counted.items()}
 
-    def value(v: Any) -> Fraction:
-        # The same integer the live tally adds up (answers.tally_fields), so exact.
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError(f"score {v!r} is not a number")
-        return Fraction(round(v * scale), scale)
-
-    per_cat: dict[int, dict[tuple[str, str], list[Fraction]]] = {}
-    for cid, answers in rnd.ballots.items():
-        scores: dict[tuple[str, str], list[Fraction]] = {(s, k): [] for s in sids for k in keys}
-        for a in answers:
-            extra = set(a) - set(sids)
-            if extra:
-                raise ValueError(f"ballot scores unknown subjects {sorted(extra)}")
-            for sid, row in a.items():
-                for key in keys:
-                    if row.get(key) is not None:
-                        scores[(sid, key)].append(value(row[key]))
-        per_cat[cid] = scores
-
-    def pooled(ids: Iterable[int], cell: tuple[str, str]) -> list[Fraction]:
-        return [v for cid in ids for v in per_cat[cid][cell]]
+    def pooled(ids: Iterable[int], cell: tuple[str, str]) -> Scores:
+        out: Scores = Counter()
+        for cid in ids:
+            out.update(per_cat[cid][cell])
+        return out
 
     short = False  # some set had too few scores to trim
 
-    def trimmed(values: list[Fraction]) -> tuple[list[Fraction], bool]:
+    def trimmed(values: Scores) -> tuple[Scores, bool]:
         nonlocal short
         kept, done = _trim(values, n)
         if n and values and not done:
@@ -670,7 +776,7 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
             den = sum((w for w, _, _ in parts), Fraction(0))
             num = sum((w * (_mean(kept) or 0) for w, kept, _ in parts), Fraction(0))
             return (num / den if den else None), all_done
-        return _mean([v for _, kept, _ in parts for v in kept]), all_done
+        return _mean(sum((kept for _, kept, _ in parts), Counter())), all_done
 
     def total_of(means: Mapping[str, Fraction | None]) -> Fraction | None:
         if any(m is None for m in means.values()):

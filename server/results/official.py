@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import Any
 
-from sqlalchemy import text
-
-from server.core.db import db
 from server.core.errors import ApiError
-from server.forms.answers import check_answers
-from server.results.engine import compute_results
+from server.results.engine import compute_counted_results
 from server.results.rules import round_rules
+from server.voting.digest import Digest, read_digest
 
 
 def subjects_of(rnd: Any) -> list[dict[str, Any]]:
@@ -24,26 +19,19 @@ def categories_of(rnd: Any) -> list[dict[str, Any]]:
              "weight": c.weight} for c in rnd.categories]
 
 
-def official_results(rnd: Any) -> dict[str, Any]:
+def official_results(rnd: Any, digest: Digest | None = None) -> dict[str, Any]:
     """compute_results over the round's ballots in SQL, the record.
 
     Every ballot is checked against the form again: one that does not fit it
     (which the ballot path should never have accepted) is counted as invalid
-    (无效票), not dropped and not allowed to break the count.
+    (无效票), not dropped and not allowed to break the count. `digest` is the
+    round's ballots as the close already read them (server/voting/digest.py).
     """
-    form = rnd.form
-    subject_ids = [s.id for s in rnd.subjects]
-    valid: list[tuple[int, dict[str, Any]]] = []
-    invalid: Counter[int] = Counter()
-    rows = db.session.execute(
-        text("SELECT category_id, answers FROM ballots WHERE round_id = :r"), {"r": rnd.id})
-    for category_id, raw in rows:
-        try:
-            valid.append((category_id, check_answers(form, subject_ids, json.loads(raw))))
-        except (ApiError, ValueError):
-            invalid[category_id] += 1
-    return compute_results(form, subjects_of(rnd), categories_of(rnd), valid, dict(invalid),
-                           round_rules(form))
+    if digest is None:
+        digest = read_digest(rnd.id, rnd.form, [s.id for s in rnd.subjects])
+    counted, invalid = digest.counted()
+    return compute_counted_results(rnd.form, subjects_of(rnd), categories_of(rnd), counted,
+                                   invalid, round_rules(rnd.form))
 
 
 def frozen_results(rnd: Any) -> dict[str, Any]:

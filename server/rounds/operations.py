@@ -6,12 +6,13 @@ import copy
 import datetime as dt
 import json
 import logging
-import random
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from server.accounts import audit
 from server.accounts.models import utcnow
@@ -23,9 +24,11 @@ from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
 from server.rounds.models import Round, Subject, VoterCategory
+from server.rounds.shuffle import BALLOTS, SPENT_TOKENS, rewrite_in_random_order
 from server.voting import livetally
+from server.voting.digest import digest, read_ballots
 from server.voting.rebuild import epoch, rebuild
-from server.voting.recount import differences, recount
+from server.voting.recount import differences
 from server.voting.roundinfo import forget
 
 log = logging.getLogger(__name__)
@@ -224,12 +227,23 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
         db.session.rollback()
         db.session.refresh(rnd)
         return rnd
-    sql_counts = recount(round_id, rnd.form)
+    form, subject_ids = rnd.form, [s.id for s in rnd.subjects]
+    stored = read_ballots(round_id)  # read once: the recount and the results count them
+    # While the database rewrites the ballots and spent tokens in random order (in this
+    # transaction, on this session's connection), Python counts what it has read: the
+    # recount and the results are pure functions of `stored`, so nothing in the block
+    # touches the database until the rewrite is done.
+    with _meanwhile(_shuffle_storage, db.session.connection(), round_id):
+        ballots = digest(form, subject_ids, stored)
+        sql_counts = ballots.recount()
+        ballots.counted()  # for the official results, below
     live = livetally.read(round_id, [c.id for c in rnd.categories])
     diff = differences(sql_counts, live)
     if diff:
+        db.session.rollback()  # the rewrite too: nothing changes but the problem noted
         problem = "; ".join(diff)
-        db.session.execute(text("UPDATE rounds SET close_problem = :p WHERE id = :r"),
+        db.session.execute(text("UPDATE rounds SET close_problem = :p "
+                                "WHERE id = :r AND status = 'closing'"),
                            {"p": problem[:500], "r": round_id})
         audit.record(user, "round.close_refused", f"round:{round_id}", problem)
         db.session.commit()
@@ -241,14 +255,13 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
             f"Run `pingyi tally rebuild {round_id}`, then close again.",
             409,
         )
-    _shuffle_storage(round_id)
     for hook in CLOSE_HOOKS:
         hook(round_id)
     result = {
         "turnout": {str(c): n for c, n in sql_counts["turnout"].items()},
         "tallies": {str(c): t for c, t in sql_counts["tallies"].items()},
         "ballots": sum(sql_counts["turnout"].values()),
-        "official": official_results(rnd),
+        "official": official_results(rnd, ballots),
     }
     db.session.execute(
         text("UPDATE rounds SET status = 'closed', closed_at = :now, close_problem = '', "
@@ -283,32 +296,41 @@ def _scrub_old_row_images() -> None:
         log.warning("could not scrub pre-close row images: %s", type(exc).__name__)
 
 
-def _shuffle_storage(round_id: int) -> None:
+def _shuffle_storage(conn: Connection, round_id: int) -> None:
     """Rewrite the round's ballots and spent tokens in a random order.
 
     While a round is open, insertion order (rowid, ctid, xmin) could pair a
     spent token with its ballot; rewriting both in one transaction, in an
     order drawn at random, leaves no such trace in the record.
     """
-    params = {"r": round_id}
-    ballots = [dict(row._mapping) for row in db.session.execute(
-        text("SELECT id, round_id, category_id, receipt, answers FROM ballots "
-             "WHERE round_id = :r"), params)]
-    spent = [dict(row._mapping) for row in db.session.execute(
-        text("SELECT token_hash, round_id FROM spent_tokens WHERE round_id = :r"), params)]
-    rng = random.SystemRandom()
-    rng.shuffle(ballots)
-    rng.shuffle(spent)
-    db.session.execute(text("DELETE FROM ballots WHERE round_id = :r"), params)
-    db.session.execute(text("DELETE FROM spent_tokens WHERE round_id = :r"), params)
-    if ballots:
-        db.session.execute(text(
-            "INSERT INTO ballots (id, round_id, category_id, receipt, answers) "
-            "VALUES (:id, :round_id, :category_id, :receipt, :answers)"), ballots)
-    if spent:
-        db.session.execute(text(
-            "INSERT INTO spent_tokens (token_hash, round_id) VALUES (:token_hash, :round_id)"),
-            spent)
+    for table, columns in (BALLOTS, SPENT_TOKENS):
+        rewrite_in_random_order(conn, table, columns, round_id)
+
+
+@contextmanager
+def _meanwhile(work: Callable[..., None], *args: Any) -> Iterator[None]:
+    """Run work(*args) in another thread while the block runs; wait for it when the
+    block ends, and raise its error if it failed (the block's own error first).
+
+    The thread spends its time waiting on the database, which releases the GIL, so
+    the database and the block's Python work run at once.
+    """
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+            failed.append(exc)
+
+    thread = threading.Thread(target=run, name="close-rewrite", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+    if failed:
+        raise failed[0]
 
 
 def publish_round(rnd: Round, user: Any | None = None) -> Round:

@@ -17,7 +17,6 @@ reaches the ballot request.
 
 from __future__ import annotations
 
-import random
 import secrets
 from typing import Any
 
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
+from server.rounds.shuffle import COMMENTS, rewrite_in_random_order
 
 DEFAULT_LABEL = "意见和建议"
 DEFAULT_MAX = 500
@@ -95,12 +95,5 @@ def insert_comments(conn: Connection, round_id: int, bodies: list[str]) -> None:
 
 def shuffle(round_id: int) -> None:
     """At close, inside its transaction: rewrite the round's comments in random order."""
-    params = {"r": round_id}
-    rows = [dict(r._mapping) for r in db.session.execute(
-        text("SELECT id, round_id, body FROM ballot_comments WHERE round_id = :r"), params)]
-    if not rows:
-        return
-    random.SystemRandom().shuffle(rows)
-    db.session.execute(text("DELETE FROM ballot_comments WHERE round_id = :r"), params)
-    db.session.execute(text("INSERT INTO ballot_comments (id, round_id, body) "
-                            "VALUES (:id, :round_id, :body)"), rows)
+    table, columns = COMMENTS
+    rewrite_in_random_order(db.session.connection(), table, columns, round_id)

@@ -43,7 +43,7 @@ def rebuild(round_id: int, only_if_missing: bool = False) -> dict[str, int]:
                 text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"), params)
             if h not in spent_set
         }
-        counts = recount(round_id, rnd.form)
+        counts = recount(round_id, rnd.form, [s.id for s in rnd.subjects])
         status = "draft" if rnd.status == "draft" else rnd.status
         livetally.write_full_state(
             round_id, status, epoch(rnd.closes_at), unspent, spent,

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import text
 
 from server.core.db import db
-from server.forms.answers import tally_fields
+from server.voting.digest import read_digest
 
 
-def recount(round_id: int, form: dict[str, Any]) -> dict[str, Any]:
-    """{"turnout": {cat: n}, "tallies": {cat: {field: n}}} from the ballots table."""
-    turnout: dict[int, int] = {}
-    tallies: dict[int, dict[str, int]] = {}
-    rows = db.session.execute(
-        text("SELECT category_id, answers FROM ballots WHERE round_id = :r"), {"r": round_id}
-    )
-    for category_id, answers in rows:
-        turnout[category_id] = turnout.get(category_id, 0) + 1
-        bucket = tallies.setdefault(category_id, {})
-        for field, n in tally_fields(form, json.loads(answers)).items():
-            bucket[field] = bucket.get(field, 0) + n
-    return {
-        "turnout": turnout,
-        "tallies": {c: {f: n for f, n in t.items() if n} for c, t in tallies.items()},
-    }
+def recount(round_id: int, form: dict[str, Any],
+            subject_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """{"turnout": {cat: n}, "tallies": {cat: {field: n}}} from the ballots table.
+
+    Every ballot's answers.tally_fields added up, as the live tally adds them
+    (server/voting/digest.py counts identical ballots and rows once).
+    """
+    if subject_ids is None:
+        subject_ids = [sid for (sid,) in db.session.execute(
+            text("SELECT id FROM subjects WHERE round_id = :r"), {"r": round_id})]
+    return read_digest(round_id, form, subject_ids).recount()
 
 
 def differences(sql: dict[str, Any], live: dict[str, Any], limit: int = 5) -> list[str]:
