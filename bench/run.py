@@ -90,12 +90,14 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="pingyi-bench-"))
         self.db_url = backends.database_url(self.work, prefer_sqlite=args.sqlite)
         self.redis_url = backends.redis_url(self.work)
+        self.cluster = backends.redis_cluster(self.work) if args.redis_cluster else None
+        cluster_nodes = {"REDIS_CLUSTER_NODES": self.cluster.nodes} if self.cluster else {}
         from server import create_app
 
         self.app = create_app({"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
-                               "SECRET_KEY": "bench",
+                               "SECRET_KEY": "bench", **cluster_nodes,
                                "INSTANCE_PATH": self.work / "instance", "LOG_LEVEL": "WARNING"})
-        self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+        self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url, **cluster_nodes,
                     "SECRET_KEY": "bench", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING",
                     # every request comes from loopback and 5% carry unknown tokens:
                     # the token-guessing limit (core/ratelimit.py) would stop the run
@@ -111,6 +113,8 @@ class Bench:
         from server.core.db import db
 
         redis.Redis.from_url(self.redis_url).flushdb()
+        if self.cluster:
+            self.cluster.flush()
         with self.app.app_context():
             if db.engine.dialect.name == "postgresql":
                 db.session.execute(text("DROP SCHEMA public CASCADE"))
@@ -340,6 +344,7 @@ class Bench:
         o = self.out
         o["cores"] = os.cpu_count()
         o["database"] = "postgresql" if self.db_url.startswith("postgresql") else "sqlite"
+        o["redis"] = f"{self.cluster.masters}-master cluster" if self.cluster else "single node"
         o["server"] = (f"gunicorn gthread, {self.args.workers} workers x {self.args.threads} "
                        f"threads; wrk {WRK_THREADS} threads, {self.args.conns} connections")
         ratios = {"vote_over_ceiling": ("vote_per_s", "ceiling_per_s"),
@@ -421,7 +426,8 @@ ROWS = [
 
 
 def print_table(o: dict[str, Any]) -> None:
-    print(f"\npingyi bench — {o['cores']} cores, {o['database']}, {o['server']}")
+    print(f"\npingyi bench — {o['cores']} cores, {o['database']}, Redis {o['redis']}, "
+          f"{o['server']}")
     print(f"{'measure':48} {'value':>12}  target")
     for label, key, unit, target in ROWS:
         if key not in o:
@@ -435,6 +441,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness runs")
     p.add_argument("--sqlite", action="store_true", help="use SQLite even if PostgreSQL is up")
+    p.add_argument("--redis-cluster", action="store_true",
+                   help="start a 3-master Redis Cluster on loopback ports and use it")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--conns", type=int, default=32)
@@ -465,10 +473,14 @@ def main() -> None:
     if "big" in only and "reads" not in only:
         p.error("phase 'big' closes the round that phase 'reads' fills: run both")
     bench = Bench(args)
-    bench.reset()
-    for phase in PHASES:
-        if phase in only:
-            PHASES[phase](bench)
+    try:
+        bench.reset()
+        for phase in PHASES:
+            if phase in only:
+                PHASES[phase](bench)
+    finally:
+        if bench.cluster:
+            bench.cluster.stop()
     out = bench.report()
     print_table(out)
     args.out.parent.mkdir(parents=True, exist_ok=True)
