@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -25,6 +26,14 @@ def database_url(workdir: Path, prefer_sqlite: bool = False) -> str:
         except Exception as exc:  # noqa: BLE001 - no PostgreSQL here: embedded SQLite
             print(f"no PostgreSQL ({type(exc).__name__}); using SQLite")
     return f"sqlite:///{workdir / 'bench.sqlite3'}"
+
+
+def redis_cluster(workdir: Path) -> Any:
+    """A 3-master Redis Cluster on free loopback ports (the test suite's launcher);
+    the caller stops it."""
+    from tests.support.redis_cluster import RedisClusterProcess
+
+    return RedisClusterProcess(workdir / "cluster").start()
 
 
 def redis_url(workdir: Path) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import backends, data  # noqa: E402
+from bench import backends, boards, data  # noqa: E402
 from bench.burst import burst  # noqa: E402
 
 WRK_THREADS = 2
@@ -90,12 +90,14 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="pingyi-bench-"))
         self.db_url = backends.database_url(self.work, prefer_sqlite=args.sqlite)
         self.redis_url = backends.redis_url(self.work)
+        self.cluster = backends.redis_cluster(self.work) if args.redis_cluster else None
+        cluster_nodes = {"REDIS_CLUSTER_NODES": self.cluster.nodes} if self.cluster else {}
         from server import create_app
 
         self.app = create_app({"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
-                               "SECRET_KEY": "bench",
+                               "SECRET_KEY": "bench", **cluster_nodes,
                                "INSTANCE_PATH": self.work / "instance", "LOG_LEVEL": "WARNING"})
-        self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
+        self.env = {"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url, **cluster_nodes,
                     "SECRET_KEY": "bench", "BENCH_ENDPOINTS": "1", "LOG_LEVEL": "WARNING",
                     # every request comes from loopback and 5% carry unknown tokens:
                     # the token-guessing limit (core/ratelimit.py) would stop the run
@@ -111,6 +113,8 @@ class Bench:
         from server.core.db import db
 
         redis.Redis.from_url(self.redis_url).flushdb()
+        if self.cluster:
+            self.cluster.flush()
         with self.app.app_context():
             if db.engine.dialect.name == "postgresql":
                 db.session.execute(text("DROP SCHEMA public CASCADE"))
@@ -182,16 +186,19 @@ class Bench:
             mix_5xx=sum(r["s5xx"] for r in mixes),
             vote_with_reads_per_s=self.median_rate(with_reads),
             read_under_load_p99_ms=statistics.median(r["p99_ms"] for r in reads),
+            reads_per_s=self.median_rate(reads),
             wrapped=sum(r["wrapped"] for r in votes + mixes + with_reads),
         )
 
     def with_reads(self, base: str, prefix: Path, read_path: str,
                    vote_path: str = "/api/v1/ballots") -> tuple[dict, dict]:
+        """Votes at full speed while `read_conns` connections each read every
+        `read_delay_ms` (the same offered read load for every server)."""
         box: dict[str, Any] = {}
 
         def reader() -> None:
-            box["r"] = wrk("get.lua", base, [read_path, self.auth], self.args.duration,
-                           self.args.read_conns, threads=1)
+            box["r"] = wrk("get.lua", base, [read_path, self.auth, str(self.args.read_delay_ms)],
+                           self.args.duration, self.args.read_conns, threads=1)
 
         t = threading.Thread(target=reader)
         t.start()
@@ -201,28 +208,38 @@ class Bench:
         return votes, box["r"]
 
     def measure_naive(self) -> None:
+        """The naive peer on the same database, sent the same ballot bodies as pingyi
+        (fresh tokens, the same answers), with and without the same read load."""
         a = self.args
         import secrets
 
+        from server.rounds.operations import get_round
+
+        with self.app.app_context():
+            rnd = get_round(self.fresh_round("对照组"))
+            make_bodies = lambda: data.ballot_bodies(  # noqa: E731
+                rnd, [f"{rnd.id}.{secrets.token_urlsafe(16)}" for _ in range(self.tokens_needed())])
+            batches = [make_bodies() for _ in range(a.runs * 2)]
         with gunicorn("bench.naive_app:app", self.env, self.log) as base:
             subprocess.run([sys.executable, "-c",
                             "from bench.naive_app import app, db\n"
                             "with app.app_context(): db.create_all()"],
                            cwd=ROOT, env={**os.environ, **self.env}, check=True)
-            runs, runs_reads = [], []
-            for _ in range(a.runs * 2):
-                bodies = [json.dumps({"token": secrets.token_urlsafe(16),
-                                      "answers": {"x": "excellent"}})
-                          for _ in range(self.tokens_needed())]
+            runs, runs_reads, reads = [], [], []
+            for bodies in batches:
                 prefix = self.work / f"naive-{time.monotonic_ns()}"
                 data.write_bodies(prefix, bodies, WRK_THREADS)
                 if len(runs) < a.runs:
                     runs.append(wrk("post.lua", base, [str(prefix), "/vote"], a.duration,
                                     a.conns))
                 else:
-                    runs_reads.append(self.with_reads(base, prefix, "/tally", "/vote")[0])
+                    v, r = self.with_reads(base, prefix, "/tally", "/vote")
+                    runs_reads.append(v)
+                    reads.append(r)
         self.out.update(naive_per_s=self.median_rate(runs),
-                        naive_with_reads_per_s=self.median_rate(runs_reads))
+                        naive_with_reads_per_s=self.median_rate(runs_reads),
+                        naive_read_p99_ms=statistics.median(r["p99_ms"] for r in reads),
+                        naive_reads_per_s=self.median_rate(reads))
 
     def measure_flat_reads(self) -> None:
         """Turnout read p99 while votes stream in, at 1k and at 100k ballots."""
@@ -270,6 +287,39 @@ class Bench:
                         burst_sql_rows=rows, burst_redis_tally=live,
                         burst_counts_match=res["accepted"] == rows == live == a.burst)
 
+    def measure_hosts(self) -> None:
+        """Issue 8: votes through one web host, then through two (each a gunicorn with
+        the same settings, on its own port, sharing PostgreSQL and Redis) with the
+        same total connections; afterwards accepted == SQL rows == Redis tally."""
+        from server.voting import livetally
+
+        a = self.args
+        rid = self.fresh_round("多主机测试")
+        for hosts in (1, 2):
+            rates, accepted = [], 0
+            with contextlib.ExitStack() as stack:
+                bases = [stack.enter_context(gunicorn("server.wsgi:app", self.env, self.log))
+                         for _ in range(hosts)]
+                for _ in range(a.runs):
+                    prefixes = [self.bodies_file(rid, self.tokens_needed())
+                                for _ in bases]
+                    results = parallel_wrk(bases, prefixes, a.duration, a.conns // hosts)
+                    rates.append(sum(r["per_s"] for r in results))
+                    accepted += sum(r["s2xx"] for r in results)
+            self.out[f"vote_per_s_{hosts}_host{'s' if hosts > 1 else ''}"] = \
+                statistics.median(rates)
+            self.hosts_accepted = getattr(self, "hosts_accepted", 0) + accepted
+        with self.app.app_context():
+            rows = db_count(rid)
+            live = sum(livetally.read_turnout(rid).values())
+        o = self.out
+        o["two_hosts_over_one"] = o["vote_per_s_2_hosts"] / o["vote_per_s_1_host"]
+        # wrk stops with up to `conns` requests in flight per run: the server still
+        # commits those, but wrk never counts their answers.
+        unanswered = rows - self.hosts_accepted
+        o.update(hosts_accepted=self.hosts_accepted, hosts_sql_rows=rows, hosts_redis_tally=live,
+                 hosts_counts_match=rows == live and 0 <= unanswered <= 2 * a.runs * a.conns)
+
     def measure_big(self) -> None:
         from server.rounds.operations import close_round, get_round
         from server.tokens.operations import issue_slips
@@ -294,13 +344,35 @@ class Bench:
         o = self.out
         o["cores"] = os.cpu_count()
         o["database"] = "postgresql" if self.db_url.startswith("postgresql") else "sqlite"
+        o["redis"] = f"{self.cluster.masters}-master cluster" if self.cluster else "single node"
         o["server"] = (f"gunicorn gthread, {self.args.workers} workers x {self.args.threads} "
                        f"threads; wrk {WRK_THREADS} threads, {self.args.conns} connections")
-        o["vote_over_ceiling"] = o["vote_per_s"] / o["ceiling_per_s"]
-        o["vote_over_naive"] = o["vote_per_s"] / o["naive_per_s"]
-        o["vote_over_naive_with_reads"] = o["vote_with_reads_per_s"] / o["naive_with_reads_per_s"]
-        o["read_p99_ratio_100k_over_1k"] = o["read_p99_ms_100k"] / o["read_p99_ms_1k"]
+        ratios = {"vote_over_ceiling": ("vote_per_s", "ceiling_per_s"),
+                  "vote_over_naive": ("vote_per_s", "naive_per_s"),
+                  "vote_over_naive_with_reads": ("vote_with_reads_per_s",
+                                                 "naive_with_reads_per_s"),
+                  "read_p99_ratio_100k_over_1k": ("read_p99_ms_100k", "read_p99_ms_1k")}
+        for key, (num, den) in ratios.items():
+            if num in o and den in o:
+                o[key] = o[num] / o[den]
         return o
+
+
+def parallel_wrk(bases: list[str], prefixes: list[Path], duration: float,
+                 conns: int) -> list[dict[str, Any]]:
+    """One wrk per host, at the same time."""
+    results: list[dict[str, Any]] = [{} for _ in bases]
+
+    def one(i: int) -> None:
+        results[i] = wrk("post.lua", bases[i], [str(prefixes[i]), "/api/v1/ballots"],
+                         duration, conns)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(bases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
 
 
 def db_count(round_id: int) -> int:
@@ -310,6 +382,16 @@ def db_count(round_id: int) -> int:
                               {"r": round_id}).scalar()
 
 
+PHASES: dict[str, Any] = {
+    "pingyi": Bench.measure_pingyi,
+    "naive": Bench.measure_naive,
+    "reads": Bench.measure_flat_reads,
+    "burst": Bench.measure_burst,
+    "hosts": Bench.measure_hosts,
+    "boards": lambda bench: bench.out.update(boards.measure(bench)),
+    "big": Bench.measure_big,
+}
+
 ROWS = [
     ("ceiling (POST /healthz/echo)", "ceiling_per_s", "/s", None),
     ("vote, fresh tokens", "vote_per_s", "/s", None),
@@ -317,6 +399,10 @@ ROWS = [
     ("naive peer (row per request, SQL tallies)", "naive_per_s", "/s", None),
     ("vote with live reads running", "vote_with_reads_per_s", "/s", None),
     ("naive peer with live reads running", "naive_with_reads_per_s", "/s", None),
+    ("turnout reads/s while votes run (pingyi)", "reads_per_s", "/s", None),
+    ("tally reads/s while votes run (naive)", "naive_reads_per_s", "/s", None),
+    ("read p99 while votes run (pingyi)", "read_under_load_p99_ms", "ms", None),
+    ("read p99 while votes run (naive)", "naive_read_p99_ms", "ms", None),
     ("vote / ceiling", "vote_over_ceiling", "", ">= 0.7"),
     ("vote / naive", "vote_over_naive", "", ">= 1.5"),
     ("vote / naive, with reads", "vote_over_naive_with_reads", "", ">= 3"),
@@ -326,15 +412,26 @@ ROWS = [
     ("burst errors", "burst_errors", "", "0"),
     ("burst p99", "burst_p99_ms", "ms", "<= 200"),
     ("burst accepted == SQL == Redis", "burst_counts_match", "", "true"),
+    ("vote, one web host", "vote_per_s_1_host", "/s", None),
+    ("vote, two web hosts (same machine)", "vote_per_s_2_hosts", "/s", None),
+    ("two hosts / one host", "two_hosts_over_one", "", None),
+    ("hosts: SQL == Redis, every 2xx in SQL", "hosts_counts_match", "", "true"),
+    ("board top-50 read p99, 100 entries", "board_read_p99_ms_100", "ms", None),
+    ("board top-50 read p99, 100,000 entries", "board_read_p99_ms_100k", "ms", None),
+    ("board read p99 100k / 100", "board_read_p99_ratio", "", "flat"),
+    ("member rank read p99 100k / 100", "member_read_p99_ratio", "", "flat"),
     ("close of 100k ballots", "close_100k_s", "s", "<= 3"),
     ("10,000 slips (tokens + PDF)", "slips_10k_s", "s", "<= 30"),
 ]
 
 
 def print_table(o: dict[str, Any]) -> None:
-    print(f"\npingyi bench — {o['cores']} cores, {o['database']}, {o['server']}")
+    print(f"\npingyi bench — {o['cores']} cores, {o['database']}, Redis {o['redis']}, "
+          f"{o['server']}")
     print(f"{'measure':48} {'value':>12}  target")
     for label, key, unit, target in ROWS:
+        if key not in o:
+            continue
         v = o.get(key)
         shown = f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}"
         print(f"{label:48} {shown:>12}  {target or ''}")
@@ -344,10 +441,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness runs")
     p.add_argument("--sqlite", action="store_true", help="use SQLite even if PostgreSQL is up")
+    p.add_argument("--redis-cluster", action="store_true",
+                   help="start a 3-master Redis Cluster on loopback ports and use it")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--duration", type=float, default=5.0)
     p.add_argument("--conns", type=int, default=32)
-    p.add_argument("--read-conns", type=int, default=4)
+    p.add_argument("--read-conns", type=int, default=8)
+    p.add_argument("--read-delay-ms", type=int, default=40,
+                   help="each read connection's pause between reads (8 x 40 ms: <= 200 reads/s)")
     p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--max-rate", type=int, default=4000, help="tokens prepared per second of run")
@@ -357,19 +458,29 @@ def main() -> None:
     p.add_argument("--burst-conns", type=int, default=500)
     p.add_argument("--slips", type=int, default=10000)
     p.add_argument("--out", type=Path, default=ROOT / "bench/out/latest.json")
+    p.add_argument("--only", default=",".join(PHASES),
+                   help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
     args = p.parse_args()
     if args.smoke:
         args.runs, args.duration, args.max_rate = 1, 1.0, 1500
         args.small_round, args.big_round = 100, 1000
         args.burst, args.burst_conns, args.slips = 200, 50, 100
         args.workers, args.threads = 2, 4
+    only = [p for p in args.only.split(",") if p]
+    unknown = set(only) - set(PHASES)
+    if unknown:
+        p.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if "big" in only and "reads" not in only:
+        p.error("phase 'big' closes the round that phase 'reads' fills: run both")
     bench = Bench(args)
-    bench.reset()
-    bench.measure_pingyi()
-    bench.measure_naive()
-    bench.measure_flat_reads()
-    bench.measure_burst()
-    bench.measure_big()
+    try:
+        bench.reset()
+        for phase in PHASES:
+            if phase in only:
+                PHASES[phase](bench)
+    finally:
+        if bench.cluster:
+            bench.cluster.stop()
     out = bench.report()
     print_table(out)
     args.out.parent.mkdir(parents=True, exist_ok=True)

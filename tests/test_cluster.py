@@ -44,7 +44,7 @@ def test_every_live_tally_script_on_every_master(cluster_app):
     for rid, flat, answers in plan:
         form = client.post("/api/v1/ballot-form", json={"token": flat[0]})  # PEEK
         assert form.status_code == 200, form.json
-        for token in flat[:5]:  # CLAIM, then COMMIT in the group commit's pipeline
+        for token in flat[:5]:  # CLAIM_MANY, then SETTLE_MANY in the group commit's pipelines
             assert vote(client, token, answers).status_code == 201
         assert vote(client, flat[0], answers).json["error"]["code"] == "token_spent"
         # Redis forgot a spend: the claim passes, SQL refuses, RELEASE records it spent.

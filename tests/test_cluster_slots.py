@@ -156,7 +156,7 @@ def test_every_script_call_of_a_round_uses_one_slot(app, client, runner, script_
         assert close_round(get_round(rid)).result["ballots"] == 4
 
     ran = {text for text, _ in script_calls}
-    for name in ("CLAIM", "COMMIT", "RELEASE", "PEEK"):
+    for name in ("CLAIM_MANY", "SETTLE_MANY", "PEEK"):
         assert getattr(livetally, name) in ran, f"livetally.{name} never ran"
     for text, keys in script_calls:
         slots = {key_slot(k.encode()) for k in keys}

@@ -1,4 +1,8 @@
--- GET PATH with an optional Authorization header. args: <path> [authorization]
+-- GET PATH with an optional Authorization header and an optional pause.
+-- args: <path> [authorization] [delay_ms]
+-- With delay_ms each connection waits that long between its reads, so N
+-- connections offer at most N * 1000 / delay_ms reads per second: the same
+-- read load for every server, however fast each answers.
 local threads = {}
 
 function setup(thread) table.insert(threads, thread) end
@@ -6,11 +10,14 @@ function setup(thread) table.insert(threads, thread) end
 function init(args)
   target = args[1]
   hdrs = {}
-  if args[2] then hdrs["Authorization"] = args[2] end
+  if args[2] and args[2] ~= "" then hdrs["Authorization"] = args[2] end
+  pause = tonumber(args[3] or "0")
   s2xx, sbad = 0, 0
 end
 
 function request() return wrk.format("GET", target, hdrs) end
+
+function delay() return pause end
 
 function response(status, headers, body)
   if status < 300 then s2xx = s2xx + 1 else sbad = sbad + 1 end

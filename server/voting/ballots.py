@@ -14,7 +14,6 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-import redis
 from flask import current_app
 
 from server.core import ratelimit
@@ -85,34 +84,24 @@ def _locate(raw_token: Any) -> tuple[RoundInfo, str]:
     return info, token_hash
 
 
-def _claim(info: RoundInfo, token_hash: str) -> int:
-    hold = current_app.config["TOKEN_CLAIM_TTL_S"]
-    guess = ratelimit.round_guess_args(info.id)
-    res = livetally.claim(info.id, token_hash, hold, guess)
-    if res[0] == "missing":
-        _, status = round_info(info.id)
-        if status == "draft":
-            raise ROUND_NOT_OPEN
-        ensure_live(info.id)
-        res = livetally.claim(info.id, token_hash, hold, guess)
-    outcome = res[0]
-    if outcome == "ok":
-        return int(res[1])
-    if outcome == "limited":
-        raise ratelimit.guessing_refused()
-    if outcome == "closed":
-        raise _status_error(res[1])
-    if outcome == "spent":
-        raise TOKEN_SPENT
-    if outcome == "busy":
-        raise TOKEN_BUSY
-    if outcome == "missing":
-        raise REBUILDING
-    raise UNKNOWN_TOKEN
-
-
 def _committer() -> GroupCommitter:
     return current_app.extensions["pingyi_committer"]
+
+
+def _commit(item: Pending) -> str:
+    """Hand the ballot to the group committer; its outcome ('ok' or a refusal)."""
+    # Hand this request's pooled SQL connection back before waiting: the committer
+    # draws from the same pool, and request threads holding connections while they
+    # wait on it would starve it (a stall, then 503s for ballots it later commits).
+    # (Only if this request opened a session: most find the round in the cache.)
+    if db.session.registry.has():
+        db.session.close()
+    try:
+        return _committer().submit(item, current_app.config["COMMIT_TIMEOUT_S"])
+    except FutureTimeout:
+        # Still queued or committing: it may yet count, but we cannot say so.
+        log.warning("ballot commit timed out (round %s)", item.round_id)
+        raise UNCONFIRMED from None
 
 
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
@@ -122,36 +111,43 @@ def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
     answers = check_answers(info.form, info.subject_ids, raw_answers)
     fields = tally_fields(info.form, answers)
     comment = clean_comment(info.form, raw_comment, content_pass)
-    category_id = _claim(info, token_hash)
-    item = Pending(
-        round_id=round_id, token_hash=token_hash, category_id=category_id,
-        ballot_id=secrets.token_hex(16), receipt=new_receipt(),
-        answers=json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
-        fields=fields, comment=comment,
-    )
-    # Hand this request's pooled SQL connection back before waiting: the committer
-    # draws from the same pool, and request threads holding connections while they
-    # wait on it would starve it (a stall, then 503s for ballots it later commits).
-    db.session.close()
-    try:
-        outcome = _committer().submit(item, current_app.config["COMMIT_TIMEOUT_S"])
-    except FutureTimeout:
-        # Still queued or committing: it may yet count, but we cannot say so.
-        log.warning("ballot commit timed out (round %s)", round_id)
-        raise UNCONFIRMED from None
-    except Exception:
-        try:
-            livetally.release(round_id, token_hash)
-        except redis.RedisError:
-            pass
-        raise
+
+    def pending() -> Pending:
+        return Pending(
+            round_id=round_id, token_hash=token_hash,
+            guess=ratelimit.round_guess_args(round_id),
+            ballot_id=secrets.token_hex(16), receipt=new_receipt(),
+            answers=json.dumps(answers, sort_keys=True, ensure_ascii=False,
+                               separators=(",", ":")),
+            fields=fields, comment=comment,
+        )
+
+    item = pending()
+    outcome = _commit(item)
+    if outcome == "missing":  # no live state (Redis restarted): rebuild it, once
+        _, status = round_info(round_id)
+        if status == "draft":
+            raise ROUND_NOT_OPEN
+        ensure_live(round_id)
+        item = pending()
+        outcome = _commit(item)
     if outcome == "ok":
         return Accepted(receipt=item.receipt, round_id=round_id)
+    raise _refusal(outcome)
+
+
+def _refusal(outcome: str) -> ApiError:
     if outcome == "spent":
-        raise TOKEN_SPENT
+        return TOKEN_SPENT
+    if outcome == "busy":
+        return TOKEN_BUSY
+    if outcome == "limited":
+        return ratelimit.guessing_refused()
+    if outcome == "missing":
+        return REBUILDING
     if outcome.startswith("closed:"):
-        raise _status_error(outcome.split(":", 1)[1])
-    raise UNKNOWN_TOKEN
+        return _status_error(outcome.split(":", 1)[1])
+    return UNKNOWN_TOKEN
 
 
 def ballot_form(raw_token: Any) -> dict[str, Any]:

@@ -1,11 +1,19 @@
 """Group commit: many ballots, one SQL transaction, one fsync.
 
-Request threads hand a claimed ballot to this process's committer thread and
+Request threads hand a checked ballot to this process's committer thread and
 wait. The committer takes whatever has queued up while the previous commit
-ran (no artificial delay: at low load a batch is one ballot), records the
-batch per round in one transaction, commits, counts the accepted ballots in
-Redis with one pipeline, and only then wakes the request threads. So a 2xx
-still means "durably committed" (promise 2), with the commit cost shared.
+ran (no artificial delay: at low load a batch is one ballot) and, per batch:
+
+1. holds the batch's tokens in Redis (one script call per round: open? issued?
+   spent? already in flight? the client's guessing limit), which also refuses
+   replays and unknown tokens without touching SQL;
+2. records the held ballots per round in one SQL transaction and commits;
+3. counts the committed ballots and releases the other holds in Redis (one
+   script call per round);
+
+and only then wakes the request threads. So a 2xx still means "durably
+committed" (promise 2), and a ballot costs no Redis or SQL round trip of its
+own: both are shared by the batch.
 """
 
 from __future__ import annotations
@@ -34,16 +42,19 @@ MAX_BATCH = 128
 
 @dataclass
 class Pending:
-    """One claimed ballot waiting for its commit; `outcome` is set by the committer."""
+    """One checked ballot waiting for the committer, which resolves `future` with
+    'ok', or why it was refused: 'busy', 'spent', 'unknown', 'limited', 'missing'
+    (the round has no live state: rebuild it) or 'closed:<status>'."""
 
     round_id: int
     token_hash: str
-    category_id: int
+    guess: tuple[str, int, int]  # the client's unknown-token limit (core/ratelimit.py)
     ballot_id: str
     receipt: str
     answers: str
     fields: dict[str, int]
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
+    category_id: int = 0  # from the token, set when the committer holds it
     future: Future[str] = field(default_factory=Future)
 
 
@@ -176,28 +187,77 @@ class GroupCommitter:
         by_round: dict[int, list[Pending]] = defaultdict(list)
         for p in batch:
             by_round[p.round_id].append(p)
-        outcomes: dict[str, str] = {}
-        with engine.begin() as conn:
-            record = _record_pg if conn.dialect.name == "postgresql" else _record_sqlite
-            for round_id, items in by_round.items():
-                accepted = record(conn, round_id, items)
-                insert_comments(conn, round_id, [p.comment for p in items
-                                                 if p.comment and p.token_hash in accepted])
-                refused = [p.token_hash for p in items if p.token_hash not in accepted]
-                outcomes.update(dict.fromkeys(accepted, "ok"))
-                if refused:
-                    outcomes.update(_why_refused(conn, round_id, refused))
-        # Committed. Count in Redis (one round trip), then answer the requests.
-        try:
-            pipe = get_redis().pipeline(transaction=False)
-            for p in batch:
-                outcome = outcomes.get(p.token_hash, "unknown")
-                if outcome == "ok":
-                    livetally.commit(p.round_id, p.token_hash, p.category_id, p.fields, pipe)
-                else:
-                    livetally.release(p.round_id, p.token_hash, outcome == "spent", pipe)
-            pipe.execute()
-        except redis.RedisError as exc:
-            log.warning("ballots stored but live tally not updated: %s", type(exc).__name__)
+        held = _hold(by_round, self._app.config["TOKEN_CLAIM_TTL_S"])
+        if held:
+            try:
+                outcomes = _record(engine, held)
+            except BaseException:
+                _settle(held, {})  # give the holds back before failing the batch
+                raise
+            _settle(held, outcomes)
+        else:
+            outcomes = {}
         for p in batch:
-            p.future.set_result(outcomes.get(p.token_hash, "unknown"))
+            if not p.future.done():
+                p.future.set_result(outcomes.get(id(p), "unknown"))
+
+
+def _hold(by_round: dict[int, list[Pending]], hold_s: int) -> dict[int, list[Pending]]:
+    """Hold the batch's tokens in Redis; answer the ballots that cannot be held.
+
+    Returns the held ballots per round (their category set from the token). A
+    Redis failure fails the whole batch (the request threads answer 503).
+    """
+    rounds = list(by_round)
+    pipe = get_redis().pipeline(transaction=False)
+    for round_id in rounds:
+        livetally.claim_many(round_id, [livetally.Claim(p.token_hash, p.guess)
+                                        for p in by_round[round_id]], hold_s, pipe)
+    replies = pipe.execute()
+    held: dict[int, list[Pending]] = {}
+    for round_id, reply in zip(rounds, replies, strict=True):
+        for p, answer in zip(by_round[round_id], reply, strict=True):
+            answer = answer.decode() if isinstance(answer, bytes) else answer
+            if answer.startswith("ok:"):
+                p.category_id = int(answer[3:])
+                held.setdefault(round_id, []).append(p)
+            else:
+                p.future.set_result(answer)
+    return held
+
+
+def _record(engine: Engine, held: dict[int, list[Pending]]) -> dict[int, str]:
+    """One SQL transaction for the held ballots: {id(pending): outcome}."""
+    outcomes: dict[int, str] = {}
+    with engine.begin() as conn:
+        record = _record_pg if conn.dialect.name == "postgresql" else _record_sqlite
+        for round_id, items in held.items():
+            accepted = record(conn, round_id, items)
+            insert_comments(conn, round_id, [p.comment for p in items
+                                             if p.comment and p.token_hash in accepted])
+            refused = [p.token_hash for p in items if p.token_hash not in accepted]
+            why = _why_refused(conn, round_id, refused) if refused else {}
+            for p in items:
+                outcomes[id(p)] = "ok" if p.token_hash in accepted else why[p.token_hash]
+    return outcomes
+
+
+def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
+    """Count the committed ballots in Redis and release every other hold.
+
+    After the commit a Redis failure loses nothing (the ballots are in SQL and
+    a rebuild counts them), so it is logged, not raised.
+    """
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for round_id, items in held.items():
+            settle = []
+            for p in items:
+                outcome = outcomes.get(id(p), "")
+                mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
+                settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
+                                               p.fields if mode == "c" else None))
+            livetally.settle_many(round_id, settle, pipe)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("live tally not updated after a commit: %s", type(exc).__name__)

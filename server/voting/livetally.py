@@ -26,54 +26,86 @@ import redis
 
 from server.core.redis import get_redis, run_script, transaction_pipeline
 
-# KEYS: state tok spent pending inflight guess; ARGV: hash now hold limit window.
-# `guess` counts this client's unknown tokens (core/ratelimit.py): at `limit` the
-# client is refused ('limited') until `window` seconds after its first miss; limit 0:
-# no check (and no extra command on the path).
-CLAIM = """
+# One call per round per group-commit batch (voting/groupcommit.py): hold every
+# unspent token of the batch, so a request costs no Redis round trip of its own.
+# KEYS: state tok spent inflight, then per ballot i: pending_i guess_i
+# ARGV: now hold, then per ballot i: hash_i limit_i window_i
+# Returns one entry per ballot: 'ok:<category>', 'busy', 'spent', 'unknown',
+# 'limited' (the client's unknown tokens reached its limit: core/ratelimit.py;
+# limit 0: no check), or for the whole batch 'missing' / 'closed:<status>'.
+CLAIM_MANY = """
+local n = (#KEYS - 4) / 2
+local out = {}
 local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return {'missing'} end
-if st ~= 'open' then return {'closed', st} end
-local ca = redis.call('HGET', KEYS[1], 'closes_at')
-if ca and ca ~= '' and tonumber(ARGV[2]) >= tonumber(ca) then return {'closed', 'deadline'} end
-local limit = tonumber(ARGV[4])
-if limit > 0 and tonumber(redis.call('GET', KEYS[6]) or 0) >= limit then return {'limited'} end
-local cat = redis.call('HGET', KEYS[2], ARGV[1])
-if not cat then
-  if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'spent'} end
-  if limit > 0 and redis.call('INCR', KEYS[6]) == 1 then
-    redis.call('EXPIRE', KEYS[6], ARGV[5])
+local whole = nil
+if not st then whole = 'missing'
+elseif st ~= 'open' then whole = 'closed:' .. st
+else
+  local ca = redis.call('HGET', KEYS[1], 'closes_at')
+  if ca and ca ~= '' and tonumber(ARGV[1]) >= tonumber(ca) then whole = 'closed:deadline' end
+end
+if whole then
+  for i = 1, n do out[i] = whole end
+  return out
+end
+local held = 0
+for i = 1, n do
+  local h, limit, window = ARGV[3 * i], tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
+  local pend, guess = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
+  if limit > 0 and tonumber(redis.call('GET', guess) or 0) >= limit then
+    out[i] = 'limited'
+  else
+    local cat = redis.call('HGET', KEYS[2], h)
+    if not cat then
+      if redis.call('SISMEMBER', KEYS[3], h) == 1 then
+        out[i] = 'spent'
+      else
+        if limit > 0 and redis.call('INCR', guess) == 1 then
+          redis.call('EXPIRE', guess, window)
+        end
+        out[i] = 'unknown'
+      end
+    elseif not redis.call('SET', pend, '1', 'NX', 'EX', ARGV[2]) then
+      out[i] = 'busy'
+    else
+      held = held + 1
+      out[i] = 'ok:' .. cat
+    end
   end
-  return {'unknown'}
 end
-if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[3]) then return {'busy'} end
-redis.call('INCR', KEYS[5])
-return {'ok', cat}
+if held > 0 then redis.call('INCRBY', KEYS[4], held) end
+return out
 """
 
-# KEYS: state tok spent pending inflight turnout tally; ARGV: hash cat "f1=n1;f2=n2;..."
-# (one packed argument: packing ~80 separate arguments cost more than the script)
-COMMIT = """
-redis.call('DEL', KEYS[4])
-if redis.call('DECR', KEYS[5]) < 0 then redis.call('SET', KEYS[5], 0) end
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HDEL', KEYS[2], ARGV[1]) == 0 then return 0 end
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HINCRBY', KEYS[6], ARGV[2], 1)
-for field, n in string.gmatch(ARGV[3], '([^;=]+)=(%-?%d+)') do
-  redis.call('HINCRBY', KEYS[7], field, n)
+# After the batch's SQL transaction: settle every ballot CLAIM_MANY held.
+# KEYS: state tok spent inflight turnout, then per ballot i: pending_i tally_i
+# ARGV per ballot i: mode_i hash_i category_i fields_i, where mode 'c' counts a
+# committed ballot (fields "f1=n1;f2=n2;...": one packed argument, as ~80
+# separate ones cost more than the script), 'r' releases the hold, 's' releases
+# it and remembers that SQL has the token spent.
+SETTLE_MANY = """
+local n = (#KEYS - 5) / 2
+local live = redis.call('EXISTS', KEYS[1]) == 1
+local released = 0
+for i = 1, n do
+  local mode, h = ARGV[4 * i - 3], ARGV[4 * i - 2]
+  local pend, tally = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  redis.call('DEL', pend)
+  released = released + 1
+  if mode == 'c' then
+    if live and redis.call('HDEL', KEYS[2], h) == 1 then
+      redis.call('SADD', KEYS[3], h)
+      redis.call('HINCRBY', KEYS[5], ARGV[4 * i - 1], 1)
+      for field, k in string.gmatch(ARGV[4 * i], '([^;=]+)=(%-?%d+)') do
+        redis.call('HINCRBY', tally, field, k)
+      end
+    end
+  elseif mode == 's' and redis.call('HDEL', KEYS[2], h) == 1 then
+    redis.call('SADD', KEYS[3], h)
+  end
 end
-return 1
-"""
-
-# KEYS: tok spent pending inflight; ARGV: hash, spent ("1" when SQL says so)
-RELEASE = """
-redis.call('DEL', KEYS[3])
-if redis.call('DECR', KEYS[4]) < 0 then redis.call('SET', KEYS[4], 0) end
-if ARGV[2] == '1' and redis.call('HDEL', KEYS[1], ARGV[1]) == 1 then
-  redis.call('SADD', KEYS[2], ARGV[1])
-end
-return 1
+if redis.call('DECRBY', KEYS[4], released) < 0 then redis.call('SET', KEYS[4], 0) end
+return released
 """
 
 # KEYS: state tok spent guess; ARGV: hash limit window. The ballot form's look-up:
@@ -128,35 +160,48 @@ def keys(round_id: int) -> Keys:
                 f"{p}:rebuild", p)
 
 
-def claim(round_id: int, token_hash: str, hold_s: int,
-          guess: tuple[str, int, int] | None = None) -> list[str]:
-    """Hold an unspent token. `guess`: (counter key, limit, window) of the client's
-    unknown tokens in this round (core/ratelimit.round_guess_args); None: no limit."""
+@dataclass(frozen=True)
+class Claim:
+    """One ballot's token for CLAIM_MANY; `guess` as core/ratelimit.round_guess_args
+    gives it: (the client's unknown-token counter key, limit, window); limit 0: none."""
+
+    token_hash: str
+    guess: tuple[str, int, int]
+
+
+def claim_many(round_id: int, claims: list[Claim], hold_s: int, client: Any = None) -> Any:
+    """Hold the tokens of one round's ballots (`client` may be a pipeline)."""
     k = keys(round_id)
-    guess_key, limit, window = guess or (f"{k.prefix}:guess:", 0, 0)
-    return _script("CLAIM")(
-        keys=[k.state, k.tok, k.spent, k.pending(token_hash), k.inflight, guess_key],
-        args=[token_hash, int(time.time()), hold_s, limit, window],
-    )
+    script_keys = [k.state, k.tok, k.spent, k.inflight]
+    args: list[Any] = [int(time.time()), hold_s]
+    for c in claims:
+        guess_key, limit, window = c.guess
+        script_keys += [k.pending(c.token_hash), guess_key or f"{k.prefix}:guess:"]
+        args += [c.token_hash, limit, window]
+    return _script("CLAIM_MANY")(keys=script_keys, args=args, client=client)
 
 
-def commit(round_id: int, token_hash: str, category_id: int, fields: Mapping[str, int],
-           client: Any = None) -> Any:
-    """Count a committed ballot (`client` may be a pipeline)."""
+@dataclass(frozen=True)
+class Settle:
+    """A held token after the SQL commit: mode 'c' (count it with `fields`), 'r'
+    (release the hold) or 's' (release; SQL has the token spent)."""
+
+    token_hash: str
+    mode: str
+    category_id: int = 0
+    fields: Mapping[str, int] | None = None
+
+
+def settle_many(round_id: int, items: list[Settle], client: Any = None) -> Any:
+    """Count committed ballots and release the other holds (`client`: a pipeline)."""
     k = keys(round_id)
-    packed = ";".join(f"{field}={n}" for field, n in fields.items())
-    return _script("COMMIT")(
-        keys=[k.state, k.tok, k.spent, k.pending(token_hash), k.inflight, k.turnout,
-              k.tally(category_id)],
-        args=[token_hash, category_id, packed], client=client,
-    )
-
-
-def release(round_id: int, token_hash: str, spent: bool = False, client: Any = None) -> None:
-    """Give up a claim; with `spent`, remember that SQL already has this token spent."""
-    k = keys(round_id)
-    _script("RELEASE")(keys=[k.tok, k.spent, k.pending(token_hash), k.inflight],
-                       args=[token_hash, "1" if spent else "0"], client=client)
+    script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout]
+    args: list[Any] = []
+    for s in items:
+        script_keys += [k.pending(s.token_hash), k.tally(s.category_id)]
+        packed = ";".join(f"{f}={n}" for f, n in (s.fields or {}).items())
+        args += [s.mode, s.token_hash, s.category_id, packed]
+    return _script("SETTLE_MANY")(keys=script_keys, args=args, client=client)
 
 
 def peek(round_id: int, token_hash: str,
