@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, request
 from flask_login import LoginManager, current_user
+from sqlalchemy.orm import joinedload
 
 from server.core.db import db
 from server.core.errors import ApiError
@@ -67,8 +68,9 @@ def api_user() -> Any | None:
             if user is not None:
                 break
         if user is None:
-            key = db.session.execute(
+            key = db.session.execute(  # the user in the same query (no lazy load)
                 db.select(ApiKey).filter_by(key_hash=key_digest(raw))
+                .options(joinedload(ApiKey.user))
             ).scalar_one_or_none()
             user = key.user if key and key.user.active else None
         if user is None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, text
+from sqlalchemy.orm import joinedload
 
 from server.accounts import audit
 from server.accounts.models import utcnow
@@ -152,7 +153,9 @@ def create_round(
 
 
 def get_round(round_id: int, committee_id: int | None = None) -> Round:
-    rnd = db.session.get(Round, round_id)
+    # Categories come in the same query: every reader of a round (turnout polled by
+    # dashboards above all) lists them, and a lazy load is a second round trip.
+    rnd = db.session.get(Round, round_id, options=[joinedload(Round.categories)])
     if rnd is None or (committee_id is not None and rnd.committee_id != committee_id):
         raise ApiError("round_not_found", "找不到该测评", "Round not found", 404, "round_id")
     return rnd
