@@ -90,7 +90,8 @@ class Bench:
         self.work = Path(tempfile.mkdtemp(prefix="pingyi-bench-"))
         self.db_url = backends.database_url(self.work, prefer_sqlite=args.sqlite)
         self.redis_url = backends.redis_url(self.work)
-        self.cluster = backends.redis_cluster(self.work) if args.redis_cluster else None
+        self.cluster = (backends.redis_cluster(self.work) if getattr(args, "redis_cluster", False)
+                        else None)
         cluster_nodes = {"REDIS_CLUSTER_NODES": self.cluster.nodes} if self.cluster else {}
         from server import create_app
 
