@@ -63,4 +63,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server import cli
 
     cli.init_app(app)
+
+    # WSGI layers, innermost first: the ballot fast path, then the proxy headers.
+    from server.core import ratelimit
+    from server.voting.fastpath import BallotFastPath
+
+    if app.config.get("BALLOT_FAST_PATH", True):
+        app.wsgi_app = BallotFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+    ratelimit.trust_proxies(app)
+
+    # Configure the ORM mappers now, not in the first request of each worker.
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
     return app

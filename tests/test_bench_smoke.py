@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = ["cores", "vote_per_s", "ceiling_per_s", "naive_per_s", "vote_over_ceiling",
+KEYS = ["cores", "vote_per_s", "ceiling_per_s", "ceiling_flask_per_s", "naive_per_s",
+        "vote_over_ceiling", "vote_over_flask_ceiling",
         "vote_over_naive", "vote_over_naive_with_reads", "read_p99_ms_1k", "read_p99_ms_100k",
         "burst_errors", "burst_p99_ms", "burst_counts_match", "close_100k_s", "slips_10k_s",
         # issue 8: one web host against two; issue 4: leaderboard reads by board size
@@ -33,6 +34,7 @@ def test_bench_harness_smoke(tmp_path):
     for key in KEYS:
         assert key in figures, key
     assert figures["vote_per_s"] > 0 and figures["ceiling_per_s"] > 0
+    assert figures["ceiling_flask_per_s"] > 0
     assert figures["burst_counts_match"] is True and figures["burst_errors"] == 0
     assert figures["hosts_counts_match"] is True
     assert figures["board_read_p99_ms_100"] > 0 and figures["board_read_p99_ms_100k"] > 0

@@ -65,8 +65,8 @@ def undeclared_keys(script: str) -> list[str]:
     bad = []
     for m in CALL.finditer(script):
         cmd, first, second = m.group(1).upper(), m.group(2), m.group(3)
-        if cmd in KEYLESS:
-            continue
+        if cmd in KEYLESS or (first or "").strip().startswith("unpack(KEYS"):
+            continue  # unpack(KEYS, i, j): every argument is one of KEYS
         checked = [first] + ([second] if cmd in TWO_KEYS | ALL_KEYS and second else [])
         bad += [f"{cmd} {a.strip()}" for a in checked if not is_key(a)]
     return bad
@@ -86,6 +86,8 @@ def test_the_scanner_catches_a_key_built_in_lua():
     assert undeclared_keys("local k = ARGV[1]\nredis.call('HSET', k, 'a', 1)")
     assert undeclared_keys("redis.call('RENAME', KEYS[1], ARGV[2])")
     assert not undeclared_keys("local a, b = KEYS[1], KEYS[2]\nredis.call('RENAME', a, b)")
+    assert not undeclared_keys("redis.call('DEL', unpack(KEYS, 6, 5 + n))")
+    assert undeclared_keys("redis.call('DEL', unpack(ARGV))")
 
 
 @pytest.mark.parametrize("round_id", [1, 2, 7, 42, 999, 65536, 10**9])

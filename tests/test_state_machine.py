@@ -53,12 +53,15 @@ def machine_for(app: Any, redis_proc: RedisProcess, key: str, stats: dict[str, i
     auth = {"Authorization": f"Bearer {key}"}
 
     class RoundMachine(RuleBasedStateMachine):
-        @initialize(kind=st.sampled_from(["appraisal", "recommendation", "scoring"]))
-        def make(self, kind: str) -> None:
+        # Half the rounds start open: a walk that must first draw "open" rarely
+        # votes much, and a run of 60 walks once accepted no ballot at all.
+        @initialize(kind=st.sampled_from(["appraisal", "recommendation", "scoring"]),
+                    start_open=st.booleans())
+        def make(self, kind: str, start_open: bool) -> None:
             if redis_proc.proc is None:  # a previous example ended with Redis stopped
                 redis_proc.start()
             with app.app_context():
-                rnd, tokens = make_round(kind, n_subjects=3, open_it=False,
+                rnd, tokens = make_round(kind, n_subjects=3, open_it=start_open,
                                          tokens_per_category=TOKENS_PER_CATEGORY)
                 self.rid = rnd.id
                 self.answers = [valid_answers(rnd, variant=i) for i in range(4)]
@@ -66,8 +69,8 @@ def machine_for(app: Any, redis_proc: RedisProcess, key: str, stats: dict[str, i
             self.fresh = [t for ts in tokens.values() for t in ts]
             self.unaccepted: list[str] = []       # tried, never accepted
             self.accepted: dict[str, str] = {}    # token -> receipt
-            self.status = "draft"
-            self.max_rank = 0
+            self.status = "open" if start_open else "draft"
+            self.max_rank = RANK[self.status]
             self.result_json: str | None = None
             self.redis_up = True
             self.outages = 0  # Redis restarts and stops in this example (capped: each costs)

@@ -93,7 +93,7 @@ def test_hsts_behind_a_trusted_proxy_only(app):
     res = app.test_client().get("/healthz", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in res.headers
     app.config["TRUSTED_PROXY_HOPS"] = 1
-    ratelimit.init_app(app)  # what create_app does with the setting
+    ratelimit.trust_proxies(app)  # what create_app does with the setting
     res = app.test_client().get("/healthz", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" in res.headers
 
@@ -345,7 +345,7 @@ def test_forwarded_for_with_one_trusted_proxy(app, site):
     from server.core import ratelimit
 
     app.config["TRUSTED_PROXY_HOPS"] = 1
-    ratelimit.init_app(app)
+    ratelimit.trust_proxies(app)
     limit = app.config["TOKEN_GUESS_LIMIT"]
     rid = site.rounds["open"]
     client = app.test_client()

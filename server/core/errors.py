@@ -77,17 +77,53 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.is_json
 
 
+def retry_headers(err: ApiError) -> list[tuple[str, str]]:
+    """Retry-After for a 503 (seconds) or a 429 (the limit's window)."""
+    if err.status == 503:
+        return [("Retry-After", "2")]
+    if err.status == 429:
+        return [("Retry-After", str(getattr(err, "retry_after", None) or 60))]
+    return []
+
+
 def render_error(err: ApiError) -> Response:
     if _wants_json():
         resp = jsonify({"error": err.to_dict()})
     else:
         resp = Response(render_template("error.html", error=err), mimetype="text/html")
     resp.status_code = err.status
-    if err.status == 503:
-        resp.headers["Retry-After"] = "2"
-    elif err.status == 429:
-        resp.headers["Retry-After"] = str(getattr(err, "retry_after", None) or 60)
+    for name, value in retry_headers(err):
+        resp.headers[name] = value
     return resp
+
+
+INTERNAL = ApiError("internal_error", "服务器内部错误", "Internal error", 500)
+TOO_DEEP = ApiError("json_too_deep", "提交的数据嵌套层级过深", "JSON nested too deeply", 400)
+
+
+def error_for(exc: Exception) -> ApiError:
+    """What the client is told for an exception a view let escape (logged here).
+
+    Outages of Redis or the database are 503 with a clear message; anything
+    unexpected is 500 `internal_error` with its traceback in the log.
+    """
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, HTTPException):
+        return from_http(exc)
+    if isinstance(exc, redis.RedisError):
+        log.error("redis unavailable: %s", type(exc).__name__)
+        return UNAVAILABLE
+    if isinstance(exc, DBAPIError):
+        if getattr(exc, "connection_invalidated", False) or isinstance(exc, OperationalError):
+            log.error("database unavailable: %s", type(exc.orig).__name__)
+            return UNAVAILABLE
+        log.error("database error", exc_info=exc)
+        return INTERNAL
+    if isinstance(exc, RecursionError):
+        return TOO_DEEP
+    log.error("unhandled error", exc_info=exc)
+    return INTERNAL
 
 
 def from_http(exc: HTTPException) -> ApiError:
@@ -108,34 +144,13 @@ def from_http(exc: HTTPException) -> ApiError:
 
 
 def init_app(app: Flask) -> None:
+    # One handler per family, so Flask picks these before the catch-all.
     @app.errorhandler(ApiError)
-    def _api_error(err: ApiError) -> Response:
-        return render_error(err)
-
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
-        return render_error(from_http(exc))
-
     @app.errorhandler(redis.RedisError)
-    def _redis_down(exc: redis.RedisError) -> Response:
-        log.error("redis unavailable: %s", type(exc).__name__)
-        return render_error(UNAVAILABLE)
-
     @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
-    def _db_down(exc: DBAPIError) -> Response:
-        if getattr(exc, "connection_invalidated", False) or isinstance(exc, OperationalError):
-            log.error("database unavailable: %s", type(exc.orig).__name__)
-            return render_error(UNAVAILABLE)
-        log.exception("database error")
-        return render_error(ApiError("internal_error", "服务器内部错误", "Internal error", 500))
-
     @app.errorhandler(RecursionError)
-    def _too_deep(exc: RecursionError) -> Response:
-        return render_error(ApiError("json_too_deep", "提交的数据嵌套层级过深",
-                                     "JSON nested too deeply", 400))
-
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
-        log.exception("unhandled error")
-        return render_error(ApiError("internal_error", "服务器内部错误", "Internal error", 500))
+    def _render(exc: Exception) -> Response:
+        return render_error(error_for(exc))

@@ -1,9 +1,11 @@
 """Health check for load balancers, and the benchmark's ceiling endpoint.
 
 `GET /healthz` answers 200 when SQL and Redis both answer, 503 otherwise.
-`POST /healthz/echo` exists only with BENCH_ENDPOINTS=true: it parses a
-ballot-sized JSON body and answers 200, the cheapest request the server can
-serve with the same workers — the ceiling `make bench` compares votes with.
+With BENCH_ENDPOINTS=true, two endpoints parse a ballot-sized JSON body and
+answer 200: `POST /healthz/echo`, served by the same layer beneath Flask as
+ballots (voting/fastpath.py), the ceiling `make bench` compares votes with; and
+`POST /healthz/echo-flask`, the same through Flask's full request handling
+(what the framework costs per request, reported beside it).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def init_app(app: Flask) -> None:
     if app.config.get("BENCH_ENDPOINTS"):
         from server.core.security import csrf
 
-        app.add_url_rule("/healthz/echo", view_func=echo, methods=["POST"])
+        app.add_url_rule("/healthz/echo-flask", view_func=echo, methods=["POST"])
 
         csrf.exempt(echo)
     app.register_blueprint(bp)

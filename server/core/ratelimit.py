@@ -21,7 +21,7 @@ import hashlib
 import ipaddress
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, g, has_app_context, has_request_context, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.core.errors import ApiError
@@ -41,15 +41,32 @@ def too_many(zh: str, en: str, retry_after_s: int) -> ApiError:
     return err
 
 
-def init_app(app: Flask) -> None:
+def trust_proxies(app: Flask) -> None:
+    """Install ProxyFix as the outermost WSGI layer (create_app calls this last, so
+    every layer beneath, the ballot fast path too, sees the client's address)."""
     hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
     if hops > 0:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
 
+def bind_client(remote_addr: str | None) -> None:
+    """The client this app context serves, for code running outside a Flask
+    request (the ballot fast path, voting/fastpath.py)."""
+    g.rl_remote_addr = remote_addr or ""
+
+
+def _remote_addr() -> str | None:
+    """The peer address; None when no client is being served (CLI, tools)."""
+    if has_request_context():
+        return request.remote_addr or ""
+    if has_app_context():
+        return g.get("rl_remote_addr")
+    return None
+
+
 def client_address() -> str:
     """The peer address as counted: IPv4 as is, IPv6 as its /64."""
-    raw = request.remote_addr or ""
+    raw = _remote_addr() or ""
     try:
         addr = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
@@ -93,8 +110,8 @@ def guess_key(round_id: int) -> str:
 
 
 def guess_limit() -> tuple[int, int]:
-    """(limit, window seconds) for token guesses; (0, 0) outside a request (no limit)."""
-    if not has_request_context():
+    """(limit, window seconds) for token guesses; (0, 0) with no client (no limit)."""
+    if _remote_addr() is None:
         return 0, 0
     cfg = current_app.config
     return int(cfg["TOKEN_GUESS_LIMIT"]), int(cfg["TOKEN_GUESS_WINDOW_S"])

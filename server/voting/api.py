@@ -13,7 +13,7 @@ from sqlalchemy import text
 from server.core.api import JsonOnceParser, link
 from server.core.db import db
 from server.tokens.codec import normalize_receipt
-from server.voting.ballots import ballot_form, submit_ballot
+from server.voting.ballots import ballot_form, receipt_body, submit_ballot
 from server.voting.schemas import (
     BallotFormOut,
     BallotIn,
@@ -62,11 +62,12 @@ def read_ballot_form(body: dict[str, Any]) -> dict[str, Any]:
 }}})
 @_alt
 def submit(body: dict[str, Any]) -> dict[str, Any]:
-    """Cast a ballot. 201 means it is durably recorded; keep the receipt code."""
-    accepted = submit_ballot(body["token"], body["answers"], body.get("comment"),
-                             body.get("content_pass"))
-    return {"receipt": accepted.receipt, "round_id": accepted.round_id,
-            "message": "投票成功，您的选票已记录。请保存回执码，可在公布结果后核对。"}
+    """Cast a ballot. 201 means it is durably recorded; keep the receipt code.
+
+    Well-formed ballots are answered by voting/fastpath.py beneath Flask; this
+    view answers the rest (and documents the endpoint)."""
+    return receipt_body(submit_ballot(body["token"], body["answers"], body.get("comment"),
+                                      body.get("content_pass")))
 
 
 @blp.route("/receipts/check", methods=["POST"])

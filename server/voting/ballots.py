@@ -55,6 +55,14 @@ class Accepted:
     round_id: int
 
 
+RECORDED = "投票成功，您的选票已记录。请保存回执码，可在公布结果后核对。"
+
+
+def receipt_body(accepted: Accepted) -> dict[str, Any]:
+    """The 201 answer to a ballot (voting/api.py and voting/fastpath.py)."""
+    return {"receipt": accepted.receipt, "round_id": accepted.round_id, "message": RECORDED}
+
+
 def _status_error(status: str) -> ApiError:
     if status == "draft":
         return ROUND_NOT_OPEN

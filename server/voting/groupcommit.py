@@ -18,13 +18,16 @@ own: both are shared by the batch.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 from flask import Flask
@@ -209,11 +212,11 @@ def _hold(by_round: dict[int, list[Pending]], hold_s: int) -> dict[int, list[Pen
     Redis failure fails the whole batch (the request threads answer 503).
     """
     rounds = list(by_round)
-    pipe = get_redis().pipeline(transaction=False)
-    for round_id in rounds:
-        livetally.claim_many(round_id, [livetally.Claim(p.token_hash, p.guess)
-                                        for p in by_round[round_id]], hold_s, pipe)
-    replies = pipe.execute()
+    replies = _per_round([
+        functools.partial(livetally.claim_many, round_id,
+                          [livetally.Claim(p.token_hash, p.guess) for p in by_round[round_id]],
+                          hold_s)
+        for round_id in rounds])
     held: dict[int, list[Pending]] = {}
     for round_id, reply in zip(rounds, replies, strict=True):
         for p, answer in zip(by_round[round_id], reply, strict=True):
@@ -248,16 +251,28 @@ def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
     After the commit a Redis failure loses nothing (the ballots are in SQL and
     a rebuild counts them), so it is logged, not raised.
     """
+    calls = []
+    for round_id, items in held.items():
+        settle = []
+        for p in items:
+            outcome = outcomes.get(id(p), "")
+            mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
+            settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
+                                           p.fields if mode == "c" else None))
+        calls.append(functools.partial(livetally.settle_many, round_id, settle))
     try:
-        pipe = get_redis().pipeline(transaction=False)
-        for round_id, items in held.items():
-            settle = []
-            for p in items:
-                outcome = outcomes.get(id(p), "")
-                mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
-                settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
-                                               p.fields if mode == "c" else None))
-            livetally.settle_many(round_id, settle, pipe)
-        pipe.execute()
+        _per_round(calls)
     except redis.RedisError as exc:
         log.warning("live tally not updated after a commit: %s", type(exc).__name__)
+
+
+def _per_round(calls: list[Callable[..., Any]]) -> list[Any]:
+    """Run one script call per round: directly when the batch has one round (the
+    usual case: a pipeline of scripts asks SCRIPT EXISTS first, one more round
+    trip), else in one pipeline. Each call takes the client as `client=`."""
+    if len(calls) == 1:
+        return [calls[0]()]
+    pipe = get_redis().pipeline(transaction=False)
+    for call in calls:
+        call(client=pipe)
+    return pipe.execute()

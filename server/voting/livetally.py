@@ -78,34 +78,43 @@ return out
 """
 
 # After the batch's SQL transaction: settle every ballot CLAIM_MANY held.
-# KEYS: state tok spent inflight turnout, then per ballot i: pending_i tally_i
+# KEYS: state tok spent inflight turnout, pending_1..pending_n, tally_1..tally_n
 # ARGV per ballot i: mode_i hash_i category_i fields_i, where mode 'c' counts a
 # committed ballot (fields "f1=n1;f2=n2;...": one packed argument, as ~80
 # separate ones cost more than the script), 'r' releases the hold, 's' releases
-# it and remembers that SQL has the token spent.
+# it and remembers that SQL has the token spent. At most MAX_BATCH ballots
+# (voting/groupcommit.py) per call.
 SETTLE_MANY = """
 local n = (#KEYS - 5) / 2
 local live = redis.call('EXISTS', KEYS[1]) == 1
-local released = 0
+local spent, turnout, sums = {}, {}, {}
 for i = 1, n do
   local mode, h = ARGV[4 * i - 3], ARGV[4 * i - 2]
-  local pend, tally = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
-  redis.call('DEL', pend)
-  released = released + 1
+  local tally = KEYS[5 + n + i]
   if mode == 'c' then
     if live and redis.call('HDEL', KEYS[2], h) == 1 then
-      redis.call('SADD', KEYS[3], h)
-      redis.call('HINCRBY', KEYS[5], ARGV[4 * i - 1], 1)
+      spent[#spent + 1] = h
+      local cat = ARGV[4 * i - 1]
+      turnout[cat] = (turnout[cat] or 0) + 1
+      local t = sums[tally]
+      if not t then t = {}; sums[tally] = t end
       for field, k in string.gmatch(ARGV[4 * i], '([^;=]+)=(%-?%d+)') do
-        redis.call('HINCRBY', tally, field, k)
+        t[field] = (t[field] or 0) + tonumber(k)
       end
     end
   elseif mode == 's' and redis.call('HDEL', KEYS[2], h) == 1 then
-    redis.call('SADD', KEYS[3], h)
+    spent[#spent + 1] = h
   end
 end
-if redis.call('DECRBY', KEYS[4], released) < 0 then redis.call('SET', KEYS[4], 0) end
-return released
+-- the batch's counts summed first: one HINCRBY per field, not per ballot and field
+for tally, t in pairs(sums) do
+  for field, k in pairs(t) do redis.call('HINCRBY', tally, field, k) end
+end
+for cat, k in pairs(turnout) do redis.call('HINCRBY', KEYS[5], cat, k) end
+if #spent > 0 then redis.call('SADD', KEYS[3], unpack(spent)) end
+redis.call('DEL', unpack(KEYS, 6, 5 + n))
+if redis.call('DECRBY', KEYS[4], n) < 0 then redis.call('SET', KEYS[4], 0) end
+return n
 """
 
 # KEYS: state tok spent guess; ARGV: hash limit window. The ballot form's look-up:
@@ -195,12 +204,13 @@ class Settle:
 def settle_many(round_id: int, items: list[Settle], client: Any = None) -> Any:
     """Count committed ballots and release the other holds (`client`: a pipeline)."""
     k = keys(round_id)
-    script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout]
     args: list[Any] = []
     for s in items:
-        script_keys += [k.pending(s.token_hash), k.tally(s.category_id)]
         packed = ";".join(f"{f}={n}" for f, n in (s.fields or {}).items())
         args += [s.mode, s.token_hash, s.category_id, packed]
+    script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout,
+                   *[k.pending(s.token_hash) for s in items],
+                   *[k.tally(s.category_id) for s in items]]
     return _script("SETTLE_MANY")(keys=script_keys, args=args, client=client)
 
 
