@@ -459,8 +459,9 @@ def main() -> None:
     p.add_argument("--read-conns", type=int, default=8)
     p.add_argument("--read-delay-ms", type=int, default=40,
                    help="each read connection's pause between reads (8 x 40 ms: <= 200 reads/s)")
-    p.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
-    p.add_argument("--threads", type=int, default=8)
+    # config/gunicorn.conf.py's defaults
+    p.add_argument("--workers", type=int, default=(os.cpu_count() or 1) + 1)
+    p.add_argument("--threads", type=int, default=12)
     p.add_argument("--max-rate", type=int, default=4000, help="tokens prepared per second of run")
     p.add_argument("--small-round", type=int, default=1000)
     p.add_argument("--big-round", type=int, default=100000)
