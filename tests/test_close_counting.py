@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 from collections import Counter
 from fractions import Fraction
 from pathlib import Path
@@ -312,7 +313,8 @@ def test_rewrite_keeps_every_row_and_only_moves_the_round(app) -> None:
         rnd, _ = make_round("appraisal", tokens_per_category=1)
         other, _ = make_round("appraisal", tokens_per_category=1)
         cat = rnd.categories[0].id
-        rows = [{"id": f"{i:032x}", "r": r.id, "c": r.categories[0].id, "rc": f"R{i:015d}",
+        # ids as the committer draws them (secrets.token_hex): the rewrite's order
+        rows = [{"id": secrets.token_hex(16), "r": r.id, "c": r.categories[0].id, "rc": f"R{i:015d}",
                  "a": canonical(valid_answers(r, variant=i))}
                 for i, r in enumerate([rnd] * 40 + [other] * 5)]
         db.session.execute(text("INSERT INTO ballots (id, round_id, category_id, receipt, "
@@ -330,7 +332,8 @@ def test_rewrite_keeps_every_row_and_only_moves_the_round(app) -> None:
         rewrite_in_random_order(db.session.connection(), table_name, columns, rnd.id)
         db.session.commit()
         after = table(rnd.id)
-        assert sorted(after) == sorted(before) and after != before  # P(same) = 1/40!
+        # rows stored in the order of their random ids, not as they arrived
+        assert after == sorted(before) and after != before  # P(same) = 1/40!
         assert table(other.id) == untouched
         assert {x[2] for x in after} == {cat}
         with pytest.raises(ValueError, match="not a table"):

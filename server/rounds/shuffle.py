@@ -6,11 +6,15 @@ deletes the round's rows and inserts them again in an order drawn at random, all
 in its own transaction, so every row gets the same xmin and a place that says
 nothing about when it arrived.
 
-The rows never leave the database. Each gets a 128-bit random key from the
-database's own generator (PostgreSQL: gen_random_uuid(), from the server's
-strong random source; SQLite: randomblob(), ChaCha20 seeded by the operating
-system); they are copied, sorted by that key, into a temporary table (so no
-scratch copy is ever in arrival order), deleted, and inserted again in key order.
+The rows never leave the database. Each table already has a random key: a
+ballot's and a comment's id are 128 bits from the OS CSPRNG (secrets.token_hex),
+a spent token's key is the sha256 of a token of 128 random bits. The rows are
+copied, sorted by that key, into a temporary table (so no scratch copy is ever
+in arrival order), deleted, and inserted again in key order. Key order is as
+random as a fresh shuffle (the keys were drawn independently of when a ballot
+arrived), and inserting in the primary key's own order fills its B-tree from
+left to right instead of at random places (100,000 ballots: 2.6 s -> see
+docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, text
 
-# Tables close rewrites, with every column they have (a column left out would be lost).
+# Tables close rewrites, with every column they have (a column left out would be
+# lost); the first is the table's random primary key.
 BALLOTS = ("ballots", ("id", "round_id", "category_id", "receipt", "answers"))
 SPENT_TOKENS = ("spent_tokens", ("token_hash", "round_id"))
 COMMENTS = ("ballot_comments", ("id", "round_id", "body"))
@@ -38,22 +43,17 @@ def rewrite_in_random_order(conn: Connection, table: str, columns: Sequence[str]
     `conn` (the session's connection, in its transaction)."""
     if (table, tuple(columns)) not in _TABLES:
         raise ValueError(f"not a table close rewrites: {table}")
-    cols = ", ".join(columns)
+    cols, key = ", ".join(columns), columns[0]
     if conn.dialect.name == "postgresql":
-        key, stored_order = "gen_random_uuid()", "shuffle_key"
         conn.execute(text(f"SET LOCAL work_mem = '{SORT_MEMORY}'"))
-    else:
-        # SQLite numbers the scratch rows as they come, sorted: rowid order is key order.
-        key, stored_order = "randomblob(16)", "rowid"
     scratch = f"shuffle_{table}"
     params = {"r": round_id}
     # The names are the constants above, never input.
     conn.execute(text(
         f"CREATE TEMPORARY TABLE {scratch} AS "  # noqa: S608
-        f"SELECT {key} AS shuffle_key, {cols} FROM {table} WHERE round_id = :r "
-        "ORDER BY shuffle_key"), params)
+        f"SELECT {cols} FROM {table} WHERE round_id = :r ORDER BY {key}"), params)
     conn.execute(text(f"DELETE FROM {table} WHERE round_id = :r"), params)  # noqa: S608
     conn.execute(text(
         f"INSERT INTO {table} ({cols}) "  # noqa: S608
-        f"SELECT {cols} FROM {scratch} ORDER BY {stored_order}"))
+        f"SELECT {cols} FROM {scratch} ORDER BY {key}"))
     conn.execute(text(f"DROP TABLE {scratch}"))
