@@ -287,3 +287,11 @@ def test_live_results_and_projector_cache_on_a_redis_cluster(cluster_app):
         assert r.pttl(view.projector_key(rid)) > 0
     lifecycle(client, key, rid, "close")
     assert feed(client, key, rid)["results"]["live"] is False
+
+
+def test_deadline_is_sent_with_its_offset(app, client, key):
+    """The feed's closes_at is RFC 3339 with +00:00, as TurnoutOut documents (schemathesis
+    found a naive time here)."""
+    rnd = create(client, key, appraisal_body(closes_at="9752-12-27T15:02:43+08:00"))
+    assert rnd["closes_at"] == "9752-12-27T07:02:43+00:00"
+    assert feed(client, key, rnd["id"])["turnout"]["closes_at"] == "9752-12-27T07:02:43+00:00"

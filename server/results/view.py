@@ -9,6 +9,7 @@ cost one computation a second, and none of it touches the ballot path.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from typing import Any
@@ -109,8 +110,8 @@ def _turnout_json(rnd: Any) -> dict[str, Any]:
     from server.rounds.live import turnout
 
     data = turnout(rnd)
-    closes_at = data.get("closes_at")
-    data["closes_at"] = closes_at.isoformat() if closes_at else None
+    closes_at = data.get("closes_at")  # naive UTC, sent with its offset as the API does
+    data["closes_at"] = closes_at.replace(tzinfo=dt.UTC).isoformat() if closes_at else None
     return data
 
 
