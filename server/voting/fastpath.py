@@ -109,9 +109,9 @@ class BallotFastPath:
             raw = environ["wsgi.input"].read(length)
         except OSError:
             raw = b""
-        environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads it again if it takes over
         body = plain_ballot(raw) if len(raw) == length else None
         if body is None:
+            environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the body again
             return self.inner(environ, start_response)
         status, payload, extra = route(environ, body)
         data = json_bytes(payload)
