@@ -123,6 +123,9 @@ def make_app(tmp_path: Path, redis_url: str, **extra: Any) -> Flask:
 
 
 def _dispose(app: Flask) -> None:
+    from server.rounds.operations import wait_for_scrub
+
+    wait_for_scrub(60)  # a close's background VACUUM: let it end before the schema goes
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

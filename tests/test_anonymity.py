@@ -31,6 +31,8 @@ def pairing_hits(app, rid, truth):
 
 
 def test_no_column_or_order_links_spent_tokens_to_ballots(app, client):
+    """Before close the spent tokens pair with ballots by order; close deletes them
+    and stores the ballots in an order unrelated to arrival."""
     with app.app_context():
         rnd, tokens = make_round("appraisal", tokens_per_category=N // 3)
         rid = rnd.id
@@ -52,6 +54,11 @@ def test_no_column_or_order_links_spent_tokens_to_ballots(app, client):
     # While open, insertion order pairs many of them (all on SQLite; on PostgreSQL
     # each pooled connection fills its own page): the attack the close defeats.
     before = pairing_hits(app, rid, truth)
+    with app.app_context():
+        arrived = physical_order("ballots", rid)
+    in_arrival_order = sum(a == b for a, b in zip(
+        arrived, [truth[token_hash(t)] for t in all_tokens]))
+    assert in_arrival_order >= 15, "ballots should be stored as they arrive before close"
     assert before >= 15, f"the attack should work before close, got {before}"
 
     with app.app_context():
@@ -61,17 +68,21 @@ def test_no_column_or_order_links_spent_tokens_to_ballots(app, client):
         dump = " ".join(str(v) for row in rows for v in row)
         if db.engine.dialect.name == "postgresql":
             xmins = {x for (x,) in db.session.execute(text(
-                "SELECT xmin::text FROM ballots WHERE round_id = :r UNION "
-                "SELECT xmin::text FROM spent_tokens WHERE round_id = :r"), {"r": rid})}
+                "SELECT xmin::text FROM ballots WHERE round_id = :r"), {"r": rid})}
             assert len(xmins) == 1, "all rows rewritten in one transaction"
-    after = pairing_hits(app, rid, truth)
+        # which slips were used is forgotten: nothing is left to pair a ballot with
+        assert physical_order("spent_tokens", rid) == []
+        stored_order = physical_order("ballots", rid)
+    voting_order = [truth[token_hash(t)] for t in all_tokens]
+    assert sorted(stored_order) == sorted(voting_order)
+    # nor does the ballots' own order tell when each arrived.
     # A random permutation has 1 fixed point on average; P(>= 6) < 0.001.
-    assert after <= 5, f"{after} of {N} pairs recovered by physical order"
+    after = sum(a == b for a, b in zip(stored_order, voting_order))
+    assert after <= 5, f"{after} of {N} ballots still stored in arrival order"
     for token in all_tokens:
         assert token not in dump and token_hash(token) not in dump
     # ids are random: sorting ballots by id does not recover the voting order either
     with app.app_context():
         by_id = [r for (r,) in db.session.execute(
             text("SELECT receipt FROM ballots WHERE round_id = :r ORDER BY id"), {"r": rid})]
-    voting_order = [truth[token_hash(t)] for t in all_tokens]
     assert sum(a == b for a, b in zip(by_id, voting_order)) <= 5

@@ -16,6 +16,7 @@ KEYS = ["cores", "vote_per_s", "ceiling_per_s", "ceiling_flask_per_s", "naive_pe
         "vote_over_ceiling", "vote_over_flask_ceiling",
         "vote_over_naive", "vote_over_naive_with_reads", "read_p99_ms_1k", "read_p99_ms_100k",
         "burst_errors", "burst_p99_ms", "burst_counts_match", "close_100k_s", "slips_10k_s",
+        "close_then_scrub_s", "close_ballots",
         # issue 8: one web host against two; issue 4: leaderboard reads by board size
         "vote_per_s_1_host", "vote_per_s_2_hosts", "hosts_counts_match",
         "board_read_p99_ms_100", "board_read_p99_ms_100k", "board_read_p99_ratio"]
@@ -37,5 +38,6 @@ def test_bench_harness_smoke(tmp_path):
     assert figures["ceiling_flask_per_s"] > 0
     assert figures["burst_counts_match"] is True and figures["burst_errors"] == 0
     assert figures["hosts_counts_match"] is True
+    assert figures["close_ballots"] == 1000  # --smoke's --big-round: a fresh round, exactly
     assert figures["board_read_p99_ms_100"] > 0 and figures["board_read_p99_ms_100k"] > 0
     assert "vote / naive" in run.stdout

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.orm import joinedload
+from sqlalchemy.pool import NullPool
 
 from server.accounts import audit
 from server.accounts.models import utcnow
@@ -25,7 +26,7 @@ from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
 from server.rounds.models import Round, Subject, VoterCategory
-from server.rounds.shuffle import BALLOTS, SPENT_TOKENS, rewrite_in_random_order
+from server.rounds.shuffle import BALLOTS, rewrite_in_random_order
 from server.voting import livetally
 from server.voting.digest import digest, read_ballots
 from server.voting.rebuild import epoch, rebuild
@@ -276,6 +277,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     db.session.refresh(rnd)
     _scrub_old_row_images()
     livetally.set_state(round_id, "closed")
+    livetally.forget_tokens(round_id)
     forget_projector(round_id)
     return rnd
 
@@ -284,30 +286,67 @@ def _scrub_old_row_images() -> None:
     """After the shuffle commits, drop the pre-close row images the engine still keeps.
 
     SQLite: checkpoint and truncate the WAL (secure_delete already zeroed the old
-    cells). PostgreSQL: VACUUM the two tables so the dead tuples in arrival
-    order become free space; WAL segments and base backups taken while the round
-    was open still hold that order (docs/deploy.md: encrypt and expire them).
+    cells), at once. PostgreSQL: VACUUM the two tables so the dead tuples in
+    arrival order become free space; no query can see them any more (they are
+    dead to every snapshot after the commit), and a VACUUM's index passes grow
+    with the whole table, every round ever held, not with this round: it runs in
+    the background after close returns (`wait_for_scrub`), and autovacuum does
+    the same if the process dies first. WAL segments and base backups taken while
+    the round was open still hold that order (docs/deploy.md: encrypt and expire
+    them).
     """
+    engine = db.engine
+    if engine.dialect.name == "sqlite":
+        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    # Its own connection, closed when done, whatever becomes of the app's pool meanwhile.
+    own = create_engine(engine.url, poolclass=NullPool)
+    thread = threading.Thread(target=_scrub, args=(own, "VACUUM ballots, spent_tokens", True),
+                              name="close-scrub", daemon=True)
+    with _scrubs_lock:
+        _scrubs[:] = [t for t in _scrubs if t.is_alive()] + [thread]
+    thread.start()
+
+
+_scrubs: list[threading.Thread] = []
+_scrubs_lock = threading.Lock()
+
+
+def _scrub(engine: Engine, statement: str, own: bool = False) -> None:
     try:
-        with db.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
-            else:
+        with engine.connect() as conn:
+            if engine.dialect.name != "sqlite":  # VACUUM runs outside a transaction
                 conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-                conn.exec_driver_sql("VACUUM ballots, spent_tokens")
+            conn.exec_driver_sql(statement)
     except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
         log.warning("could not scrub pre-close row images: %s", type(exc).__name__)
+    finally:
+        if own:
+            engine.dispose()
+
+
+def wait_for_scrub(timeout: float | None = None) -> bool:
+    """Wait for the scrubs earlier closes started in this process; True if none is left."""
+    with _scrubs_lock:
+        pending = list(_scrubs)
+    for thread in pending:
+        thread.join(timeout)
+    return not any(t.is_alive() for t in pending)
 
 
 def _shuffle_storage(conn: Connection, round_id: int) -> None:
-    """Rewrite the round's ballots and spent tokens in a random order.
+    """Rewrite the round's ballots in a random order and forget its spent tokens.
 
     While a round is open, insertion order (rowid, ctid, xmin) could pair a
-    spent token with its ballot; rewriting both in one transaction, in an
-    order drawn at random, leaves no such trace in the record.
+    spent token with its ballot. Once the round is closed the spent tokens have
+    done their work (a closed round takes no ballot, whatever the token), so
+    close deletes them, as a paper count keeps the ballots and not who handed
+    which one in, and rewrites the ballots, in one transaction, in an order drawn
+    at random: no trace of arrival is left in the record, and no list of which
+    slips were used.
     """
-    for table, columns in (BALLOTS, SPENT_TOKENS):
-        rewrite_in_random_order(conn, table, columns, round_id)
+    rewrite_in_random_order(conn, *BALLOTS, round_id)
+    conn.execute(text("DELETE FROM spent_tokens WHERE round_id = :r"), {"r": round_id})
 
 
 @contextmanager

@@ -52,6 +52,8 @@ class _Row:
 
     answers: dict[str, Any]
     cells: list[tuple[str, Any]]
+    # answers.tally_fields of this row under any subject id, without the "<id>:" prefix
+    fields: list[tuple[str, int]]
 
 
 @dataclass
@@ -85,9 +87,13 @@ class Digest:
             turnout[cid] = self.split[cid]
             bucket: Counter[str] = Counter()
             for sid, texts in self.rows.get(cid, {}).items():
+                # a row's fields differ between subjects only in their "<id>:" prefix
+                per_row: dict[str, int] = {}
                 for row_text, n in texts.items():
-                    _add(bucket, tally_fields(self.form, {sid: self.parsed[row_text].answers}),
-                         n)
+                    for suffix, value in self.parsed[row_text].fields:
+                        per_row[suffix] = per_row.get(suffix, 0) + value * n
+                for suffix, total in per_row.items():
+                    bucket[f"{sid}:{suffix}"] += total
             tallies[cid] = bucket
         for (cid, stored), n in self.whole.items():
             turnout[cid] += n
@@ -111,9 +117,12 @@ class Digest:
         for cid, by_subject in self.rows.items():
             bucket = cells[cid]
             for sid, texts in by_subject.items():
+                per_row: dict[tuple[str, Any], int] = {}
                 for row_text, n in texts.items():
-                    for key, value in self.parsed[row_text].cells:
-                        bucket[(sid, key, value)] += n
+                    for cell in self.parsed[row_text].cells:
+                        per_row[cell] = per_row.get(cell, 0) + n
+                for (key, value), total in per_row.items():
+                    bucket[(sid, key, value)] += total
         for (cid, stored), n in self.whole.items():
             try:
                 answers = check_answers(self.form, self.subject_ids, json.loads(stored))
@@ -145,8 +154,9 @@ def _parse_row(form: dict[str, Any], reader: Cells, row_text: str) -> _Row | Non
     handled whole, by the same code as always."""
     try:
         answers = json.loads(row_text)
-        tally_fields(form, {"0": answers})
-        return _Row(answers, reader.row(check_row(form, answers)))
+        fields = [(name.partition(":")[2], value)
+                  for name, value in tally_fields(form, {"0": answers}).items()]
+        return _Row(answers, reader.row(check_row(form, answers)), fields)
     except Exception:  # noqa: BLE001 - any surprise: leave the ballot to the whole path
         return None
 

@@ -233,6 +233,13 @@ def set_state(round_id: int, status: str, closes_at: float | None = None) -> Non
                              "closes_at": "" if closes_at is None else str(int(closes_at))})
 
 
+def forget_tokens(round_id: int) -> None:
+    """Drop a closed round's token fast path (issued and spent hashes): its state
+    answers every claim with `closed` before it looks at a token."""
+    k = keys(round_id)
+    get_redis().delete(k.tok, k.spent)
+
+
 def has_state(round_id: int) -> bool:
     return bool(get_redis().exists(keys(round_id).state))
 
