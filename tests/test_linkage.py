@@ -124,14 +124,21 @@ def _features(sql: dict[str, list[dict[str, Any]]], rds: dict[str, dict[str, Any
     spent_set = next((v["value"] for k, v in rds.items() if k.endswith(":spent")
                       and k.startswith(f"{{r:{round_id}}}")), []) or []
     redis_pos = {h: i for i, h in enumerate(spent_set)}
+    tok_hash = next((v["value"] for k, v in rds.items() if k.endswith(":tok")
+                     and k.startswith(f"{{r:{round_id}}}")), {}) or {}
+    tok_pos = {h: i for i, h in enumerate(tok_hash)}
+    rows = [r for r in sql["spent_tokens"] if r["round_id"] == round_id]
+    if not rows:
+        # after close the spent tokens are gone: all the attacker has left to pair
+        # with ballots are the issued tokens, the used ones among them
+        rows = list(tokens.values())
     spent = []
-    for r in sql["spent_tokens"]:
-        if r["round_id"] != round_id:
-            continue
+    for r in rows:
         f = {"key": r["token_hash"], "cat": tokens[r["token_hash"]]["category_id"],
              "phys": r["_phys"], "hash": r["token_hash"],
              "token_phys": tokens[r["token_hash"]]["_phys"],
-             "redis_spent_order": redis_pos.get(r["token_hash"], -1)}
+             "redis_spent_order": redis_pos.get(r["token_hash"], -1),
+             "redis_tok_order": tok_pos.get(r["token_hash"], -1)}
         if "_xmin" in r:
             f |= {"xmin": r["_xmin"], "cmin": r["_cmin"], "xmin_cmin_phys": (
                 r["_xmin"], r["_cmin"], r["_phys"])}

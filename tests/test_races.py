@@ -177,7 +177,8 @@ def close_race(app: Flask, base: str, auth: dict[str, str], n: int = 200, late: 
     # every 2xx is counted, and SQL holds no ballot without a 2xx
     assert not result.missing and result.unacked == 0 and not result.double_acks
     assert result.sql_receipts == set(result.acked.values())
-    assert frozen["ballots"] == len(result.acked) == result.sql_spent
+    assert frozen["ballots"] == len(result.acked)
+    assert result.sql_spent == 0  # close forgets which slips were used
     assert sum(live.values()) == frozen["ballots"]
     assert not after, f"{len(after)} ballots sent after the close answered were accepted"
     race_window = [a for a in done if a.t0 <= t1 and a.t1 >= t0]

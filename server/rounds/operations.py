@@ -20,6 +20,7 @@ from server.accounts import audit
 from server.accounts.models import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.redis import get_redis
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
 from server.results.official import official_results, publish_problem
@@ -275,15 +276,15 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     audit.record(user, "round.close", f"round:{round_id}", reason)
     db.session.commit()
     db.session.refresh(rnd)
-    _scrub_old_row_images()
     livetally.set_state(round_id, "closed")
-    livetally.forget_tokens(round_id)
+    _scrub_old_row_images(round_id)
     forget_projector(round_id)
     return rnd
 
 
-def _scrub_old_row_images() -> None:
-    """After the shuffle commits, drop the pre-close row images the engine still keeps.
+def _scrub_old_row_images(round_id: int) -> None:
+    """After the shuffle commits, drop the pre-close row images the engine still keeps,
+    and the live state's list of which slips were used (`livetally.forget_spent`).
 
     SQLite: checkpoint and truncate the WAL (secure_delete already zeroed the old
     cells), at once. PostgreSQL: VACUUM the two tables so the dead tuples in
@@ -295,14 +296,15 @@ def _scrub_old_row_images() -> None:
     the round was open still hold that order (docs/deploy.md: encrypt and expire
     them).
     """
-    engine = db.engine
+    engine, client = db.engine, get_redis()
     if engine.dialect.name == "sqlite":
-        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
+        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)", client, round_id)
         return
     # Its own connection, closed when done, whatever becomes of the app's pool meanwhile.
     own = create_engine(engine.url, poolclass=NullPool)
-    thread = threading.Thread(target=_scrub, args=(own, "VACUUM ballots, spent_tokens", True),
-                              name="close-scrub", daemon=True)
+    thread = threading.Thread(
+        target=_scrub, args=(own, "VACUUM ballots, spent_tokens", client, round_id, True),
+        name="close-scrub", daemon=True)
     with _scrubs_lock:
         _scrubs[:] = [t for t in _scrubs if t.is_alive()] + [thread]
     thread.start()
@@ -312,7 +314,12 @@ _scrubs: list[threading.Thread] = []
 _scrubs_lock = threading.Lock()
 
 
-def _scrub(engine: Engine, statement: str, own: bool = False) -> None:
+def _scrub(engine: Engine, statement: str, client: Any, round_id: int,
+           own: bool = False) -> None:
+    try:
+        livetally.forget_spent(round_id, client)
+    except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
+        log.warning("could not forget the spent tokens in Redis: %s", type(exc).__name__)
     try:
         with engine.connect() as conn:
             if engine.dialect.name != "sqlite":  # VACUUM runs outside a transaction

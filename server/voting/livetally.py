@@ -233,11 +233,25 @@ def set_state(round_id: int, status: str, closes_at: float | None = None) -> Non
                              "closes_at": "" if closes_at is None else str(int(closes_at))})
 
 
-def forget_tokens(round_id: int) -> None:
-    """Drop a closed round's token fast path (issued and spent hashes): its state
-    answers every claim with `closed` before it looks at a token."""
+# Move up to ARGV[1] hashes from the spent set back among the issued ones (category
+# '0': a closed round's state refuses every claim before a category matters);
+# returns how many it moved. One chunk per call keeps Redis free for other rounds.
+FORGET_SPENT = """
+local moved = redis.call('SPOP', KEYS[2], ARGV[1])
+for i = 1, #moved do redis.call('HSET', KEYS[1], moved[i], '0') end
+return #moved
+"""
+
+
+def forget_spent(round_id: int, client: Any = None, chunk: int = 2000) -> int:
+    """After close, stop telling used slips from unused ones: every issued token of
+    the round then answers `round_closed` alike (made-up ones still `token_unknown`).
+    Runs in chunks; a token is in one of the two sets at every moment."""
     k = keys(round_id)
-    get_redis().delete(k.tok, k.spent)
+    total = 0
+    while moved := _script("FORGET_SPENT")([k.tok, k.spent], [chunk], client):
+        total += int(moved)
+    return total
 
 
 def has_state(round_id: int) -> bool:

@@ -34,19 +34,16 @@ def rebuild(round_id: int, only_if_missing: bool = False) -> dict[str, int]:
             livetally.set_state(round_id, "rebuilding")
             livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
         params = {"r": round_id}
-        spent: list[str] = []
-        unspent: dict[str, int] = {}
-        if rnd.status not in ("closed", "published"):  # closed: no token is claimed again
-            spent = [h for (h,) in db.session.execute(
-                text("SELECT token_hash FROM spent_tokens WHERE round_id = :r"), params)]
-            spent_set = set(spent)
-            unspent = {
-                h: cat
-                for h, cat in db.session.execute(
-                    text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"),
-                    params)
-                if h not in spent_set
-            }
+        # (close deletes a round's spent tokens: all of them are then issued alike)
+        spent = [h for (h,) in db.session.execute(
+            text("SELECT token_hash FROM spent_tokens WHERE round_id = :r"), params)]
+        spent_set = set(spent)
+        unspent = {
+            h: cat
+            for h, cat in db.session.execute(
+                text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"), params)
+            if h not in spent_set
+        }
         counts = recount(round_id, rnd.form, [s.id for s in rnd.subjects])
         status = "draft" if rnd.status == "draft" else rnd.status
         livetally.write_full_state(
