@@ -171,23 +171,32 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
         return out
     pattern = row_pattern(subject_ids)
     matched = {key: m.groups() for key in counts if (m := pattern.fullmatch(key[1]))}
+    sids = sorted(str(int(s)) for s in subject_ids)
+
+    def split(bad: set[str]) -> None:
+        """Matched ballots without a bad row into out.rows, the others whole."""
+        out.whole, out.split = Counter(), Counter()
+        columns: dict[int, list[tuple[str, ...]]] = {}
+        for key, n in counts.items():
+            groups = matched.get(key)
+            if groups is None or (bad and not bad.isdisjoint(groups)):
+                out.whole[key] += n
+                continue
+            out.split[key[0]] += n
+            columns.setdefault(key[0], []).extend([groups] * n)
+        out.rows = {cid: {sid: Counter(map(itemgetter(i), groups_list))
+                          for i, sid in enumerate(sids)}
+                    for cid, groups_list in columns.items()}
+
+    split(set())  # every matched ballot: its rows are all the distinct rows there are
     reader = Cells(form, subject_ids)
-    distinct: set[str] = set().union(*matched.values())
+    distinct = set().union(*(texts.keys() for by_subject in out.rows.values()
+                             for texts in by_subject.values()))
     parsed = {t: _parse_row(form, reader, t) for t in distinct}
     bad = {t for t, row in parsed.items() if row is None}
+    if bad:  # rare: the ballots holding such a row are handled whole instead
+        split(bad)
     out.parsed = {t: row for t, row in parsed.items() if row is not None}
-    columns: dict[int, list[tuple[str, ...]]] = {}
-    for key, n in counts.items():
-        groups = matched.get(key)
-        if groups is None or (bad and not bad.isdisjoint(groups)):
-            out.whole[key] += n
-            continue
-        out.split[key[0]] += n
-        columns.setdefault(key[0], []).extend([groups] * n)
-    sids = sorted(str(int(s)) for s in subject_ids)
-    for cid, groups_list in columns.items():
-        out.rows[cid] = {sid: Counter(map(itemgetter(i), groups_list))
-                         for i, sid in enumerate(sids)}
     return out
 
 
