@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import text
 
 from server.core.db import db
+from server.forms.storage import encode_answers
 from server.rounds.models import Round
 from server.rounds.operations import create_round, open_round
 from server.tokens.codec import new_receipt, new_token, token_hash
@@ -95,6 +96,5 @@ def bulk_ballots(rnd: Round, count: int, seed: int = 3) -> None:
             text("INSERT INTO ballots (id, round_id, category_id, receipt, answers) "
                  "VALUES (:id, :r, :c, :rc, :a)"),
             [{"id": secrets.token_hex(16), "r": rnd.id, "c": cat, "rc": new_receipt(),
-              "a": json.dumps(answers(rnd, rng), sort_keys=True, ensure_ascii=False,
-                              separators=(",", ":"))} for _ in range(n)])
+              "a": encode_answers(rnd.form, answers(rnd, rng))} for _ in range(n)])
         db.session.commit()

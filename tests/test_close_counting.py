@@ -31,6 +31,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
+from server.forms.storage import decode_answers, encode_answers
 from server.forms.templates import load_forms
 from server.results.config import ResultRules
 from server.results.engine import _trim, compute_counted_results, compute_results
@@ -171,7 +172,7 @@ def old_recount(form: dict[str, Any], stored: list[tuple[int, str]]) -> dict[str
     for category_id, answers in stored:
         turnout[category_id] = turnout.get(category_id, 0) + 1
         bucket = tallies.setdefault(category_id, {})
-        for f, n in tally_fields(form, json.loads(answers)).items():
+        for f, n in tally_fields(form, decode_answers(form, answers)).items():
             bucket[f] = bucket.get(f, 0) + n
     return {"turnout": turnout,
             "tallies": {c: {f: n for f, n in t.items() if n} for c, t in tallies.items()}}
@@ -183,7 +184,8 @@ def old_official(r: dict[str, Any], stored: list[tuple[int, str]]) -> dict[str, 
     invalid: Counter[int] = Counter()
     for category_id, raw in stored:
         try:
-            valid.append((category_id, check_answers(r["form"], r["ids"], json.loads(raw))))
+            valid.append((category_id, check_answers(r["form"], r["ids"],
+                                                     decode_answers(r["form"], raw))))
         except (ApiError, ValueError):
             invalid[category_id] += 1
     return oracle.compute_results(r["form"], r["subjects"], r["categories"], valid,
@@ -198,7 +200,9 @@ def new_official(r: dict[str, Any], stored: list[tuple[int, str]]) -> dict[str, 
 
 BAD_VALUES = ["great", "", None, 7, 7.25, -1, 1e400, 10**30, True, [1], {"x": 1}, "}", "{"]
 GARBAGE = ["", "null", "[]", "[[1]]", "{", "{}", '{"choices":[1,1]}', '{"choices":"x"}',
-           "not json", '{"3":{"a":"}"}}', '{"3":1}', '{"3":[]}']
+           "not json", '{"3":{"a":"}"}}', '{"3":1}', '{"3":[]}',
+           # the compact appraisal format (forms/storage.py), broken
+           "A:", "A:3=", "A:3=0,3=0", "A:3=zzzzzz", "A:x"]
 
 
 @st.composite
@@ -206,12 +210,18 @@ def stored_ballot(draw: st.DrawFn, r: dict[str, Any], wild: bool) -> str:
     """A stored ballot: mostly canonical and valid, sometimes not; when `wild`, maybe
     not even something the recount can read."""
     answers = json.loads(json.dumps(draw(answers_of(r["form"], r["ids"]))))
-    how = draw(st.sampled_from(["canonical"] * 6 + ["spaced", "missing key", "extra key",
+    how = draw(st.sampled_from(["canonical"] * 3 + ["stored"] * 3
+                               + ["spaced", "missing key", "extra key",
                                                     "extra subject", "missing subject"]
                                + (["bad value", "garbage"] if wild else [])))
     rows = [v for v in answers.values() if isinstance(v, dict)]
     if how == "garbage":
         return draw(st.sampled_from(GARBAGE))
+    if how == "stored":  # as the ballot path stores it: compact for appraisals
+        try:
+            return encode_answers(r["form"], check_answers(r["form"], r["ids"], answers))
+        except ApiError:
+            return canonical(answers)
     if how == "spaced":
         return json.dumps(answers, sort_keys=True)
     if how == "extra subject":

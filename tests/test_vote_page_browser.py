@@ -18,8 +18,9 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import text
 
 from server.core.db import db
+from server.forms.storage import decode_answers
 from server.rounds.models import Round
-from server.rounds.operations import close_round, open_round
+from server.rounds.operations import close_round, get_round, open_round
 from tests.factories import make_round, valid_answers
 from tests.support.liveserver import live_server
 
@@ -113,6 +114,7 @@ def setup_round(app: Flask, kind: str, **kw: Any) -> dict[str, Any]:
 
 def stored_ballots(app: Flask, round_id: int) -> list[dict[str, Any]]:
     with app.app_context():
+        form = get_round(round_id).form
         rows = (
             db.session.execute(
                 text("SELECT answers FROM ballots WHERE round_id = :r"), {"r": round_id}
@@ -121,7 +123,7 @@ def stored_ballots(app: Flask, round_id: int) -> list[dict[str, Any]]:
             .all()
         )
         db.session.remove()
-    return [json.loads(r) for r in rows]
+    return [decode_answers(form, r) for r in rows]
 
 
 def expect_done(page: Page) -> None:

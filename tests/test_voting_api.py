@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from server.core.db import db
+from server.forms.storage import decode_answers
 from server.rounds.operations import close_round, get_round, publish_round
 from tests.factories import make_round, valid_answers
 
@@ -72,8 +73,11 @@ def test_stored_ballot_is_canonical_and_carries_nothing_else(app, client):
     with app.app_context():
         row = db.session.execute(text("SELECT * FROM ballots WHERE round_id = :r"), {"r": rid}).one()
         stored = dict(row._mapping)
+        form = get_round(rid).form
     assert set(stored) == {"id", "round_id", "category_id", "receipt", "answers"}
-    assert json.loads(stored["answers"]) == answers
+    # an appraisal is stored compact (forms/storage.py) and reads back exactly
+    assert stored["answers"].startswith("A:") and len(stored["answers"]) < 80
+    assert decode_answers(form, stored["answers"]) == answers
     assert len(stored["id"]) == 32 and int(stored["id"], 16) >= 0
 
 

@@ -7,7 +7,6 @@ Redis counts it after that, and a Redis failure then loses nothing (rebuild).
 
 from __future__ import annotations
 
-import json
 import logging
 import secrets
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -20,6 +19,7 @@ from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
+from server.forms.storage import encode_answers
 from server.tokens.codec import new_receipt, parse_token
 from server.voting import livetally
 from server.voting.comments import clean_comment, comment_options
@@ -125,8 +125,7 @@ def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
             round_id=round_id, token_hash=token_hash,
             guess=ratelimit.round_guess_args(round_id),
             ballot_id=secrets.token_hex(16), receipt=new_receipt(),
-            answers=json.dumps(answers, sort_keys=True, ensure_ascii=False,
-                               separators=(",", ":")),
+            answers=encode_answers(info.form, answers),
             fields=fields, comment=comment,
         )
 

@@ -19,6 +19,9 @@ Instead the ballots are counted first, and each distinct piece is parsed once:
   (distinct subject ids give distinct field names), and it checks out exactly
   when each of its rows does (it names every subject once: the expression saw to
   that).
+* An appraisal ballot stored compact (forms/storage.py: `A:<id>=<code>,...`, the
+  same subjects in the same order) is cut at its commas; each distinct code is
+  read back into its row (`storage.decode_row`) and then treated as above.
 * Every other ballot (a recommendation, another shape, or one holding a row that
   does not parse, check or tally) is parsed, tallied and checked whole, as it
   always was, so whatever it did before (count as invalid, or stop the recount)
@@ -40,6 +43,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, check_row, tally_fields
+from server.forms.storage import APPRAISAL, decode_answers, decode_row
 from server.results.engine import Cell, Cells, CountedBallots
 
 ROW_FORMS = ("appraisal", "scoring")
@@ -97,7 +101,7 @@ class Digest:
             tallies[cid] = bucket
         for (cid, stored), n in self.whole.items():
             turnout[cid] += n
-            _add(tallies[cid], tally_fields(self.form, json.loads(stored)), n)
+            _add(tallies[cid], tally_fields(self.form, decode_answers(self.form, stored)), n)
         return {"turnout": turnout,
                 "tallies": {c: {f: n for f, n in sorted(t.items()) if n}
                             for c, t in tallies.items()}}
@@ -125,7 +129,8 @@ class Digest:
                     bucket[(sid, key, value)] += total
         for (cid, stored), n in self.whole.items():
             try:
-                answers = check_answers(self.form, self.subject_ids, json.loads(stored))
+                answers = check_answers(self.form, self.subject_ids,
+                                        decode_answers(self.form, stored))
             except (ApiError, ValueError):
                 invalid[cid] += n
                 continue
@@ -153,7 +158,7 @@ def _parse_row(form: dict[str, Any], reader: Cells, row_text: str) -> _Row | Non
     """The row, or None when it does not parse, check or tally: its ballots are then
     handled whole, by the same code as always."""
     try:
-        answers = json.loads(row_text)
+        answers = json.loads(row_text) if row_text.startswith("{") else decode_row(form, row_text)
         fields = [(name.partition(":")[2], value)
                   for name, value in tally_fields(form, {"0": answers}).items()]
         return _Row(answers, reader.row(check_row(form, answers)), fields)
@@ -170,8 +175,17 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
         out.whole = counts
         return out
     pattern = row_pattern(subject_ids)
-    matched = {key: m.groups() for key in counts if (m := pattern.fullmatch(key[1]))}
     sids = sorted(str(int(s)) for s in subject_ids)
+    heads = [sid + "=" for sid in sids]
+    matched: dict[tuple[int, str], tuple[str, ...]] = {}
+    for key in counts:
+        text_ = key[1]
+        if text_.startswith(APPRAISAL):  # forms/storage.py: one code per subject
+            parts = text_[len(APPRAISAL):].split(",")
+            if len(parts) == len(heads) and all(map(str.startswith, parts, heads)):
+                matched[key] = tuple(p[len(h):] for p, h in zip(parts, heads, strict=True))
+        elif m := pattern.fullmatch(text_):
+            matched[key] = m.groups()
 
     def split(bad: set[str]) -> None:
         """Matched ballots without a bad row into out.rows, the others whole."""
