@@ -109,6 +109,7 @@ class Bench:
                     "PINGYI_WORKERS": str(args.workers), "PINGYI_THREADS": str(args.threads)}
         self.log = self.work / "server.log"
         self.out: dict[str, Any] = {}
+        self.only: list[str] = list(PHASES)
 
     # -- setup -----------------------------------------------------------------
     def reset(self) -> None:
@@ -159,20 +160,29 @@ class Bench:
         return statistics.median(r[key] for r in runs)
 
     def measure_pingyi(self) -> None:
+        """Ceiling, votes, the mix and votes with reads; when the naive phase runs too,
+        its runs are interleaved with these (both servers up, idle in turn), so the
+        ratios compare runs minutes apart at most, not phases far apart."""
         a = self.args
-        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+        naive = "naive" in self.only
+        with contextlib.ExitStack() as stack:
+            base = stack.enter_context(gunicorn("server.wsgi:app", self.env, self.log))
+            nbase = stack.enter_context(self.naive_server()) if naive else ""
             rid = self.fresh_round("吞吐量测试")
             ceiling, flask, votes, mixes, with_reads, reads = [], [], [], [], [], []
+            nvotes, nwith_reads, nreads = [], [], []
             for _ in range(a.runs):
                 prefix = self.bodies_file(rid, 100)
                 ceiling.append(wrk("post.lua", base, [str(prefix), "/healthz/echo"],
                                    a.duration, a.conns))
                 flask.append(wrk("post.lua", base, [str(prefix), "/healthz/echo-flask"],
                                  a.duration, a.conns))
-            for _ in range(a.runs):
                 prefix = self.bodies_file(rid, self.tokens_needed())
                 votes.append(wrk("post.lua", base, [str(prefix), "/api/v1/ballots"],
                                  a.duration, a.conns))
+                if naive:
+                    nvotes.append(wrk("post.lua", nbase, [str(self.naive_bodies()), "/vote"],
+                                      a.duration, a.conns))
             for _ in range(a.runs):
                 prefix = self.bodies_file(rid, self.tokens_needed(), mixed=True)
                 mixes.append(wrk("post.lua", base, [str(prefix), "/api/v1/ballots"],
@@ -182,6 +192,10 @@ class Bench:
                 v, r = self.with_reads(base, prefix, f"/api/v1/rounds/{rid}/turnout")
                 with_reads.append(v)
                 reads.append(r)
+                if naive:
+                    v, r = self.with_reads(nbase, self.naive_bodies(), "/tally", "/vote")
+                    nwith_reads.append(v)
+                    nreads.append(r)
         self.out.update(
             ceiling_per_s=self.median_rate(ceiling),
             ceiling_flask_per_s=self.median_rate(flask),
@@ -196,6 +210,8 @@ class Bench:
             reads_per_s=self.median_rate(reads),
             wrapped=sum(r["wrapped"] for r in votes + mixes + with_reads),
         )
+        if naive:
+            self.out.update(self.naive_figures(nvotes, nwith_reads, nreads))
 
     def with_reads(self, base: str, prefix: Path, read_path: str,
                    vote_path: str = "/api/v1/ballots") -> tuple[dict, dict]:
@@ -214,39 +230,55 @@ class Bench:
         t.join()
         return votes, box["r"]
 
-    def measure_naive(self) -> None:
-        """The naive peer on the same database, sent the same ballot bodies as pingyi
-        (fresh tokens, the same answers), with and without the same read load."""
-        a = self.args
-        import secrets
-
-        from server.rounds.operations import get_round
-
-        with self.app.app_context():
-            rnd = get_round(self.fresh_round("对照组"))
-            make_bodies = lambda: data.ballot_bodies(  # noqa: E731
-                rnd, [f"{rnd.id}.{secrets.token_urlsafe(16)}" for _ in range(self.tokens_needed())])
-            batches = [make_bodies() for _ in range(a.runs * 2)]
+    @contextlib.contextmanager
+    def naive_server(self) -> Iterator[str]:
+        """The naive peer on the same database, its table created."""
         with gunicorn("bench.naive_app:app", self.env, self.log) as base:
             subprocess.run([sys.executable, "-c",
                             "from bench.naive_app import app, db\n"
                             "with app.app_context(): db.create_all()"],
                            cwd=ROOT, env={**os.environ, **self.env}, check=True)
-            runs, runs_reads, reads = [], [], []
-            for bodies in batches:
-                prefix = self.work / f"naive-{time.monotonic_ns()}"
-                data.write_bodies(prefix, bodies, WRK_THREADS)
-                if len(runs) < a.runs:
-                    runs.append(wrk("post.lua", base, [str(prefix), "/vote"], a.duration,
-                                    a.conns))
-                else:
-                    v, r = self.with_reads(base, prefix, "/tally", "/vote")
-                    runs_reads.append(v)
-                    reads.append(r)
-        self.out.update(naive_per_s=self.median_rate(runs),
-                        naive_with_reads_per_s=self.median_rate(runs_reads),
-                        naive_read_p99_ms=statistics.median(r["p99_ms"] for r in reads),
-                        naive_reads_per_s=self.median_rate(reads))
+            yield base
+
+    def naive_bodies(self) -> Path:
+        """Body files for the naive peer: the same ballots pingyi is sent (fresh
+        tokens, the same answers), in a round of its own."""
+        import secrets
+
+        from server.rounds.operations import get_round
+
+        if not hasattr(self, "naive_round"):
+            self.naive_round = self.fresh_round("对照组")
+        with self.app.app_context():
+            rnd = get_round(self.naive_round)
+            bodies = data.ballot_bodies(rnd, [f"{rnd.id}.{secrets.token_urlsafe(16)}"
+                                              for _ in range(self.tokens_needed())])
+        prefix = self.work / f"naive-{time.monotonic_ns()}"
+        data.write_bodies(prefix, bodies, WRK_THREADS)
+        return prefix
+
+    def naive_figures(self, runs: list[dict], runs_reads: list[dict],
+                      reads: list[dict]) -> dict[str, float]:
+        return {"naive_per_s": self.median_rate(runs),
+                "naive_with_reads_per_s": self.median_rate(runs_reads),
+                "naive_read_p99_ms": statistics.median(r["p99_ms"] for r in reads),
+                "naive_reads_per_s": self.median_rate(reads)}
+
+    def measure_naive(self) -> None:
+        """The naive peer alone (when the pingyi phase runs, it interleaves these)."""
+        if "pingyi" in self.only:
+            return
+        a = self.args
+        runs, runs_reads, reads = [], [], []
+        with self.naive_server() as base:
+            for _ in range(a.runs):
+                runs.append(wrk("post.lua", base, [str(self.naive_bodies()), "/vote"],
+                                a.duration, a.conns))
+            for _ in range(a.runs):
+                v, r = self.with_reads(base, self.naive_bodies(), "/tally", "/vote")
+                runs_reads.append(v)
+                reads.append(r)
+        self.out.update(self.naive_figures(runs, runs_reads, reads))
 
     def measure_flat_reads(self) -> None:
         """Turnout read p99 while votes stream in, at 1k and at 100k ballots."""
@@ -506,6 +538,7 @@ def main() -> None:
     if unknown:
         p.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     bench = Bench(args)
+    bench.only = only
     try:
         bench.reset()
         for phase in PHASES:

@@ -9,10 +9,11 @@ grade name on every ballot. Those are stored compact instead:
 subjects in the order JSON's sort_keys gives them (ids as text), and each code one
 character per criterion, in the form's criterion order, naming the grade by its
 place in the form's grades (0-9 then a-z). ~60 bytes: less to write per ballot,
-to rewrite at close, to read and to split when counting (voting/digest.py). The
-round's form is stored with the round and does not change once it opens, so a
-code always reads back to the same answers. Rows stored as JSON before this
-format existed are read as they always were.
+to rewrite at close, to read and to split when counting (voting/digest.py). A
+round keeps its own copy of the form from the moment it is made
+(`rounds.form_json`, never edited), so a code always reads back to the same
+answers. Rows stored as JSON before this format existed are read as they always
+were.
 """
 
 from __future__ import annotations

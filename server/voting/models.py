@@ -21,4 +21,4 @@ class Ballot(db.Model):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
     category_id: Mapped[int] = mapped_column(ForeignKey("voter_categories.id"))
     receipt: Mapped[str] = mapped_column(String(16))
-    answers: Mapped[str] = mapped_column(Text)  # canonical JSON
+    answers: Mapped[str] = mapped_column(Text)  # forms/storage.py: compact or canonical JSON
