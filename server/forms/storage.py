@@ -46,7 +46,7 @@ def decode_row(form: dict[str, Any], code: str) -> dict[str, str]:
     grades = form["grades"]
     if len(code) != len(keys):
         raise ValueError(f"row code {code!r} does not fit {len(keys)} criteria")
-    row = {}
+    row: dict[str, str] = {}
     for key, char in zip(keys, code, strict=True):
         i = _DIGITS.find(char)
         if not 0 <= i < len(grades):

@@ -9,10 +9,9 @@ the spent tokens: rounds/operations.py).
 
 The rows never leave the database. Each table already has a random key: a
 ballot's and a comment's id are 128 bits from the OS CSPRNG (secrets.token_hex).
-Key order is as
-random as a fresh shuffle (the keys were drawn independently of when a ballot
-arrived), and inserting in the primary key's own order fills its B-tree from
-left to right instead of at random places.
+Key order is as random as a fresh shuffle (the keys were drawn independently of
+when a ballot arrived), and inserting in the primary key's own order fills its
+B-tree from left to right instead of at random places.
 
 PostgreSQL does it in one statement: the DELETE ... RETURNING feeds a sort, and
 the INSERT takes the sorted rows, so no scratch copy is ever written (the sort
