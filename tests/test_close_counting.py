@@ -31,7 +31,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
-from server.forms.storage import decode_answers, encode_answers
+from server.forms.storage import canonical_json, decode_answers, encode_answers
 from server.forms.templates import load_forms
 from server.results.config import ResultRules
 from server.results.engine import _trim, compute_counted_results, compute_results
@@ -46,9 +46,8 @@ PROPERTY = settings(max_examples=80, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
-def canonical(answers: Any) -> str:
-    """How the ballot path stores answers (server/voting/ballots.py)."""
-    return json.dumps(answers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+# How the ballot path stores answers of every form but appraisals (forms/storage.py)
+canonical = canonical_json
 
 
 # ----------------------------------------------------------------- random rounds
