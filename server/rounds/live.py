@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from server.rounds.models import Round
@@ -16,16 +18,29 @@ def turnout(rnd: Round) -> dict[str, Any]:
     elif rnd.result_json:
         counts = {int(c): n for c, n in rnd.result["turnout"].items()}  # type: ignore[index]
     else:
-        ensure_live(rnd.id)
-        counts = livetally.read_turnout(rnd.id)
-    cats = [{"id": c.id, "name": c.name, "expected": c.expected_count,
-             "actual": counts.get(c.id, 0), "issued": c.issued_count} for c in rnd.categories]
-    expected = sum(c["expected"] for c in cats)
+        live = livetally.live_turnout(rnd.id)
+        if live is None:
+            ensure_live(rnd.id)
+            live = livetally.read_turnout(rnd.id)
+        counts = live
+    return turnout_body(rnd.id, rnd.status, rnd.title, rnd.closes_at,
+                        ((c.id, c.name, c.expected_count, c.issued_count)
+                         for c in rnd.categories), counts)
+
+
+def turnout_body(round_id: int, status: str, title: str, closes_at: dt.datetime | None,
+                 categories: Iterable[tuple[int, str, int, int]],
+                 counts: Mapping[int, int]) -> dict[str, Any]:
+    """The turnout answer (TurnoutOut) from a round's categories (id, name, expected,
+    issued) and its ballots per category; also served by rounds/fastread.py."""
+    cats = [{"id": cid, "name": name, "expected": expected, "actual": counts.get(cid, 0),
+             "issued": issued} for cid, name, expected, issued in categories]
+    expected_all = sum(c["expected"] for c in cats)
     actual = sum(c["actual"] for c in cats)
-    return {"round_id": rnd.id, "status": rnd.status, "title": rnd.title,
-            "expected": expected, "actual": actual,
-            "rate": round(actual / expected, 4) if expected else 0.0,
-            "closes_at": rnd.closes_at, "categories": cats}
+    return {"round_id": round_id, "status": status, "title": title,
+            "expected": expected_all, "actual": actual,
+            "rate": round(actual / expected_all, 4) if expected_all else 0.0,
+            "closes_at": closes_at, "categories": cats}
 
 
 def results(rnd: Round) -> dict[str, Any]:

@@ -39,7 +39,8 @@ class Round(db.Model):
         back_populates="round", order_by="Subject.position", cascade="all, delete-orphan"
     )
     categories: Mapped[list[VoterCategory]] = relationship(
-        back_populates="round", order_by="VoterCategory.position", cascade="all, delete-orphan"
+        back_populates="round", order_by="[VoterCategory.position, VoterCategory.id]",
+        cascade="all, delete-orphan",
     )
 
     @property

@@ -82,6 +82,17 @@ def json_bytes(payload: Any) -> bytes:
             + "\n").encode()
 
 
+def respond(environ: Environ, start_response: StartResponse, status: int, payload: Any,
+            extra: list[tuple[str, str]]) -> list[bytes]:
+    """Answer with the JSON, status and headers Flask would send."""
+    data = json_bytes(payload)
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+               *extra, *response_headers(environ["PATH_INFO"],
+                                         environ.get("wsgi.url_scheme") == "https")]
+    start_response(f"{status} {HTTP_STATUS_CODES[status]}", headers)
+    return [data]
+
+
 class BallotFastPath:
     """The WSGI layer (create_app installs it just beneath ProxyFix)."""
 
@@ -113,13 +124,7 @@ class BallotFastPath:
         if body is None:
             environ["wsgi.input"] = io.BytesIO(raw)  # Flask reads the body again
             return self.inner(environ, start_response)
-        status, payload, extra = route(environ, body)
-        data = json_bytes(payload)
-        headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-                   *extra, *response_headers(environ["PATH_INFO"],
-                                             environ.get("wsgi.url_scheme") == "https")]
-        start_response(f"{status} {HTTP_STATUS_CODES[status]}", headers)
-        return [data]
+        return respond(environ, start_response, *route(environ, body))
 
     def _ballot(self, environ: Environ, body: dict[str, Any]) -> Answer:
         with self.app.app_context():

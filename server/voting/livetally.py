@@ -305,6 +305,18 @@ def read_turnout(round_id: int) -> dict[int, int]:
     return {int(c): int(n) for c, n in get_redis().hgetall(keys(round_id).turnout).items()}
 
 
+def live_turnout(round_id: int) -> dict[int, int] | None:
+    """Turnout in one round trip, or None when the round has no live state (rebuild)."""
+    k = keys(round_id)
+    pipe = get_redis().pipeline(transaction=False)
+    pipe.exists(k.state)
+    pipe.hgetall(k.turnout)
+    exists, counts = pipe.execute()
+    if not exists:
+        return None
+    return {int(c): int(n) for c, n in counts.items()}
+
+
 def write_full_state(
     round_id: int,
     status: str,
