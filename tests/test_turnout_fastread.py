@@ -217,3 +217,15 @@ def test_a_ballot_shows_in_the_next_read(pair, world):
     vote(fast, token, ans)
     after = get(fast, ids["lost"], keys["organizer"]).get_json()
     assert after["actual"] == 1 and after["categories"][2]["actual"] == 1
+
+
+def test_redis_outage_answers_match(pair, world, tmp_path):
+    ids, keys = world["ids"], world["keys"]
+    got = []
+    for fast_read in (True, False):
+        down = make_app(tmp_path, "redis://127.0.0.1:1/0", TURNOUT_FAST_READ=fast_read,
+                        REDIS_CLUSTER_NODES="")  # no cluster either, in cluster mode
+        got.append(answer(get(down, ids["open"], keys["organizer"])))
+        _dispose(down)
+    assert got[0] == got[1]
+    assert got[0][0] == 503 and got[0][1]["error"]["code"]

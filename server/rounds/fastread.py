@@ -18,6 +18,7 @@ to the same answers.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -33,6 +34,8 @@ from server.rounds.models import Round, VoterCategory
 from server.rounds.schemas import TurnoutOut
 from server.voting import livetally
 from server.voting.fastpath import Environ, StartResponse, WsgiApp, respond
+
+log = logging.getLogger(__name__)
 
 PATH = re.compile(r"/api/v1/rounds/([1-9][0-9]{0,17})/turnout")
 READERS = frozenset({"admin", "organizer", "committee"})  # as rounds/api.READERS
@@ -70,6 +73,7 @@ class TurnoutFastRead:
         try:
             body = self._turnout(int(match.group(1)), auth[7:].strip())
         except Exception:  # noqa: BLE001 - Flask answers every error as documented
+            log.debug("turnout fast read handed on to Flask", exc_info=True)
             body = None
         if body is None:
             return self.inner(environ, start_response)
