@@ -9,8 +9,6 @@ match, and so must what was recorded.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.rounds.operations import close_round, get_round
-from tests.conftest import _dispose, _reset_sql, cluster_mode, make_app
+from tests.conftest import _dispose, _reset_sql, cluster_mode, layer_pair_fixture, make_app
 from tests.factories import make_round, valid_answers
 
 HEADERS = ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options",
@@ -28,24 +26,7 @@ HEADERS = ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options",
            "Strict-Transport-Security")
 
 
-@pytest.fixture
-def pair(request: pytest.FixtureRequest, tmp_path: Path,
-         redis_url: str) -> Iterator[tuple[Flask, Flask]]:
-    """(fast, flask): two apps over one database and one Redis."""
-    extra: dict[str, Any] = {"TOKEN_GUESS_LIMIT": 3}
-    if cluster_mode(request.config):
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        extra.update(REDIS_CLUSTER_NODES=cluster.nodes)
-        redis_url = ""
-    else:
-        redis.Redis.from_url(redis_url).flushdb()
-    fast = make_app(tmp_path, redis_url, **extra)
-    _reset_sql(fast)
-    slow = make_app(tmp_path, redis_url, BALLOT_FAST_PATH=False, **extra)
-    yield fast, slow
-    _dispose(slow)
-    _dispose(fast)
+pair = layer_pair_fixture("BALLOT_FAST_PATH", TOKEN_GUESS_LIMIT=3)  # (fast, flask): two apps over one database and one Redis
 
 
 class Counting:

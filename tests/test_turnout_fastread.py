@@ -11,19 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from flask import Flask
 
 from server.accounts.operations import create_user, new_api_key
 from server.core.db import db
 from server.rounds.operations import close_round, get_round
 from server.voting import livetally
-from tests.conftest import _dispose, _reset_sql, cluster_mode, make_app
+from tests.conftest import _dispose, layer_pair_fixture, make_app
 from tests.factories import committee, make_round, valid_answers
 
 HEADERS = ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options",
@@ -31,24 +28,7 @@ HEADERS = ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options",
            "Set-Cookie")
 
 
-@pytest.fixture
-def pair(request: pytest.FixtureRequest, tmp_path: Path,
-         redis_url: str) -> Iterator[tuple[Flask, Flask]]:
-    """(fast, flask): two apps over one database and one Redis."""
-    extra: dict[str, Any] = {}
-    if cluster_mode(request.config):
-        cluster = request.getfixturevalue("redis_cluster")
-        cluster.flush()
-        extra.update(REDIS_CLUSTER_NODES=cluster.nodes)
-        redis_url = ""
-    else:
-        redis.Redis.from_url(redis_url).flushdb()
-    fast = make_app(tmp_path, redis_url, **extra)
-    _reset_sql(fast)
-    slow = make_app(tmp_path, redis_url, TURNOUT_FAST_READ=False, **extra)
-    yield fast, slow
-    _dispose(slow)
-    _dispose(fast)
+pair = layer_pair_fixture("TURNOUT_FAST_READ")  # (fast, flask): two apps over one database and one Redis
 
 
 class Counting:
