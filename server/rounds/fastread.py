@@ -29,6 +29,7 @@ from sqlalchemy import Engine, bindparam, select
 from server.accounts.models import ApiKey, User
 from server.core.auth import key_digest
 from server.core.db import db
+from server.rounds.api import READERS
 from server.rounds.live import turnout_body
 from server.rounds.models import Round, VoterCategory
 from server.rounds.schemas import TurnoutOut
@@ -38,7 +39,6 @@ from server.voting.fastpath import Environ, StartResponse, WsgiApp, respond
 log = logging.getLogger(__name__)
 
 PATH = re.compile(r"/api/v1/rounds/([1-9][0-9]{0,17})/turnout")
-READERS = frozenset({"admin", "organizer", "committee"})  # as rounds/api.READERS
 
 _k, _u = ApiKey.__table__, User.__table__
 _r, _c = Round.__table__, VoterCategory.__table__
