@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from server.core.db import db
+from server.core.redis import get_redis
 from server.rounds.operations import close_round, get_round
 from tests.conftest import _dispose, _reset_sql, cluster_mode, layer_pair_fixture, make_app
 from tests.factories import make_round, valid_answers
@@ -127,7 +128,8 @@ def test_both_paths_give_the_same_answers(pair):
         other_token = other_tokens[other.categories[0].id][0]
     answers: dict[str, list] = {}
     for name, app, mine in (("fast", fast, toks[:5]), ("flask", slow, toks[5:])):
-        redis_client = app.extensions["pingyi_redis"]
+        with app.app_context():
+            redis_client = get_redis()  # a single Redis or the cluster client
         for key in redis_client.scan_iter("*guess*"):
             redis_client.delete(key)
         answers[name] = [(case, *answer(post(app, body, **kw)))
@@ -164,7 +166,8 @@ def test_closed_round_and_outage_answers_match(pair, tmp_path):
     # Redis gone: 503 with Retry-After from both, nothing recorded.
     outage = []
     for fast_path in (True, False):
-        down = make_app(tmp_path, "redis://127.0.0.1:1/0", BALLOT_FAST_PATH=fast_path)
+        down = make_app(tmp_path, "redis://127.0.0.1:1/0", BALLOT_FAST_PATH=fast_path,
+                        REDIS_CLUSTER_NODES="")  # no cluster either, in cluster mode
         with fast.app_context():
             rnd, tokens = make_round("appraisal")
             toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
