@@ -79,7 +79,7 @@ def ensure_live(round_id: int) -> None:
         rebuild(round_id, only_if_missing=True)
 
 
-def _locate(raw_token: Any) -> tuple[RoundInfo, str]:
+def locate(raw_token: Any) -> tuple[RoundInfo, str]:
     """(round info, token hash). A malformed token, or one naming no round, counts
     as a failed guess of this client (its unknown tokens of a real round are
     counted by the claim/peek scripts themselves: no extra Redis round trip)."""
@@ -112,35 +112,41 @@ def _commit(item: Pending) -> str:
         raise UNCONFIRMED from None
 
 
+def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comment: Any = None,
+                   content_pass: Any = None) -> Pending:
+    """The checked ballot for the group committer; raises (422) before anything changes.
+    Needs an app context (the client's guessing limit); does no I/O."""
+    answers = check_answers(info.form, info.subject_ids, raw_answers)
+    return Pending(
+        round_id=info.id, token_hash=token_hash,
+        guess=ratelimit.round_guess_args(info.id),
+        ballot_id=secrets.token_hex(16), receipt=new_receipt(),
+        answers=encode_answers(info.form, answers),
+        fields=tally_fields(info.form, answers),
+        comment=clean_comment(info.form, raw_comment, content_pass),
+    )
+
+
+def settled(item: Pending, outcome: str) -> Accepted:
+    """The ballot's answer from its committer outcome: accepted, or the refusal raised."""
+    if outcome == "ok":
+        return Accepted(receipt=item.receipt, round_id=item.round_id)
+    raise _refusal(outcome)
+
+
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
                   content_pass: Any = None) -> Accepted:
-    info, token_hash = _locate(raw_token)
-    round_id = info.id
-    answers = check_answers(info.form, info.subject_ids, raw_answers)
-    fields = tally_fields(info.form, answers)
-    comment = clean_comment(info.form, raw_comment, content_pass)
-
-    def pending() -> Pending:
-        return Pending(
-            round_id=round_id, token_hash=token_hash,
-            guess=ratelimit.round_guess_args(round_id),
-            ballot_id=secrets.token_hex(16), receipt=new_receipt(),
-            answers=encode_answers(info.form, answers),
-            fields=fields, comment=comment,
-        )
-
-    item = pending()
+    info, token_hash = locate(raw_token)
+    item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
     outcome = _commit(item)
     if outcome == "missing":  # no live state (Redis restarted): rebuild it, once
-        _, status = round_info(round_id)
+        _, status = round_info(info.id)
         if status == "draft":
             raise ROUND_NOT_OPEN
-        ensure_live(round_id)
-        item = pending()
+        ensure_live(info.id)
+        item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
         outcome = _commit(item)
-    if outcome == "ok":
-        return Accepted(receipt=item.receipt, round_id=round_id)
-    raise _refusal(outcome)
+    return settled(item, outcome)
 
 
 def _refusal(outcome: str) -> ApiError:
@@ -159,7 +165,7 @@ def _refusal(outcome: str) -> ApiError:
 
 def ballot_form(raw_token: Any) -> dict[str, Any]:
     """What the voting page shows for a token, or the reason it cannot vote."""
-    info, token_hash = _locate(raw_token)
+    info, token_hash = locate(raw_token)
     round_id = info.id
     guess = ratelimit.round_guess_args(round_id)
     res = livetally.peek(round_id, token_hash, guess)

@@ -65,9 +65,9 @@ def plain_ballot(raw: bytes) -> dict[str, Any] | None:
     return body
 
 
-def _content_length(environ: Environ) -> int | None:
+def content_length(value: str | None) -> int | None:
     try:
-        return int(environ.get("CONTENT_LENGTH") or "")
+        return int(value or "")
     except ValueError:
         return None
 
@@ -82,15 +82,33 @@ def json_bytes(payload: Any) -> bytes:
             + "\n").encode()
 
 
+def takes_body(length: int | None, limit: int | None, content_type: str) -> bool:
+    """Whether a POST's declared body is one this layer reads (else Flask decides)."""
+    return bool(length and length > 0 and not (limit and length > limit)
+                and _is_json(content_type))
+
+
+def response_parts(path: str, secure: bool, payload: Any, extra: list[tuple[str, str]]
+                   ) -> tuple[bytes, list[tuple[str, str]]]:
+    """The JSON body and headers Flask would send (also voting/asgi.py)."""
+    data = json_bytes(payload)
+    return data, [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                  *extra, *response_headers(path, secure)]
+
+
 def respond(environ: Environ, start_response: StartResponse, status: int, payload: Any,
             extra: list[tuple[str, str]]) -> list[bytes]:
     """Answer with the JSON, status and headers Flask would send."""
-    data = json_bytes(payload)
-    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
-               *extra, *response_headers(environ["PATH_INFO"],
-                                         environ.get("wsgi.url_scheme") == "https")]
+    data, headers = response_parts(environ["PATH_INFO"],
+                                   environ.get("wsgi.url_scheme") == "https", payload, extra)
     start_response(f"{status} {HTTP_STATUS_CODES[status]}", headers)
     return [data]
+
+
+def error_answer(exc: Exception) -> Answer:
+    """An exception as Flask's error handlers would answer it."""
+    err = error_for(exc)
+    return err.status, {"error": err.to_dict()}, retry_headers(err)
 
 
 class BallotFastPath:
@@ -111,10 +129,9 @@ class BallotFastPath:
         if (route is None or environ.get("REQUEST_METHOD") != "POST"
                 or environ.get("QUERY_STRING")):
             return self.inner(environ, start_response)
-        length = _content_length(environ)
-        limit = self.app.config.get("MAX_CONTENT_LENGTH")
-        if (not length or length < 0 or (limit and length > limit)
-                or not _is_json(environ.get("CONTENT_TYPE", ""))):
+        length = content_length(environ.get("CONTENT_LENGTH"))
+        if not takes_body(length, self.app.config.get("MAX_CONTENT_LENGTH"),
+                          environ.get("CONTENT_TYPE", "")):
             return self.inner(environ, start_response)
         try:
             raw = environ["wsgi.input"].read(length)
@@ -133,6 +150,5 @@ class BallotFastPath:
                 accepted = submit_ballot(body["token"], body["answers"], body.get("comment"),
                                          body.get("content_pass"))
             except Exception as exc:  # noqa: BLE001 - answered as Flask's handlers would
-                err = error_for(exc)
-                return err.status, {"error": err.to_dict()}, retry_headers(err)
+                return error_answer(exc)
         return 201, receipt_body(accepted), []

@@ -153,9 +153,13 @@ class GroupCommitter:
 
     def submit(self, item: Pending, timeout: float) -> str:
         """Queue a ballot; return 'ok' once committed, else the reason it was refused."""
+        return self.enqueue(item).result(timeout=timeout)
+
+    def enqueue(self, item: Pending) -> Future[str]:
+        """Queue a ballot without waiting (voting/asgi.py awaits the future)."""
         self._ensure_thread()
         self._queue.put(item)
-        return item.future.result(timeout=timeout)
+        return item.future
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():

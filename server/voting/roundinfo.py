@@ -56,5 +56,10 @@ def round_info(round_id: int) -> tuple[RoundInfo, str]:
     return info, rnd.status
 
 
+def cached_round_info(round_id: int) -> RoundInfo | None:
+    """The round's info if this process has it (no I/O), else None."""
+    return _CACHE.get(round_id)
+
+
 def forget(round_id: int) -> None:
     _CACHE.pop(round_id, None)
