@@ -1,11 +1,18 @@
 """gunicorn settings for production and the benchmark (`gunicorn -c config/gunicorn.conf.py`).
 
 Environment: PINGYI_BIND (default 127.0.0.1:8000), PINGYI_WORKERS (default
-cores + 1), PINGYI_THREADS (default 12). Workers are threaded (gthread): a
-ballot spends most of its time waiting for its group commit. Each worker has
-its own committer, so fewer workers with more threads make bigger batches
-(fewer SQL commits and Redis calls per ballot); one more worker than cores
-keeps every core busy while a worker waits. Measured on 2 cores (make bench,
+cores + 1), PINGYI_THREADS (default 12), PINGYI_SERVER (default asgi).
+
+asgi: uvicorn workers (server/worker.py) serve server/asgi.py: ballots wait
+for their group commit as coroutines on the event loop, every other request
+runs in a pool of PINGYI_THREADS threads through the WSGI app.
+wsgi: the threaded gthread workers serve server/wsgi.py: a ballot holds one
+of PINGYI_THREADS threads while it waits. Same answers, more CPU per ballot
+(docs/deploy.md §9 has the figures of both).
+
+Each worker has its own committer, so fewer workers make bigger batches (fewer
+SQL commits and Redis calls per ballot); one more worker than cores keeps every
+core busy while a worker waits. Measured on 2 cores with gthread (make bench,
 three interleaved A/B pairs): 3 x 12 took 1839-2236 ballots/s where 5 x 8
 took 1536-1641, with less PostgreSQL CPU per ballot (0.10-0.17 ms vs 0.24-0.26).
 """
@@ -13,10 +20,13 @@ took 1536-1641, with less PostgreSQL CPU per ballot (0.10-0.17 ms vs 0.24-0.26).
 import multiprocessing
 import os
 
-wsgi_app = "server.wsgi:app"
+SERVER = os.environ.get("PINGYI_SERVER", "asgi")
+if SERVER not in ("asgi", "wsgi"):
+    raise SystemExit(f"PINGYI_SERVER must be asgi or wsgi, not {SERVER!r}")
+wsgi_app = "server.asgi:app" if SERVER == "asgi" else "server.wsgi:app"
+worker_class = "server.worker.Worker" if SERVER == "asgi" else "gthread"
 bind = os.environ.get("PINGYI_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PINGYI_WORKERS", multiprocessing.cpu_count() + 1))
-worker_class = "gthread"
 threads = int(os.environ.get("PINGYI_THREADS", "12"))
 backlog = 2048
 timeout = 30

@@ -360,7 +360,7 @@ def linkage_round(tmp_path: Path, app: Flask, redis_proc: RedisProcess, db_url: 
     with RedisMonitor(redis_proc.url) as monitor, \
             Gunicorn(db_url, redis_proc.url, workers=3, threads=8, log_path=errlog,
                      access_log=access, extra_env={"LOG_LEVEL": "DEBUG"},
-                     app_module="tests.support.wsgi_sqllog:app") as g:
+                     app_module="tests.support.sqllog_app:app") as g:
         rid, tokens, truth, published, seen = run_round(g.base, key, snapshot)
     after_sql, after_redis = dump_sql(app), dump_redis(redis_proc.url)
 

@@ -42,7 +42,7 @@ class Gunicorn:
                  log_path: Path | None = None, access_log: Path | None = None,
                  extra_env: dict[str, str] | None = None, app_module: str | None = None) -> None:
         self.port = free_port()
-        self.app_module = app_module  # instead of config's wsgi_app (server.wsgi:app)
+        self.app_module = app_module  # instead of config's wsgi_app (server.asgi:app)
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "SECRET_KEY": "test-secret", "PINGYI_BIND": f"127.0.0.1:{self.port}",

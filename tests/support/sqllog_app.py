@@ -1,9 +1,10 @@
-"""server.wsgi:app with every SQL statement and its parameters logged to the app log,
-so the linkage test's log search also covers what the app sends to the database."""
+"""server.asgi:app (what gunicorn serves by default) with every SQL statement and its
+parameters logged to the app log, so the linkage test's log search also covers
+what the app sends to the database."""
 
 import logging
 
-from server.wsgi import app
+from server.asgi import app
 
 logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
 

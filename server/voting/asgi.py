@@ -1,0 +1,246 @@
+"""POST /api/v1/ballots on the event loop, for production (server/asgi.py).
+
+Under gunicorn's gthread worker a ballot holds a thread while it waits for
+its group commit, and each request crosses four threads (the worker's poller,
+a pool thread, the committer, back to the poller) in pure-Python HTTP. Here
+the ballot waits as a coroutine: uvicorn parses HTTP in C (httptools), the
+ballot is checked on the loop, queued for the same committer
+(voting/groupcommit.py) and awaited; no thread waits for it (docs/deploy.md §9).
+
+Served here: a ballot that passes the checks voting/fastpath.py makes on the
+request. What needs blocking I/O before the commit (a round not yet cached in
+this process, read from SQL; a bad token, counted as the client's guess in
+Redis) runs in a thread, so hundreds of first ballots of a round do not queue
+for the WSGI pool. Everything else (another path or method, a body Flask must
+judge, live state to rebuild) goes to the WSGI stack (ProxyFix, the fast
+paths, Flask) in a2wsgi's thread pool, with the body already read, and is
+answered there as before. What is answered here is what that stack would
+answer: tests/test_ballot_asgi.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from server.core import ratelimit
+from server.core.errors import ApiError
+from server.tokens.codec import parse_token
+from server.voting.ballots import (
+    UNCONFIRMED,
+    locate,
+    prepare_ballot,
+    receipt_body,
+    settled,
+)
+from server.voting.fastpath import (
+    ECHO_PATH,
+    PATH,
+    Answer,
+    content_length,
+    error_answer,
+    plain_ballot,
+    response_parts,
+    takes_body,
+)
+from server.voting.groupcommit import GroupCommitter
+from server.voting.roundinfo import RoundInfo, cached_round_info, round_info
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Client = tuple[str, bool]  # the client's address and whether it came over https
+Route = Callable[[Client, dict[str, Any]], Awaitable[Answer | None]]
+
+_HEADERS = {b"content-length": "CONTENT_LENGTH", b"content-type": "CONTENT_TYPE",
+            b"x-forwarded-for": "HTTP_X_FORWARDED_FOR",
+            b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO"}
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The few request headers needed here, as WSGI names them (repeats joined by
+    a comma, as a2wsgi and gunicorn do)."""
+    out: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        key = _HEADERS.get(name.lower())
+        if key is not None:
+            text = value.decode("latin-1")
+            out[key] = f"{out[key]},{text}" if key in out else text
+    return out
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            return b""
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _replay(raw: bytes, receive: Receive) -> Receive:
+    """A receive() that gives the body already read once, then the client's own."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return again
+
+
+def _terminated(app: Any) -> Any:
+    """A chunked body has no Content-Length: mark its stream as ending by itself,
+    as gunicorn does, so Flask reads it (up to MAX_CONTENT_LENGTH) instead of
+    taking it as empty."""
+
+    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
+        if "CONTENT_LENGTH" not in environ:
+            environ["wsgi.input_terminated"] = True
+        return app(environ, start_response)
+
+    return wsgi
+
+
+class BallotFront:
+    """The ASGI app gunicorn's uvicorn worker serves (server/asgi.py)."""
+
+    def __init__(self, app: Flask, threads: int) -> None:
+        self.app = app
+        self.wsgi = WSGIMiddleware(_terminated(app), workers=threads)
+        self.committer: GroupCommitter = app.extensions["pingyi_committer"]
+        self._loading: dict[int, asyncio.Future[RoundInfo]] = {}
+        self._scheme_peers: set[str] = set()
+        self._scheme_headers: dict[bytes, bytes] = {}
+        self.routes: dict[str, Route] = {}
+        if app.config.get("BALLOT_FAST_PATH", True):
+            self.routes[PATH] = self._ballot
+            if app.config.get("BENCH_ENDPOINTS"):
+                self.routes[ECHO_PATH] = self._echo  # the benchmark's ceiling
+        hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+        # The same ProxyFix the WSGI stack has (core/ratelimit.trust_proxies),
+        # run on the few keys it reads and writes.
+        self._proxy = (ProxyFix(lambda environ, _: environ, x_for=hops, x_proto=hops)
+                       if hops > 0 else None)
+
+    def trust_scheme_headers(self, allowed: list[str], headers: dict[str, str]) -> None:
+        """HTTPS as gunicorn tells it (server/worker.py): a peer in `allowed` ("*":
+        any) may say so with one of `headers` (e.g. X-Forwarded-Proto: https)."""
+        self._scheme_peers = set(allowed)
+        self._scheme_headers = {k.lower().encode(): v.encode() for k, v in headers.items()}
+
+    def _secure(self, scope: Scope) -> bool:
+        peer = scope.get("client")
+        if not self._scheme_headers or not (
+                "*" in self._scheme_peers or (peer and peer[0] in self._scheme_peers)):
+            return False
+        said = {self._scheme_headers[k] == v for k, v in scope.get("headers", ())
+                if k.lower() in self._scheme_headers}
+        return said == {True}  # gunicorn refuses conflicting headers; here: not https
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("scheme") == "http" and self._secure(scope):
+            scope = {**scope, "scheme": "https"}
+        route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
+        if route is None or scope["method"] != "POST" or scope.get("query_string"):
+            return await self.wsgi(scope, receive, send)  # type: ignore[arg-type]
+        headers = _headers(scope)
+        length = content_length(headers.get("CONTENT_LENGTH"))
+        if not takes_body(length, self.app.config.get("MAX_CONTENT_LENGTH"),
+                          headers.get("CONTENT_TYPE", "")):
+            return await self.wsgi(scope, receive, send)  # type: ignore[arg-type]
+        raw = await _read_body(receive)
+        body = plain_ballot(raw) if len(raw) == length else None
+        client = self._client(scope, headers)
+        answer = await route(client, body) if body is not None else None
+        if answer is None:
+            return await self.wsgi(scope, _replay(raw, receive), send)  # type: ignore[arg-type]
+        status, payload, extra = answer
+        data, out = response_parts(scope["path"], client[1], payload, extra)
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in out]})
+        await send({"type": "http.response.body", "body": data})
+
+    def _client(self, scope: Scope, headers: dict[str, str]) -> Client:
+        peer = scope.get("client")
+        environ: dict[str, Any] = {"REMOTE_ADDR": peer[0] if peer else "",
+                                   "wsgi.url_scheme": scope.get("scheme", "http"), **headers}
+        if self._proxy is not None:
+            environ = self._proxy(environ, None)
+        return environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] == "https"
+
+    async def _located(self, raw_token: Any) -> tuple[RoundInfo, str] | None:
+        """(round, token hash) without blocking the loop: a round this process has
+        not cached is read from SQL in a thread, once for all the ballots that
+        wait for it (the first minute of a meeting brings hundreds at once).
+        None for a malformed token or one naming no round."""
+        try:
+            round_id, token_hash = parse_token(raw_token)
+        except ApiError:
+            return None
+        info = cached_round_info(round_id)
+        if info is None:
+            loading = self._loading.get(round_id)
+            if loading is None:
+                loading = asyncio.ensure_future(asyncio.to_thread(self._load, round_id))
+                self._loading[round_id] = loading
+                loading.add_done_callback(lambda _: self._loading.pop(round_id, None))
+            try:
+                info = await asyncio.shield(loading)
+            except Exception:  # noqa: BLE001 - no such round, or SQL is down: _locate says
+                return None
+        return info, token_hash
+
+    def _load(self, round_id: int) -> RoundInfo:
+        with self.app.app_context():
+            return round_info(round_id)[0]
+
+    def _locate(self, raw_token: Any, addr: str) -> tuple[RoundInfo, str]:
+        """In a thread: the refusal of a bad token, counted as this client's guess."""
+        with self.app.app_context():
+            ratelimit.bind_client(addr)
+            return locate(raw_token)
+
+    async def _echo(self, client: Client, body: dict[str, Any]) -> Answer:
+        return 200, {"ok": True}, []
+
+    async def _ballot(self, client: Client, body: dict[str, Any]) -> Answer | None:
+        """The answer, or None to hand the ballot to the WSGI stack."""
+        located = await self._located(body["token"])
+        if located is None:  # a bad token: refused, and counted as this client's guess
+            try:
+                located = await asyncio.to_thread(self._locate, body["token"], client[0])
+            except Exception as exc:  # noqa: BLE001 - no such round, malformed, an outage
+                with self.app.app_context():
+                    return error_answer(exc)
+        with self.app.app_context():
+            ratelimit.bind_client(client[0])
+            try:
+                item = prepare_ballot(*located, body["answers"], body.get("comment"),
+                                      body.get("content_pass"))
+                future = asyncio.wrap_future(self.committer.enqueue(item))
+                outcome = await asyncio.wait_for(asyncio.shield(future),
+                                                 self.app.config["COMMIT_TIMEOUT_S"])
+                if outcome == "missing":  # live state gone: the WSGI path rebuilds it
+                    return None
+                return 201, receipt_body(settled(item, outcome)), []
+            except TimeoutError:
+                # Still queued or committing: it may yet count, but we cannot say so.
+                log.warning("ballot commit timed out (round %s)", item.round_id)
+                return error_answer(UNCONFIRMED)
+            except Exception as exc:  # noqa: BLE001 - a refusal or an outage, as Flask answers
+                return error_answer(exc)

@@ -1,0 +1,280 @@
+"""POST /api/v1/ballots on the event loop (server/voting/asgi.py) answers as Flask does.
+
+The ASGI app gunicorn serves (server/asgi.py) is called here in-process, as
+uvicorn calls it: a scope, the body as one http.request message, the messages
+it sends collected. Each case goes to it and, on the same SQL database and
+Redis, to a Flask app without any fast path; status, JSON (receipts aside) and
+headers must match, and so must what was recorded. Over real HTTP the same
+app is what every gunicorn-based test (races, faults, linkage, two hosts) runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+import redis
+from sqlalchemy import text
+
+from server.core.db import db
+from server.core.redis import get_redis
+from server.rounds.operations import close_round, get_round
+from server.voting import roundinfo
+from server.voting.asgi import BallotFront
+from tests.conftest import _dispose, _reset_sql, cluster_mode, layer_pair_fixture, make_app
+from tests.factories import make_round, valid_answers
+from tests.test_ballot_fastpath import HEADERS, _cases, answer, post, recorded
+
+pair = layer_pair_fixture("BALLOT_FAST_PATH", TOKEN_GUESS_LIMIT=3)  # (fast, flask)
+
+
+class Response:
+    """What the ASGI app sent, shaped like a test client's response for `answer`."""
+
+    def __init__(self, sent: list[dict[str, Any]]) -> None:
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        self.status_code = start["status"]
+        self.headers = _Headers(start["headers"])
+        self.data = b"".join(m.get("body", b"") for m in sent
+                             if m["type"] == "http.response.body")
+
+
+class _Headers:
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self.raw = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in raw]
+
+    def get(self, name: str) -> str | None:
+        return next((v for k, v in self.raw if k == name.lower()), None)
+
+
+class Counting:
+    """Counts the requests the front hands on to the WSGI stack."""
+
+    def __init__(self, front: BallotFront) -> None:
+        self.inner = front.wsgi
+        self.calls = 0
+        front.wsgi = self  # type: ignore[assignment]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.calls += 1
+        await self.inner(scope, receive, send)
+
+
+def scope_of(body: bytes, content_type: str = "application/json", base_url: str = "",
+             query_string: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None, peer: str = "127.0.0.1") -> dict[str, Any]:
+    query = "&".join(f"{k}={v}" for k, v in (query_string or {}).items())
+    raw_headers = [(b"host", b"localhost"), (b"content-type", content_type.encode()),
+                   (b"content-length", str(len(body)).encode()),
+                   *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]
+    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+            "method": "POST", "scheme": "https" if base_url.startswith("https") else "http",
+            "path": "/api/v1/ballots", "raw_path": b"/api/v1/ballots", "root_path": "",
+            "query_string": query.encode(), "headers": raw_headers,
+            "client": (peer, 50123), "server": ("localhost", 80)}
+
+
+async def call(front: BallotFront, body: Any, **kw: Any) -> Response:
+    data = body if isinstance(body, str | bytes) else json.dumps(body, ensure_ascii=False)
+    raw = data.encode() if isinstance(data, str) else data
+    messages = [{"type": "http.request", "body": raw, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(30)  # the client keeps the connection until answered
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await front(scope_of(raw, **kw), receive, send)
+    return Response(sent)
+
+
+def asgi_post(front: BallotFront, body: Any, **kw: Any) -> Response:
+    return asyncio.run(call(front, body, **kw))
+
+
+@pytest.fixture
+def front(pair):
+    fast, _ = pair
+    front = BallotFront(fast, threads=4)
+    pool = front.wsgi.executor  # Counting may stand in front of front.wsgi
+    yield front
+    pool.shutdown(wait=True)
+
+
+def test_well_formed_ballots_are_served_on_the_loop_and_only_those(pair, front):
+    fast, _ = pair
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+    roundinfo.forget(rid)  # the first ballot reads the round from SQL (in a thread)
+    handed_on = Counting(front)
+
+    assert asgi_post(front, {"token": toks[0], "answers": ans}).status_code == 201
+    assert asgi_post(front, {"token": toks[0], "answers": ans}).status_code == 409
+    assert asgi_post(front, {"token": toks[1], "answers": ans, "comment": None}).status_code == 201
+    assert asgi_post(front, {"token": "abc", "answers": ans}).status_code == 400  # in a thread
+    assert handed_on.calls == 0
+    assert recorded(fast, rid) == (2, 2)
+
+    assert asgi_post(front, {"token": toks[2]}).status_code == 422  # Flask says so
+    assert asgi_post(front, "{not json").status_code == 400
+    assert asgi_post(front, {"token": toks[2], "answers": ans}, query_string={"a": "1"}
+                     ).status_code == 201  # Flask's view takes it
+    assert handed_on.calls == 3
+    assert recorded(fast, rid) == (3, 3)
+
+
+def test_the_first_ballots_of_a_round_read_it_once(pair, front):
+    """Hundreds of ballots of a round this process has not cached arrive together:
+    one SQL read of the round serves them all, and every ballot is recorded."""
+    fast, _ = pair
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal", tokens_per_category=60)
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+    roundinfo.forget(rid)
+    loads = []
+    load = front._load
+    front._load = lambda round_id: (loads.append(round_id), load(round_id))[1]  # type: ignore[method-assign]
+
+    async def all_at_once() -> list[int]:
+        got = await asyncio.gather(*(call(front, {"token": t, "answers": ans}) for t in toks))
+        return [r.status_code for r in got]
+
+    assert asyncio.run(all_at_once()) == [201] * len(toks)
+    assert loads == [rid]
+    assert recorded(fast, rid) == (len(toks), len(toks))
+
+
+def test_both_paths_give_the_same_answers(pair, front):
+    fast, slow = pair
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal", tokens_per_category=10)
+        other, other_tokens = make_round("recommendation")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+        other_token = other_tokens[other.categories[0].id][0]
+    answers: dict[str, list] = {}
+    for name, send, mine in (("asgi", lambda b, **kw: asgi_post(front, b, **kw), toks[:5]),
+                             ("flask", lambda b, **kw: post(slow, b, **kw), toks[5:])):
+        with fast.app_context():
+            redis_client = get_redis()
+        for key in redis_client.scan_iter("*guess*"):
+            redis_client.delete(key)
+        answers[name] = [(case, *answer(send(body, **kw)))
+                         for case, body, kw in _cases(mine, ans, other_token)]
+        assert recorded(fast, rid) == ((4, 4) if name == "asgi" else (8, 8))
+    got_asgi, got_flask = answers.values()
+    for a, f in zip(got_asgi, got_flask, strict=True):
+        assert a == f, a[0]
+    by_name = {name: (status, body, headers) for name, status, body, headers in got_asgi}
+    assert by_name["accepted"][0] == 201
+    assert by_name["accepted over https"][2]["Strict-Transport-Security"]
+    assert [by_name[f"guess {i}"][0] for i in (1, 2, 3, 4)] == [404, 404, 404, 429]
+    assert set(HEADERS) >= {"Cache-Control", "Retry-After"}
+
+
+def test_closed_round_lost_state_and_outage_answer_as_flask(pair, front, tmp_path):
+    fast, slow = pair
+    got = []
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+        close_round(get_round(rid))
+    got = [answer(asgi_post(front, {"token": toks[0], "answers": ans})),
+           answer(post(slow, {"token": toks[1], "answers": ans}))]
+    assert got[0] == got[1]
+    assert got[0][0] == 409 and got[0][1]["error"]["code"] == "round_closed"
+
+    # The round's live state lost (Redis restarted): handed to the WSGI path,
+    # which rebuilds it from SQL; the next ballot is served on the loop again.
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+        client = get_redis()
+    asgi_post(front, {"token": toks[0], "answers": ans})
+    for key in client.scan_iter(f"{{r:{rid}}}*"):
+        client.delete(key)
+    handed_on = Counting(front)
+    assert asgi_post(front, {"token": toks[1], "answers": ans}).status_code == 201
+    assert handed_on.calls == 1
+    assert asgi_post(front, {"token": toks[2], "answers": ans}).status_code == 201
+    assert handed_on.calls == 1
+    assert recorded(fast, rid) == (3, 3)
+    with fast.app_context():
+        turnout = client.hgetall(f"{{r:{rid}}}:turnout")
+    assert sum(int(v) for v in turnout.values()) == 3
+
+    # Redis gone: 503 with Retry-After, as Flask answers, nothing recorded.
+    down = make_app(tmp_path, "redis://127.0.0.1:1/0", REDIS_CLUSTER_NODES="")
+    down_flask = make_app(tmp_path, "redis://127.0.0.1:1/0", REDIS_CLUSTER_NODES="",
+                          BALLOT_FAST_PATH=False)
+    down_front = BallotFront(down, threads=2)
+    try:
+        with fast.app_context():
+            rnd, tokens = make_round("appraisal")
+            toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+        outage = [answer(asgi_post(down_front, {"token": toks[0], "answers": ans})),
+                  answer(post(down_flask, {"token": toks[1], "answers": ans}))]
+        assert outage[0] == outage[1]
+        assert outage[0][0] == 503 and outage[0][2]["Retry-After"] == "2"
+        assert recorded(fast, rid) == (0, 0)
+    finally:
+        down_front.wsgi.executor.shutdown(wait=True)
+        _dispose(down_flask)
+        _dispose(down)
+
+
+def test_guessing_is_counted_per_forwarded_client_behind_a_proxy(tmp_path, redis_url,
+                                                                  request):
+    if cluster_mode(request.config):
+        pytest.skip("one Redis is enough to count guesses")
+    redis.Redis.from_url(redis_url).flushdb()
+    app = make_app(tmp_path, redis_url, TOKEN_GUESS_LIMIT=2, TRUSTED_PROXY_HOPS=1)
+    _reset_sql(app)
+    front = BallotFront(app, threads=2)
+    try:
+        with app.app_context():
+            rnd, tokens = make_round("appraisal")
+            ans, tok = valid_answers(rnd), tokens[rnd.categories[0].id][0]
+
+        def guess(addr: str, proto: str = "http") -> Response:
+            return asgi_post(front, {"token": f"{rnd.id}." + "Q" * 22, "answers": ans},
+                             headers={"X-Forwarded-For": addr, "X-Forwarded-Proto": proto})
+
+        assert [guess("203.0.113.7").status_code for _ in range(3)] == [404, 404, 429]
+        assert guess("198.51.100.9").status_code == 404  # another client behind the proxy
+        ok = asgi_post(front, {"token": tok, "answers": ans},
+                       headers={"X-Forwarded-For": "198.51.100.10", "X-Forwarded-Proto": "https"})
+        assert ok.status_code == 201
+        assert ok.headers.get("Strict-Transport-Security")  # https, as the proxy says
+        with app.app_context():
+            assert db.session.execute(text("SELECT count(*) FROM ballots")).scalar() == 1
+    finally:
+        front.wsgi.executor.shutdown(wait=True)
+        _dispose(app)
+
+
+def test_https_from_a_trusted_proxy_as_gunicorn_tells_it(pair, front):
+    """X-Forwarded-Proto counts only from FORWARDED_ALLOW_IPS (server/worker.py passes
+    gunicorn's settings), on the loop and in the WSGI stack alike."""
+    fast, _ = pair
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans = tokens[rnd.categories[0].id], valid_answers(rnd)
+    front.trust_scheme_headers(["127.0.0.1"], {"X-FORWARDED-PROTO": "https"})
+
+    def hsts(body: Any, peer: str, proto: str) -> str | None:
+        res = asgi_post(front, body, peer=peer, headers={"X-Forwarded-Proto": proto})
+        return res.headers.get("Strict-Transport-Security")
+
+    assert hsts({"token": toks[0], "answers": ans}, "127.0.0.1", "https")
+    assert hsts({"token": toks[1], "answers": ans}, "127.0.0.1", "http") is None
+    assert hsts({"token": toks[2], "answers": ans}, "192.0.2.8", "https") is None
+    assert hsts("{not json", "127.0.0.1", "https")  # Flask's answer, through a2wsgi
+    assert hsts("{not json", "192.0.2.8", "https") is None
