@@ -65,7 +65,7 @@ def measure(bench: Bench) -> dict[str, float]:
     sizes = SMOKE_SIZES if getattr(bench.args, "smoke", False) else SIZES
     board = new_board(bench)
     out: dict[str, float] = {}
-    with gunicorn("server.wsgi:app", bench.env, bench.log) as base:
+    with gunicorn(None, bench.env, bench.log) as base:
         for size, label in zip(sizes, LABELS, strict=True):
             out[f"board_rebuild_s_{label}"] = grow(bench, board, size)
             check_reads(base, bench.auth, board, size)

@@ -2,7 +2,8 @@
 
 One ballot row per request with a unique token column, committed per request;
 live tallies computed with SQL aggregates on every read. Run by the same
-gunicorn configuration as pingyi (`gunicorn -c config/gunicorn.conf.py bench.naive_app:app`).
+gunicorn configuration as pingyi, on its threaded workers as a WSGI app is
+(`PINGYI_SERVER=wsgi gunicorn -c config/gunicorn.conf.py bench.naive_app:app`).
 """
 
 from __future__ import annotations

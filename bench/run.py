@@ -42,14 +42,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def gunicorn(app_uri: str, env: dict[str, str], log: Path) -> Iterator[str]:
+def gunicorn(app_uri: str | None, env: dict[str, str], log: Path) -> Iterator[str]:
+    """gunicorn with config/gunicorn.conf.py: pingyi as configured (app_uri None; set
+    PINGYI_SERVER=wsgi in the environment to measure the threaded workers), or
+    another WSGI app (the naive peer) on the threaded workers."""
     port = free_port()
     full = {**os.environ, **env, "PINGYI_BIND": f"127.0.0.1:{port}",
-            "PINGYI_LOG_LEVEL": "warning"}
+            "PINGYI_LOG_LEVEL": "warning", **({"PINGYI_SERVER": "wsgi"} if app_uri else {})}
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
-             app_uri], cwd=ROOT, env=full, stdout=fh, stderr=fh)
+             *([app_uri] if app_uri else [])], cwd=ROOT, env=full, stdout=fh, stderr=fh)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -166,7 +169,7 @@ class Bench:
         a = self.args
         naive = "naive" in self.only
         with contextlib.ExitStack() as stack:
-            base = stack.enter_context(gunicorn("server.wsgi:app", self.env, self.log))
+            base = stack.enter_context(gunicorn(None, self.env, self.log))
             nbase = stack.enter_context(self.naive_server()) if naive else ""
             rid = self.fresh_round("吞吐量测试")
             ceiling, flask, votes, mixes, with_reads, reads = [], [], [], [], [], []
@@ -288,7 +291,7 @@ class Bench:
         a = self.args
         rid = self.fresh_round("大规模测评")
         p99: dict[int, float] = {}
-        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+        with gunicorn(None, self.env, self.log) as base:
             have = 0
             for target in (a.small_round, a.big_round):
                 with self.app.app_context():
@@ -314,7 +317,7 @@ class Bench:
         with self.app.app_context():
             rnd = get_round(rid)
             bodies = [b.encode() for b in data.ballot_bodies(rnd, data.tokens(rnd, a.burst))]
-        with gunicorn("server.wsgi:app", self.env, self.log) as base:
+        with gunicorn(None, self.env, self.log) as base:
             res = burst(base + "/api/v1/ballots", bodies, a.burst_conns)
         with self.app.app_context():
             rows = db.session.execute(text("SELECT count(*) FROM ballots WHERE round_id = :r"),
@@ -337,7 +340,7 @@ class Bench:
         for hosts in (1, 2):
             rates, accepted = [], 0
             with contextlib.ExitStack() as stack:
-                bases = [stack.enter_context(gunicorn("server.wsgi:app", self.env, self.log))
+                bases = [stack.enter_context(gunicorn(None, self.env, self.log))
                          for _ in range(hosts)]
                 for _ in range(a.runs):
                     prefixes = [self.bodies_file(rid, self.tokens_needed())
@@ -398,8 +401,11 @@ class Bench:
         o["cores"] = os.cpu_count()
         o["database"] = "postgresql" if self.db_url.startswith("postgresql") else "sqlite"
         o["redis"] = f"{self.cluster.masters}-master cluster" if self.cluster else "single node"
-        o["server"] = (f"gunicorn gthread, {self.args.workers} workers x {self.args.threads} "
-                       f"threads; wrk {WRK_THREADS} threads, {self.args.conns} connections")
+        kind = ("gthread" if os.environ.get("PINGYI_SERVER") == "wsgi"
+                else "uvicorn (ASGI; WSGI pool)")
+        o["server"] = (f"gunicorn {kind}, {self.args.workers} workers x {self.args.threads} "
+                       f"threads; naive peer gthread; wrk {WRK_THREADS} threads, "
+                       f"{self.args.conns} connections")
         ratios = {"vote_over_ceiling": ("vote_per_s", "ceiling_per_s"),
                   "vote_over_flask_ceiling": ("vote_per_s", "ceiling_flask_per_s"),
                   "vote_over_naive": ("vote_per_s", "naive_per_s"),
