@@ -64,14 +64,19 @@ class Counting:
 
 def scope_of(body: bytes, content_type: str = "application/json", base_url: str = "",
              query_string: dict[str, str] | None = None,
-             headers: dict[str, str] | None = None, peer: str = "127.0.0.1") -> dict[str, Any]:
+             headers: dict[str, str] | None = None, peer: str = "127.0.0.1",
+             method: str = "POST", path: str = "/api/v1/ballots",
+             length: int | None = -1) -> dict[str, Any]:
+    """`length`: the Content-Length sent (-1: the body's; None: none, as when chunked)."""
     query = "&".join(f"{k}={v}" for k, v in (query_string or {}).items())
+    if length == -1:
+        length = len(body)
     raw_headers = [(b"host", b"localhost"), (b"content-type", content_type.encode()),
-                   (b"content-length", str(len(body)).encode()),
+                   *([(b"content-length", str(length).encode())] if length is not None else []),
                    *((k.lower().encode(), v.encode()) for k, v in (headers or {}).items())]
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": "POST", "scheme": "https" if base_url.startswith("https") else "http",
-            "path": "/api/v1/ballots", "raw_path": b"/api/v1/ballots", "root_path": "",
+            "method": method, "scheme": "https" if base_url.startswith("https") else "http",
+            "path": path, "raw_path": path.encode(), "root_path": "",
             "query_string": query.encode(), "headers": raw_headers,
             "client": (peer, 50123), "server": ("localhost", 80)}
 
@@ -79,7 +84,9 @@ def scope_of(body: bytes, content_type: str = "application/json", base_url: str 
 async def call(front: BallotFront, body: Any, **kw: Any) -> Response:
     data = body if isinstance(body, str | bytes) else json.dumps(body, ensure_ascii=False)
     raw = data.encode() if isinstance(data, str) else data
-    messages = [{"type": "http.request", "body": raw, "more_body": False}]
+    pieces = [raw[i:i + 8192] for i in range(0, len(raw), 8192)] or [b""]
+    messages = [{"type": "http.request", "body": p, "more_body": i < len(pieces) - 1}
+                for i, p in enumerate(pieces)]
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -276,5 +283,27 @@ def test_https_from_a_trusted_proxy_as_gunicorn_tells_it(pair, front):
     assert hsts({"token": toks[0], "answers": ans}, "127.0.0.1", "https")
     assert hsts({"token": toks[1], "answers": ans}, "127.0.0.1", "http") is None
     assert hsts({"token": toks[2], "answers": ans}, "192.0.2.8", "https") is None
-    assert hsts("{not json", "127.0.0.1", "https")  # Flask's answer, through a2wsgi
+    assert hsts("{not json", "127.0.0.1", "https")  # Flask's answer, from the pool
     assert hsts("{not json", "192.0.2.8", "https") is None
+
+
+def test_other_requests_are_answered_by_flask_in_the_pool(pair, front):
+    """core/wsgi_pool.py: what is not a ballot for the loop runs whole in a thread,
+    with gunicorn's environ; bodies are bounded by MAX_CONTENT_LENGTH (64 KB here)."""
+    fast, slow = pair
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+    got = asgi_post(front, b"", method="GET", path="/healthz")
+    want = slow.test_client().get("/healthz")
+    assert (got.status_code, json.loads(got.data)) == (want.status_code, want.get_json())
+
+    # A ballot without Content-Length (chunked): Flask reads it to its end.
+    chunked = asgi_post(front, {"token": toks[0], "answers": ans}, length=None)
+    assert chunked.status_code == 201, chunked.data
+    # Over the limit, declared or streamed: 413 from Flask, nothing recorded.
+    big = {"token": toks[1], "answers": ans, "comment": "x" * 70000}
+    assert asgi_post(front, big).status_code == 413
+    assert asgi_post(front, big, length=None).status_code == 413
+    assert asgi_post(front, b"{}", length=10**9).status_code == 413  # never read
+    assert recorded(fast, rid) == (1, 1)

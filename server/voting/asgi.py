@@ -13,7 +13,7 @@ this process, read from SQL; a bad token, counted as the client's guess in
 Redis) runs in a thread, so hundreds of first ballots of a round do not queue
 for the WSGI pool. Everything else (another path or method, a body Flask must
 judge, live state to rebuild) goes to the WSGI stack (ProxyFix, the fast
-paths, Flask) in a2wsgi's thread pool, with the body already read, and is
+paths, Flask) in a thread pool (core/wsgi_pool.py), with the body already read, and is
 answered there as before. What is answered here is what that stack would
 answer: tests/test_ballot_asgi.py.
 """
@@ -25,12 +25,12 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from a2wsgi import WSGIMiddleware
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.core import ratelimit
 from server.core.errors import ApiError
+from server.core.wsgi_pool import WsgiPool
 from server.tokens.codec import parse_token
 from server.voting.ballots import (
     UNCONFIRMED,
@@ -68,7 +68,7 @@ _HEADERS = {b"content-length": "CONTENT_LENGTH", b"content-type": "CONTENT_TYPE"
 
 def _headers(scope: Scope) -> dict[str, str]:
     """The few request headers needed here, as WSGI names them (repeats joined by
-    a comma, as a2wsgi and gunicorn do)."""
+    a comma, as gunicorn does)."""
     out: dict[str, str] = {}
     for name, value in scope.get("headers", ()):
         key = _HEADERS.get(name.lower())
@@ -103,25 +103,12 @@ def _replay(raw: bytes, receive: Receive) -> Receive:
     return again
 
 
-def _terminated(app: Any) -> Any:
-    """A chunked body has no Content-Length: mark its stream as ending by itself,
-    as gunicorn does, so Flask reads it (up to MAX_CONTENT_LENGTH) instead of
-    taking it as empty."""
-
-    def wsgi(environ: dict[str, Any], start_response: Any) -> Any:
-        if "CONTENT_LENGTH" not in environ:
-            environ["wsgi.input_terminated"] = True
-        return app(environ, start_response)
-
-    return wsgi
-
-
 class BallotFront:
     """The ASGI app gunicorn's uvicorn worker serves (server/asgi.py)."""
 
     def __init__(self, app: Flask, threads: int) -> None:
         self.app = app
-        self.wsgi = WSGIMiddleware(_terminated(app), workers=threads)
+        self.wsgi = WsgiPool(app, threads, app.config.get("MAX_CONTENT_LENGTH"))
         self.committer: GroupCommitter = app.extensions["pingyi_committer"]
         self._loading: dict[int, asyncio.Future[RoundInfo]] = {}
         self._scheme_peers: set[str] = set()
@@ -157,18 +144,18 @@ class BallotFront:
             scope = {**scope, "scheme": "https"}
         route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
         if route is None or scope["method"] != "POST" or scope.get("query_string"):
-            return await self.wsgi(scope, receive, send)  # type: ignore[arg-type]
+            return await self.wsgi(scope, receive, send)
         headers = _headers(scope)
         length = content_length(headers.get("CONTENT_LENGTH"))
         if not takes_body(length, self.app.config.get("MAX_CONTENT_LENGTH"),
                           headers.get("CONTENT_TYPE", "")):
-            return await self.wsgi(scope, receive, send)  # type: ignore[arg-type]
+            return await self.wsgi(scope, receive, send)
         raw = await _read_body(receive)
         body = plain_ballot(raw) if len(raw) == length else None
         client = self._client(scope, headers)
         answer = await route(client, body) if body is not None else None
         if answer is None:
-            return await self.wsgi(scope, _replay(raw, receive), send)  # type: ignore[arg-type]
+            return await self.wsgi(scope, _replay(raw, receive), send)
         status, payload, extra = answer
         data, out = response_parts(scope["path"], client[1], payload, extra)
         await send({"type": "http.response.start", "status": status,
