@@ -33,7 +33,8 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # Tokens only ever travel in POST bodies and URL fragments, so the request
-# line logged here never holds one.
+# line logged here never holds one. The format is gthread's; uvicorn workers
+# write their own (address, request line, status) to the same file.
 accesslog = os.environ.get("PINGYI_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
