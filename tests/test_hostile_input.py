@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+import socket
 from typing import Any
 
 import pytest
@@ -114,6 +115,30 @@ def test_chunked_oversized_body_over_real_http_is_413(app, site):
         ok = requests.post(f"{base}/api/v1/ballot-form", timeout=30,
                            json={"token": site.tokens["open"][0]})
         assert ok.status_code == 200
+
+
+def test_oversized_request_head_over_real_http_is_refused(app):
+    """A request line and headers of any size would be buffered by uvicorn as it
+    comes; the worker (server/worker.py) refuses a head over 64 KB with 431, as
+    gunicorn's threaded workers refuse an over-long header field, and goes on serving."""
+    with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
+                  threads=2) as base:
+        host, port = base.removeprefix("http://").split(":")
+
+        def answer_to(header_size: int) -> bytes:
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                try:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
+                              + b"a" * header_size + b"\r\n\r\n")
+                    return s.recv(64)
+                except OSError:  # reset while still sending: refused all the same
+                    return b""
+
+        assert answer_to(8_000).startswith(b"HTTP/1.1 200")
+        for size in (200_000, 2_000_000):
+            refused = answer_to(size)
+            assert refused.startswith(b"HTTP/1.1 431") or refused == b"", (size, refused)
+        assert answer_to(100).startswith(b"HTTP/1.1 200")  # the worker is still serving
 
 
 MALFORMED = [
