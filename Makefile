@@ -82,6 +82,7 @@ clean:
 CLUSTER_TESTS := tests/test_voting_api.py tests/test_tally_rebuild.py tests/test_rounds_api.py \
 	tests/test_concurrency.py tests/test_two_hosts.py tests/test_cluster.py \
 	tests/test_cluster_slots.py tests/test_turnout_fastread.py tests/test_ballot_fastpath.py \
+	tests/test_ballot_asgi.py \
 	$(wildcard tests/test_points*.py tests/test_leaderboard*.py)
 
 .PHONY: test-cluster
