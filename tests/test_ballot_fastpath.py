@@ -9,6 +9,7 @@ match, and so must what was recorded.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -119,26 +120,33 @@ def _cases(toks: list[str], ans: dict[str, Any], other_round_token: str) -> list
     ]
 
 
-def test_both_paths_give_the_same_answers(pair):
-    fast, slow = pair
-    with fast.app_context():  # one round, five tokens for each app
+def same_answers(app: Flask, first: Callable[..., Any], second: Callable[..., Any]
+                 ) -> dict[str, tuple[int, Any, dict[str, str | None]]]:
+    """Every case of `_cases` sent through `first`, then through `second` (five tokens
+    each, the guess counters cleared in between): the answers must match, case by
+    case. Returns the first's answers by case name."""
+    with app.app_context():  # one round, five tokens for each path
         rnd, tokens = make_round("appraisal", tokens_per_category=10)
         other, other_tokens = make_round("recommendation")
         toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
         other_token = other_tokens[other.categories[0].id][0]
-    answers: dict[str, list] = {}
-    for name, app, mine in (("fast", fast, toks[:5]), ("flask", slow, toks[5:])):
-        with app.app_context():
-            redis_client = get_redis()  # a single Redis or the cluster client
+        redis_client = get_redis()  # a single Redis or the cluster client
+    answers = []
+    for i, send in enumerate((first, second)):
         for key in redis_client.scan_iter("*guess*"):
             redis_client.delete(key)
-        answers[name] = [(case, *answer(post(app, body, **kw)))
-                         for case, body, kw in _cases(mine, ans, other_token)]
-        assert recorded(app, rid) == ((4, 4) if name == "fast" else (8, 8))
-    got_fast, got_slow = answers.values()
-    for f, s in zip(got_fast, got_slow, strict=True):
-        assert f == s, f[0]
-    by_name = {name: (status, body, headers) for name, status, body, headers in got_fast}
+        answers.append([(case, *answer(send(body, **kw)))
+                        for case, body, kw in _cases(toks[5 * i:5 * i + 5], ans, other_token)])
+        assert recorded(app, rid) == (4 * (i + 1), 4 * (i + 1))
+    for a, b in zip(*answers, strict=True):
+        assert a == b, a[0]
+    return {name: (status, body, headers) for name, status, body, headers in answers[0]}
+
+
+def test_both_paths_give_the_same_answers(pair):
+    fast, slow = pair
+    by_name = same_answers(fast, lambda body, **kw: post(fast, body, **kw),
+                           lambda body, **kw: post(slow, body, **kw))
     assert by_name["accepted"][0] == 201
     assert by_name["accepted"][2]["Cache-Control"] == "no-store"
     assert by_name["accepted over https"][2]["Strict-Transport-Security"]
