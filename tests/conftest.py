@@ -160,6 +160,20 @@ def layer_pair_fixture(layer_off: str, **extra: Any) -> Any:
     return pair
 
 
+@pytest.fixture
+def proxied_app(request: pytest.FixtureRequest, tmp_path: Path,
+                redis_url: str) -> Iterator[Flask]:
+    """An app behind one trusted proxy hop, two unknown tokens allowed per client
+    (single Redis: the guess counters are the subject, not where they live)."""
+    if cluster_mode(request.config):
+        pytest.skip("one Redis is enough to count guesses")
+    redis.Redis.from_url(redis_url).flushdb()
+    app = make_app(tmp_path, redis_url, TOKEN_GUESS_LIMIT=2, TRUSTED_PROXY_HOPS=1)
+    _reset_sql(app)
+    yield app
+    _dispose(app)
+
+
 def _cluster_app(tmp_path: Path, cluster: RedisClusterProcess) -> Flask:
     cluster.flush()
     app = make_app(tmp_path, "", REDIS_CLUSTER_NODES=cluster.nodes)

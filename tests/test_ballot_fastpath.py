@@ -12,15 +12,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-import redis
 from flask import Flask
 from sqlalchemy import text
 
 from server.core.db import db
 from server.core.redis import get_redis
 from server.rounds.operations import close_round, get_round
-from tests.conftest import _dispose, _reset_sql, cluster_mode, layer_pair_fixture, make_app
+from tests.conftest import _dispose, layer_pair_fixture, make_app
 from tests.factories import make_round, valid_answers
 
 HEADERS = ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options",
@@ -186,23 +184,15 @@ def test_closed_round_and_outage_answers_match(pair, tmp_path):
     assert outage[0][0] == 503 and outage[0][2]["Retry-After"] == "2"
 
 
-def test_guessing_is_counted_per_forwarded_client_behind_a_proxy(tmp_path, redis_url,
-                                                                  request):
-    if cluster_mode(request.config):
-        pytest.skip("one Redis is enough to count guesses")
-    redis.Redis.from_url(redis_url).flushdb()
-    app = make_app(tmp_path, redis_url, TOKEN_GUESS_LIMIT=2, TRUSTED_PROXY_HOPS=1)
-    _reset_sql(app)
-    try:
-        with app.app_context():
-            rnd, _ = make_round("appraisal")
-            ans = valid_answers(rnd)
+def test_guessing_is_counted_per_forwarded_client_behind_a_proxy(proxied_app):
+    app = proxied_app
+    with app.app_context():
+        rnd, _ = make_round("appraisal")
+        ans = valid_answers(rnd)
 
-        def guess(addr: str) -> int:
-            return post(app, {"token": f"{rnd.id}." + "Q" * 22, "answers": ans},
-                        headers={"X-Forwarded-For": addr}).status_code
+    def guess(addr: str) -> int:
+        return post(app, {"token": f"{rnd.id}." + "Q" * 22, "answers": ans},
+                    headers={"X-Forwarded-For": addr}).status_code
 
-        assert [guess("203.0.113.7") for _ in range(3)] == [404, 404, 429]
-        assert guess("198.51.100.9") == 404  # another client behind the same proxy
-    finally:
-        _dispose(app)
+    assert [guess("203.0.113.7") for _ in range(3)] == [404, 404, 429]
+    assert guess("198.51.100.9") == 404  # another client behind the same proxy
