@@ -73,7 +73,7 @@ class WsgiPool:
             return  # no websockets; lifespan is off (server/worker.py)
         declared = _declared_length(scope)
         body = b"" if (declared is not None and self.max_body and declared > self.max_body) \
-            else await _read(receive, (self.max_body or sys.maxsize) + 1)
+            else await read_body(receive, (self.max_body or sys.maxsize) + 1)
         environ = environ_for(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, data = await loop.run_in_executor(self.executor, self._run, environ)
@@ -114,8 +114,8 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read(receive: Receive, most: int) -> bytes:
-    """The request body, stopping once `most` bytes have come."""
+async def read_body(receive: Receive, most: int) -> bytes:
+    """The request body, stopping once `most` bytes have come (or the client left)."""
     chunks: list[bytes] = []
     size = 0
     while size < most:

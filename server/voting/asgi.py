@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flask import Flask
@@ -30,7 +30,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.core import ratelimit
 from server.core.errors import ApiError
-from server.core.wsgi_pool import WsgiPool
+from server.core.wsgi_pool import Message, Receive, Scope, Send, WsgiPool, read_body
 from server.tokens.codec import parse_token
 from server.voting.ballots import (
     UNCONFIRMED,
@@ -54,10 +54,6 @@ from server.voting.roundinfo import RoundInfo, cached_round_info, round_info
 
 log = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 Client = tuple[str, bool]  # the client's address and whether it came over https
 Route = Callable[[Client, dict[str, Any]], Awaitable[Answer | None]]
 
@@ -76,17 +72,6 @@ def _headers(scope: Scope) -> dict[str, str]:
             text = value.decode("latin-1")
             out[key] = f"{out[key]},{text}" if key in out else text
     return out
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client went away
-            return b""
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _replay(raw: bytes, receive: Receive) -> Receive:
@@ -150,7 +135,7 @@ class BallotFront:
         if not takes_body(length, self.app.config.get("MAX_CONTENT_LENGTH"),
                           headers.get("CONTENT_TYPE", "")):
             return await self.wsgi(scope, receive, send)
-        raw = await _read_body(receive)
+        raw = await read_body(receive, (length or 0) + 1)  # one more: a longer body shows
         body = plain_ballot(raw) if len(raw) == length else None
         client = self._client(scope, headers)
         answer = await route(client, body) if body is not None else None
