@@ -137,8 +137,10 @@ class BallotFront:
             return await self.wsgi(scope, receive, send)
         raw = await read_body(receive, (length or 0) + 1)  # one more: a longer body shows
         body = plain_ballot(raw) if len(raw) == length else None
+        if body is None:
+            return await self.wsgi(scope, _replay(raw, receive), send)
         client = self._client(scope, headers)
-        answer = await route(client, body) if body is not None else None
+        answer = await route(client, body)
         if answer is None:
             return await self.wsgi(scope, _replay(raw, receive), send)
         status, payload, extra = answer

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flask import current_app
@@ -144,7 +145,7 @@ def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
         if status == "draft":
             raise ROUND_NOT_OPEN
         ensure_live(info.id)
-        item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
+        item = replace(item, future=Future())  # nothing of it was written: only re-queue it
         outcome = _commit(item)
     return settled(item, outcome)
 
