@@ -47,3 +47,15 @@ def post_fork(server, worker):  # noqa: ANN001, ANN201, ARG001
     import sys
 
     sys.setswitchinterval(float(os.environ.get("PINGYI_SWITCH_INTERVAL", "0.0005")))
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201, ARG001
+    # The loaded app is ~190,000 objects that live as long as the worker. Left in
+    # the collector's oldest generation, each full collection walked them all,
+    # holding the GIL for 90-270 ms in the middle of a burst of ballots (its p99
+    # was mostly these pauses). Frozen, they are never walked again; a full
+    # collection now takes 5-20 ms.
+    import gc
+
+    gc.collect()
+    gc.freeze()
