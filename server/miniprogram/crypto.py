@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 
 from flask import current_app
 
-from server.tokens.codec import RECEIPT_ALPHABET
+from server.tokens.codec import RECEIPT_ALPHABET, random_chars
 
 TAG_BYTES = 8
 
@@ -76,7 +75,7 @@ def unseal(sealed: str, key: bytes) -> str | None:
 
 
 def new_code(length: int) -> str:
-    return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(length))
+    return random_chars(length)
 
 
 def normalize_code(raw: object, length: int) -> str | None:

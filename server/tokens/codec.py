@@ -40,8 +40,24 @@ def parse_token(raw: object) -> tuple[int, str]:
     return int(m.group(1)), token_hash(m.group(0))
 
 
+def random_chars(count: int) -> str:
+    """`count` characters of RECEIPT_ALPHABET, uniformly at random from the OS CSPRNG.
+
+    One draw for all of them (a number below 31**count, written in base 31): a
+    choice per character read the OS's random source once per character, 13
+    system calls per ballot with its id, ~8% of a worker's samples in a burst.
+    """
+    base = len(RECEIPT_ALPHABET)
+    n = secrets.randbelow(base**count)
+    out = []
+    for _ in range(count):
+        n, i = divmod(n, base)
+        out.append(RECEIPT_ALPHABET[i])
+    return "".join(out)
+
+
 def new_receipt() -> str:
-    chars = "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(12))
+    chars = random_chars(12)
     return f"{chars[:4]}-{chars[4:8]}-{chars[8:]}"
 
 

@@ -1,0 +1,34 @@
+"""Receipts and the mini-program's typed codes: drawn uniformly from the alphabet."""
+
+from collections import Counter
+
+from server.miniprogram.crypto import new_code, normalize_code
+from server.tokens.codec import (
+    RECEIPT_ALPHABET,
+    RECEIPT_RE,
+    new_receipt,
+    normalize_receipt,
+    random_chars,
+)
+
+
+def test_every_position_is_uniform_over_the_alphabet():
+    draws = [random_chars(12) for _ in range(200 * len(RECEIPT_ALPHABET))]
+    assert {len(d) for d in draws} == {12}
+    for pos in range(12):
+        counts = Counter(d[pos] for d in draws)
+        assert set(counts) == set(RECEIPT_ALPHABET)
+        # 200 expected per character; a binomial sd is ~14, so these bounds are ~6 sd
+        assert 115 < min(counts.values()) and max(counts.values()) < 285, (pos, counts)
+
+
+def test_receipts_have_their_format_and_do_not_repeat():
+    receipts = [new_receipt() for _ in range(5000)]
+    assert all(RECEIPT_RE.match(r) and normalize_receipt(r.lower()) == r for r in receipts)
+    assert len(set(receipts)) == len(receipts)
+
+
+def test_mini_program_codes_round_trip_through_normalize():
+    for length in (4, 8, 16):
+        code = new_code(length)
+        assert len(code) == length and normalize_code(code.lower(), length) == code
