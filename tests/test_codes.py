@@ -32,3 +32,33 @@ def test_mini_program_codes_round_trip_through_normalize():
     for length in (4, 8, 16):
         code = new_code(length)
         assert len(code) == length and normalize_code(code.lower(), length) == code
+
+
+def test_pooled_bytes_never_repeat_across_chunks_or_a_fork():
+    import os
+
+    from server.core import randompool
+
+    seen = {randompool.random_bytes(16) for _ in range(3 * randompool.CHUNK // 16)}
+    assert len(seen) == 3 * randompool.CHUNK // 16  # three chunks' worth, all distinct
+    assert len(randompool.random_bytes(randompool.CHUNK + 1)) == randompool.CHUNK + 1
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's next bytes must not be the parent's next bytes
+        os.write(write, randompool.random_bytes(16))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 16)
+    assert len(child) == 16 and child != randompool.random_bytes(16)
+
+
+def test_random_below_stays_in_range_and_covers_it():
+    import pytest
+
+    from server.core.randompool import random_below
+
+    draws = Counter(random_below(7) for _ in range(7000))
+    assert set(draws) == set(range(7)) and min(draws.values()) > 800
+    assert random_below(1) == 0
+    with pytest.raises(ValueError):
+        random_below(0)

@@ -8,7 +8,7 @@ the same xmin and a place that says nothing about when it arrived (and deletes
 the spent tokens: rounds/operations.py).
 
 The rows never leave the database. Each table already has a random key: a
-ballot's and a comment's id are 128 bits from the OS CSPRNG (secrets.token_hex).
+ballot's and a comment's id are 128 bits from the OS CSPRNG (codec.new_ballot_id).
 Key order is as random as a fresh shuffle (the keys were drawn independently of
 when a ballot arrived), and inserting in the primary key's own order fills its
 B-tree from left to right instead of at random places.

@@ -12,6 +12,7 @@ import re
 import secrets
 
 from server.core.errors import ApiError
+from server.core.randompool import random_below, random_bytes
 
 MAX_ROUND_ID = 2**31 - 1
 TOKEN_RE = re.compile(r"^([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{22})$")
@@ -43,17 +44,21 @@ def parse_token(raw: object) -> tuple[int, str]:
 def random_chars(count: int) -> str:
     """`count` characters of RECEIPT_ALPHABET, uniformly at random from the OS CSPRNG.
 
-    One draw for all of them (a number below 31**count, written in base 31): a
-    choice per character read the OS's random source once per character, 13
-    system calls per ballot with its id, ~8% of a worker's samples in a burst.
+    One draw for all of them (a number below 31**count, written in base 31), not
+    one per character (core/randompool.py says why the draws are pooled).
     """
     base = len(RECEIPT_ALPHABET)
-    n = secrets.randbelow(base**count)
+    n = random_below(base**count)
     out = []
     for _ in range(count):
         n, i = divmod(n, base)
         out.append(RECEIPT_ALPHABET[i])
     return "".join(out)
+
+
+def new_ballot_id() -> str:
+    """128 random bits, hex: a ballot's and a comment's key (rounds/shuffle.py)."""
+    return random_bytes(16).hex()
 
 
 def new_receipt() -> str:

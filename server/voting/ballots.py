@@ -8,7 +8,6 @@ Redis counts it after that, and a Redis failure then loses nothing (rebuild).
 from __future__ import annotations
 
 import logging
-import secrets
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -21,7 +20,7 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
 from server.forms.storage import encode_answers
-from server.tokens.codec import new_receipt, parse_token
+from server.tokens.codec import new_ballot_id, new_receipt, parse_token
 from server.voting import livetally
 from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Pending
@@ -121,7 +120,7 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
     return Pending(
         round_id=info.id, token_hash=token_hash,
         guess=ratelimit.round_guess_args(info.id),
-        ballot_id=secrets.token_hex(16), receipt=new_receipt(),
+        ballot_id=new_ballot_id(), receipt=new_receipt(),
         answers=encode_answers(info.form, answers),
         fields=tally_fields(info.form, answers),
         comment=clean_comment(info.form, raw_comment, content_pass),

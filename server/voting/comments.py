@@ -17,7 +17,6 @@ reaches the ballot request.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 from sqlalchemy import Connection, ForeignKey, String, Text, text
@@ -27,6 +26,7 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
 from server.rounds.shuffle import COMMENTS, rewrite_in_random_order
+from server.tokens.codec import new_ballot_id
 
 DEFAULT_LABEL = "意见和建议"
 DEFAULT_MAX = 500
@@ -90,7 +90,7 @@ def insert_comments(conn: Connection, round_id: int, bodies: list[str]) -> None:
     """Called by the group committer inside the transaction of the accepted ballots."""
     if bodies:
         conn.execute(text("INSERT INTO ballot_comments (id, round_id, body) VALUES (:i, :r, :b)"),
-                     [{"i": secrets.token_hex(16), "r": round_id, "b": b} for b in bodies])
+                     [{"i": new_ballot_id(), "r": round_id, "b": b} for b in bodies])
 
 
 def shuffle(round_id: int) -> None:
