@@ -11,9 +11,15 @@ app is what every gunicorn-based test (races, faults, linkage, two hosts) runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy import text
 
@@ -21,7 +27,7 @@ from server.core.db import db
 from server.core.redis import get_redis
 from server.rounds.operations import close_round, get_round
 from server.voting import roundinfo
-from server.voting.asgi import BallotFront
+from server.voting.asgi import BallotFront, LoopOutcome
 from tests.conftest import _dispose, layer_pair_fixture, make_app
 from tests.factories import make_round, valid_answers
 from tests.test_ballot_fastpath import answer, post, recorded, same_answers
@@ -283,3 +289,76 @@ def test_other_requests_are_answered_by_flask_in_the_pool(pair, front):
     assert asgi_post(front, big, length=None).status_code == 413
     assert asgi_post(front, b"{}", length=10**9).status_code == 413  # never read
     assert recorded(fast, rid) == (1, 1)
+
+
+short_wait = layer_pair_fixture("BALLOT_FAST_PATH", COMMIT_TIMEOUT_S=0.5)
+
+
+@contextlib.contextmanager
+def writes_blocked(app: Any, round_id: int) -> Iterator[None]:
+    """Another connection holds what a ballot's commit needs, as a close would: the
+    round row FOR UPDATE on PostgreSQL, the write lock on SQLite. Released on exit."""
+    with app.app_context():
+        url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        conn = psycopg.connect(url.set(drivername="postgresql").render_as_string(False))
+        conn.execute("SELECT id FROM rounds WHERE id = %s FOR UPDATE", (round_id,))
+    else:
+        conn = sqlite3.connect(url.database, isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def test_a_commit_slower_than_the_timeout_is_unconfirmed_then_recorded(short_wait):
+    """COMMIT_TIMEOUT_S passes while the ballot waits for the database: 503
+    commit_unconfirmed on the loop as from Flask. The ballot still commits once the
+    database lets go, and sending it again says token_spent (the 503's advice)."""
+    fast, slow = short_wait
+    front = BallotFront(fast, threads=2)
+    with fast.app_context():
+        rnd, tokens = make_round("appraisal")
+        toks, ans, rid = tokens[rnd.categories[0].id], valid_answers(rnd), rnd.id
+    with writes_blocked(fast, rid):
+        on_loop = asgi_post(front, {"token": toks[0], "answers": ans})
+        from_flask = post(slow, {"token": toks[1], "answers": ans})
+        assert recorded(fast, rid) == (0, 0)
+    assert answer(on_loop)[:2] == answer(from_flask)[:2]
+    assert on_loop.status_code == 503
+    assert json.loads(on_loop.data)["error"]["code"] == "commit_unconfirmed"
+    deadline = time.monotonic() + 20
+    while recorded(fast, rid) != (2, 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorded(fast, rid) == (2, 2)
+    again = asgi_post(front, {"token": toks[0], "answers": ans})
+    assert answer(again)[:2] == answer(post(slow, {"token": toks[1], "answers": ans}))[:2]
+    assert json.loads(again.data)["error"]["code"] == "token_spent"
+    front.wsgi.executor.shutdown(wait=True)
+
+
+def test_an_outcome_reaches_the_loop_from_another_thread_unless_it_expired():
+    async def outcome_of(expire_first: bool) -> Any:
+        loop = asyncio.get_running_loop()
+        waiter = LoopOutcome(loop)
+        if expire_first:
+            waiter.expire()
+        thread = threading.Thread(target=waiter.set_result, args=("ok",))
+        thread.start()
+        thread.join()
+        assert waiter.done()
+        try:
+            return await waiter.result
+        except TimeoutError:
+            return "expired"
+
+    assert asyncio.run(outcome_of(False)) == "ok"
+    assert asyncio.run(outcome_of(True)) == "expired"  # the late "ok" is dropped quietly
+
+    closed = asyncio.new_event_loop()
+    late = LoopOutcome(closed)
+    closed.close()
+    late.set_exception(RuntimeError("after the worker stopped"))  # nothing to raise into
+    assert late.done()

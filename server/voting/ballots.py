@@ -23,7 +23,7 @@ from server.forms.storage import encode_answers
 from server.tokens.codec import new_ballot_id, new_receipt, parse_token
 from server.voting import livetally
 from server.voting.comments import clean_comment, comment_options
-from server.voting.groupcommit import GroupCommitter, Pending
+from server.voting.groupcommit import GroupCommitter, Outcome, Pending
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
 from server.wechat.config import content_check_enabled
 
@@ -113,9 +113,10 @@ def _commit(item: Pending) -> str:
 
 
 def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comment: Any = None,
-                   content_pass: Any = None) -> Pending:
+                   content_pass: Any = None, outcome: Outcome | None = None) -> Pending:
     """The checked ballot for the group committer; raises (422) before anything changes.
-    Needs an app context (the client's guessing limit); does no I/O."""
+    Needs an app context (the client's guessing limit); does no I/O. Its outcome
+    lands in `outcome`, by default a concurrent Future."""
     answers = check_answers(info.form, info.subject_ids, raw_answers)
     return Pending(
         round_id=info.id, token_hash=token_hash,
@@ -124,6 +125,7 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
         answers=encode_answers(info.form, answers),
         fields=tally_fields(info.form, answers),
         comment=clean_comment(info.form, raw_comment, content_pass),
+        future=outcome if outcome is not None else Future(),
     )
 
 

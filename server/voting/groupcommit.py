@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from flask import Flask
@@ -41,6 +41,15 @@ from server.voting.comments import insert_comments
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
+
+
+class Outcome(Protocol):
+    """Where the committer puts a ballot's outcome: a concurrent Future for a
+    waiting thread (`GroupCommitter.submit`), or what voting/asgi.py awaits."""
+
+    def done(self) -> bool: ...
+    def set_result(self, result: str) -> None: ...
+    def set_exception(self, exception: BaseException) -> None: ...
 
 
 @dataclass
@@ -58,7 +67,7 @@ class Pending:
     fields: dict[str, int]
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     category_id: int = 0  # from the token, set when the committer holds it
-    future: Future[str] = field(default_factory=Future)
+    future: Outcome = field(default_factory=Future)
 
 
 # ---- SQL ------------------------------------------------------------------------------
@@ -153,13 +162,16 @@ class GroupCommitter:
 
     def submit(self, item: Pending, timeout: float) -> str:
         """Queue a ballot; return 'ok' once committed, else the reason it was refused."""
-        return self.enqueue(item).result(timeout=timeout)
+        future = item.future
+        if not isinstance(future, Future):
+            raise TypeError("submit() waits on a concurrent Future")
+        self.enqueue(item)
+        return future.result(timeout=timeout)
 
-    def enqueue(self, item: Pending) -> Future[str]:
-        """Queue a ballot without waiting (voting/asgi.py awaits the future)."""
+    def enqueue(self, item: Pending) -> None:
+        """Queue a ballot without waiting (voting/asgi.py awaits its outcome)."""
         self._ensure_thread()
         self._queue.put(item)
-        return item.future
 
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
