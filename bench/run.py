@@ -342,6 +342,8 @@ class Bench:
                         burst_p50_ms=statistics.median(r["p50_ms"] for r in results),
                         burst_p99_ms=statistics.median(r["p99_ms"] for r in results),
                         burst_p99_ms_runs=[round(r["p99_ms"], 1) for r in results],
+                        burst_client_cpu_ms=statistics.median(
+                            r["client_cpu_ms_per_request"] for r in results),
                         burst_sql_rows=sum(rows_all), burst_redis_tally=sum(live_all),
                         burst_counts_match=match)
 
@@ -499,6 +501,7 @@ ROWS = [
     ("burst errors", "burst_errors", "", "0"),
     ("burst p99", "burst_p99_ms", "ms", "<= 200"),
     ("burst accepted == SQL == Redis", "burst_counts_match", "", "true"),
+    ("burst client's own CPU per request", "burst_client_cpu_ms", "ms", None),
     ("vote, one web host", "vote_per_s_1_host", "/s", None),
     ("vote, two web hosts (same machine)", "vote_per_s_2_hosts", "/s", None),
     ("two hosts / one host", "two_hosts_over_one", "", None),
