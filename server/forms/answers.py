@@ -34,32 +34,40 @@ def _subject_map(raw: Any, subject_ids: list[int], name: str) -> dict[int, Any]:
     return out
 
 
-def _appraisal_row(form: dict[str, Any], row: Any, sid: str) -> dict[str, str]:
-    where = f"answers.{sid}"
+def _appraisal_keys(form: dict[str, Any]) -> tuple[list[str], frozenset[str], frozenset[str]]:
+    """(criterion keys in order, the same as a set, grade keys)."""
     crit_keys = [c["key"] for c in form["criteria"]]
-    grade_keys = {g["key"] for g in form["grades"]}
+    return crit_keys, frozenset(crit_keys), frozenset(g["key"] for g in form["grades"])
+
+
+def _appraisal_row(form: dict[str, Any], row: Any, sid: str,
+                   keys: tuple[list[str], frozenset[str], frozenset[str]] | None = None
+                   ) -> dict[str, str]:
+    crit_keys, crit_set, grade_keys = keys or _appraisal_keys(form)
     if not isinstance(row, dict):
+        where = f"answers.{sid}"
         raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
-    extra = set(row) - set(crit_keys)
+    extra = row.keys() - crit_set
     if extra:
         key = sorted(map(str, extra))[0]
         raise _bad("unknown_criterion", "选票中包含不存在的测评指标",
-                    f"unknown criterion {key!r}", f"{where}.{key}"[:80])
+                    f"unknown criterion {key!r}", f"answers.{sid}.{key}"[:80])
     clean: dict[str, str] = {}
     for key in crit_keys:
         grade = row.get(key)
         if grade is None:
             raise _bad("missing_criterion", "还有测评指标未选择等次",
-                        f"criterion {key} of subject {sid} not answered", f"{where}.{key}")
+                        f"criterion {key} of subject {sid} not answered", f"answers.{sid}.{key}")
         if not isinstance(grade, str) or grade not in grade_keys:
             raise _bad("invalid_grade", "所选等次不在可选范围内",
-                        f"grade must be one of {sorted(grade_keys)}", f"{where}.{key}")
+                        f"grade must be one of {sorted(grade_keys)}", f"answers.{sid}.{key}")
         clean[key] = grade
     return clean
 
 
 def _appraisal(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
-    return {str(sid): _appraisal_row(form, row, str(sid))
+    keys = _appraisal_keys(form)  # once per ballot, not once per subject
+    return {str(sid): _appraisal_row(form, row, str(sid), keys)
             for sid, row in _subject_map(raw, subject_ids, "answers").items()}
 
 
