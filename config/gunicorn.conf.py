@@ -50,6 +50,10 @@ def post_fork(server, worker):  # noqa: ANN001, ANN201, ARG001
 
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201, ARG001
+    from server.core.warmup import warm_up
+
+    warm_up(worker.wsgi)  # SQL, Redis and the group committer, before the first ballot
+
     # The loaded app is ~190,000 objects that live as long as the worker. Left in
     # the collector's oldest generation, each full collection walked them all,
     # holding the GIL for 90-270 ms in the middle of a burst of ballots (its p99

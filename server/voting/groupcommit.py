@@ -173,6 +173,10 @@ class GroupCommitter:
         self._ensure_thread()
         self._queue.put(item)
 
+    def start(self) -> None:
+        """Start this process's committer now rather than with its first ballot."""
+        self._ensure_thread()
+
     def _ensure_thread(self) -> None:
         if self._pid == os.getpid():
             return
