@@ -33,8 +33,8 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # Tokens only ever travel in POST bodies and URL fragments, so the request
-# line logged here never holds one. The format is gthread's; uvicorn workers
-# write their own (address, request line, status) to the same file.
+# line logged here never holds one. The format is gthread's; under uvicorn
+# workers the app writes the same line itself (voting/asgi.py access_line).
 accesslog = os.environ.get("PINGYI_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"

@@ -52,8 +52,10 @@ class BoundedHttpTools(HttpToolsProtocol):
 
 
 class Worker(UvicornWorker):
+    # access_log off: uvicorn's own line has no response time; the app writes
+    # gthread's format to gunicorn's access log instead (below).
     CONFIG_KWARGS = {"loop": "uvloop", "http": BoundedHttpTools, "lifespan": "off",
-                     "proxy_headers": False, "server_header": False}
+                     "proxy_headers": False, "server_header": False, "access_log": False}
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -62,3 +64,6 @@ class Worker(UvicornWorker):
         trust = getattr(self.wsgi, "trust_scheme_headers", None)
         if trust is not None:
             trust(self.cfg.forwarded_allow_ips, self.cfg.secure_scheme_headers)
+        log_access_to = getattr(self.wsgi, "log_access_to", None)
+        if self.cfg.accesslog and log_access_to is not None:
+            log_access_to(self.log.access_log)
