@@ -34,7 +34,7 @@ graceful_timeout = 10
 keepalive = 5
 # Tokens only ever travel in POST bodies and URL fragments, so the request
 # line logged here never holds one. The format is gthread's; under uvicorn
-# workers the app writes the same line itself (voting/asgi.py access_line).
+# workers server/core/access_log.py writes the same line.
 accesslog = os.environ.get("PINGYI_ACCESS_LOG") or None
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"

@@ -10,6 +10,8 @@ app has no startup or shutdown hooks, so lifespan events are not sent.
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
+from server.core.access_log import AccessLogged
+
 MAX_HEAD = 64 * 1024  # a request's line and headers, in bytes
 
 
@@ -52,8 +54,8 @@ class BoundedHttpTools(HttpToolsProtocol):
 
 
 class Worker(UvicornWorker):
-    # access_log off: uvicorn's own line has no response time; the app writes
-    # gthread's format to gunicorn's access log instead (below).
+    # access_log off: uvicorn's own line has no response time; core/access_log.py
+    # writes gthread's format to gunicorn's access log instead (below).
     CONFIG_KWARGS = {"loop": "uvloop", "http": BoundedHttpTools, "lifespan": "off",
                      "proxy_headers": False, "server_header": False, "access_log": False}
 
@@ -64,6 +66,5 @@ class Worker(UvicornWorker):
         trust = getattr(self.wsgi, "trust_scheme_headers", None)
         if trust is not None:
             trust(self.cfg.forwarded_allow_ips, self.cfg.secure_scheme_headers)
-        log_access_to = getattr(self.wsgi, "log_access_to", None)
-        if self.cfg.accesslog and log_access_to is not None:
-            log_access_to(self.log.access_log)
+        if self.cfg.accesslog:
+            self.wsgi = AccessLogged(self.wsgi, self.log.access_log)

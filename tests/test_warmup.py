@@ -11,6 +11,7 @@ import time
 
 from flask import Flask
 
+from server.core.access_log import AccessLogged
 from server.core.db import db
 from server.core.warmup import warm_up
 from server.voting.asgi import BallotFront
@@ -30,7 +31,8 @@ def _closed_port() -> int:
 def test_a_worker_opens_sql_redis_and_its_committer_before_the_first_ballot(app):
     before = _committers()
     front = BallotFront(app, threads=2)
-    assert warm_up(front) is True  # the ASGI front, as gunicorn loads server/asgi.py
+    # the ASGI front, as gunicorn loads server/asgi.py, in the access log's wrapper
+    assert warm_up(AccessLogged(front, logging.getLogger("test.access"))) is True
     front.wsgi.executor.shutdown(wait=True)
     assert _committers() == before + 1
     with app.app_context():

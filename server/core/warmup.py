@@ -29,9 +29,11 @@ WAIT_S = 5.0
 
 
 def warm_up(loaded: Any, wait_s: float = WAIT_S) -> bool:
-    """Warm the app gunicorn loaded (server/asgi.py's front keeps it as `.app`);
+    """Warm the app gunicorn loaded (the ASGI layers keep what they wrap as `.app`);
     False when it is not pingyi's (the benchmark's naive peer uses the same config)."""
-    app = getattr(loaded, "app", loaded)
+    app = loaded
+    while not isinstance(app, Flask) and hasattr(app, "app"):
+        app = app.app
     if not isinstance(app, Flask) or "pingyi_committer" not in app.extensions:
         return False
     worker = threading.Thread(target=_warm, args=(app,), name="warm-up", daemon=True)
