@@ -26,6 +26,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     logging.basicConfig(level=app.config["LOG_LEVEL"])
+    # one INFO line per autogenerate plugin, each time a command loads migrations
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
     import server.models  # noqa: F401  (register every table)
     from server.core import api as core_api
