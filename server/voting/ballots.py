@@ -125,7 +125,7 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
         answers=encode_answers(info.form, answers),
         fields=tally_fields(info.form, answers),
         comment=clean_comment(info.form, raw_comment, content_pass),
-        future=outcome if outcome is not None else Future(),
+        future=outcome or Future(),
     )
 
 

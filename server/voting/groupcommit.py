@@ -26,7 +26,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import redis
@@ -65,9 +65,9 @@ class Pending:
     receipt: str
     answers: str
     fields: dict[str, int]
+    future: Outcome
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     category_id: int = 0  # from the token, set when the committer holds it
-    future: Outcome = field(default_factory=Future)
 
 
 # ---- SQL ------------------------------------------------------------------------------
