@@ -309,12 +309,18 @@ def test_round_state_machine(tmp_path: Path) -> None:
             db.session.remove()
         stats: dict[str, int] = __import__("collections").Counter()
         t0 = time.monotonic()
-        run_state_machine_as_test(
-            machine_for(app, proc, key, stats),
-            settings=settings(max_examples=60, stateful_step_count=40, deadline=None,
-                              database=None, derandomize=False,
-                              suppress_health_check=list(HealthCheck)),
-        )
+        # Random walks: rarely a whole run of 60 accepts no ballot (one did in
+        # make test, 0 of 161 ballot requests), and then it proves nothing about
+        # accepted ballots. Such a run is followed by another, up to three.
+        for _ in range(3):
+            run_state_machine_as_test(
+                machine_for(app, proc, key, stats),
+                settings=settings(max_examples=60, stateful_step_count=40, deadline=None,
+                                  database=None, derandomize=False,
+                                  suppress_health_check=list(HealthCheck)),
+            )
+            if stats["accepted"] > 0 and stats["redis restarts"] > 0:
+                break
         print(f"\n== round state machine: {time.monotonic() - t0:.1f} s ==\n  " + "\n  ".join(
             f"{k}: {v}" for k, v in sorted(stats.items())))
         assert stats["accepted"] > 0 and stats["redis restarts"] > 0
