@@ -7,7 +7,7 @@ Pure functions: the submit path and the close-time recount both call
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from server.core.errors import ApiError
@@ -173,6 +173,15 @@ def tally_fields(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, int
         for sid, row in answers.items()
         for item, value in row.items()
     }
+
+
+FIELD_SEP = ";"
+
+
+def pack_fields(fields: Mapping[str, int]) -> str:
+    """Tally fields as one text, `field=n;field=n`: how the live tally's settle
+    script takes a ballot's counts (voting/livetally.py SETTLE_MANY)."""
+    return FIELD_SEP.join(f"{key}={n}" for key, n in fields.items())
 
 
 def add_fields(total: dict[str, int], fields: Iterable[tuple[str, int]]) -> None:

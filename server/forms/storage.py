@@ -22,7 +22,7 @@ import json
 from typing import Any
 
 APPRAISAL = "A:"
-_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def canonical_json(answers: Any) -> str:
@@ -31,8 +31,8 @@ def canonical_json(answers: Any) -> str:
 
 def encode_answers(form: dict[str, Any], answers: dict[str, Any]) -> str:
     """The stored text of answers that `forms.answers.check_answers` returned."""
-    if form["kind"] == "appraisal" and len(form["grades"]) <= len(_DIGITS):
-        place = {g["key"]: _DIGITS[i] for i, g in enumerate(form["grades"])}
+    if form["kind"] == "appraisal" and len(form["grades"]) <= len(DIGITS):
+        place = {g["key"]: DIGITS[i] for i, g in enumerate(form["grades"])}
         keys = [c["key"] for c in form["criteria"]]
         return APPRAISAL + ",".join(
             f"{sid}=" + "".join(place[row[k]] for k in keys)
@@ -48,7 +48,7 @@ def decode_row(form: dict[str, Any], code: str) -> dict[str, str]:
         raise ValueError(f"row code {code!r} does not fit {len(keys)} criteria")
     row: dict[str, str] = {}
     for key, char in zip(keys, code, strict=True):
-        i = _DIGITS.find(char)
+        i = DIGITS.find(char)
         if not 0 <= i < len(grades):
             raise ValueError(f"row code {code!r}: no grade {char!r}")
         row[key] = grades[i]["key"]

@@ -18,7 +18,7 @@ from flask import current_app
 from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
-from server.forms.answers import check_answers, tally_fields
+from server.forms.answers import check_answers, pack_fields, tally_fields
 from server.forms.storage import encode_answers
 from server.tokens.codec import new_ballot_id, new_receipt, parse_token
 from server.voting import livetally
@@ -117,13 +117,19 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
     """The checked ballot for the group committer; raises (422) before anything changes.
     Needs an app context (the client's guessing limit); does no I/O. Its outcome
     lands in `outcome`, by default a concurrent Future."""
-    answers = check_answers(info.form, info.subject_ids, raw_answers)
+    compiled = info.codec.encode(raw_answers) if info.codec is not None else None
+    if compiled is not None:
+        stored, tally = compiled
+    else:  # another form, or an ill-formed ballot: these checks raise the error
+        answers = check_answers(info.form, info.subject_ids, raw_answers)
+        stored = encode_answers(info.form, answers)
+        tally = pack_fields(tally_fields(info.form, answers))
     return Pending(
         round_id=info.id, token_hash=token_hash,
         guess=ratelimit.round_guess_args(info.id),
         ballot_id=new_ballot_id(), receipt=new_receipt(),
-        answers=encode_answers(info.form, answers),
-        fields=tally_fields(info.form, answers),
+        answers=stored,
+        tally=tally,
         comment=clean_comment(info.form, raw_comment, content_pass),
         future=outcome or Future(),
     )

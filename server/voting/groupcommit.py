@@ -64,7 +64,7 @@ class Pending:
     ballot_id: str
     receipt: str
     answers: str
-    fields: dict[str, int]
+    tally: str  # its tally fields, packed (forms.answers.pack_fields)
     future: Outcome
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     category_id: int = 0  # from the token, set when the committer holds it
@@ -278,7 +278,7 @@ def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
             outcome = outcomes.get(id(p), "")
             mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
             settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
-                                           p.fields if mode == "c" else None))
+                                           p.tally if mode == "c" else ""))
         calls.append(functools.partial(livetally.settle_many, round_id, settle))
     try:
         _per_round(calls)

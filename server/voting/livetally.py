@@ -192,13 +192,13 @@ def claim_many(round_id: int, claims: list[Claim], hold_s: int, client: Any = No
 
 @dataclass(frozen=True)
 class Settle:
-    """A held token after the SQL commit: mode 'c' (count it with `fields`), 'r'
+    """A held token after the SQL commit: mode 'c' (count it with `tally`), 'r'
     (release the hold) or 's' (release; SQL has the token spent)."""
 
     token_hash: str
     mode: str
     category_id: int = 0
-    fields: Mapping[str, int] | None = None
+    tally: str = ""  # mode 'c': the ballot's tally fields, packed (forms.answers.pack_fields)
 
 
 def settle_many(round_id: int, items: list[Settle], client: Any = None) -> Any:
@@ -206,8 +206,7 @@ def settle_many(round_id: int, items: list[Settle], client: Any = None) -> Any:
     k = keys(round_id)
     args: list[Any] = []
     for s in items:
-        packed = ";".join(f"{f}={n}" for f, n in (s.fields or {}).items())
-        args += [s.mode, s.token_hash, s.category_id, packed]
+        args += [s.mode, s.token_hash, s.category_id, s.tally]
     script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout,
                    *[k.pending(s.token_hash) for s in items],
                    *[k.tally(s.category_id) for s in items]]

@@ -6,11 +6,12 @@ them per process is safe (status is never cached: Redis and SQL decide it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.db import db
 from server.core.errors import ApiError
+from server.forms.codec import AppraisalCodec, answer_codec
 from server.rounds.models import Round
 
 UNKNOWN_TOKEN = ApiError("token_unknown", "投票码无效，请确认扫描的是本次会议发放的选票",
@@ -26,6 +27,8 @@ class RoundInfo:
     subject_ids: list[int]
     subjects: list[dict[str, Any]]
     categories: dict[int, str]
+    # the form compiled for this round's subjects (None: the general checks only)
+    codec: AppraisalCodec | None = field(default=None, compare=False, repr=False)
 
 
 _CACHE: dict[int, RoundInfo] = {}
@@ -40,14 +43,16 @@ def round_info(round_id: int) -> tuple[RoundInfo, str]:
     rnd = db.session.get(Round, round_id)
     if rnd is None:
         raise UNKNOWN_TOKEN
+    subject_ids = [s.id for s in rnd.subjects]
     info = RoundInfo(
         id=rnd.id,
         title=rnd.title,
         kind=rnd.kind,
         form=rnd.form,
-        subject_ids=[s.id for s in rnd.subjects],
+        subject_ids=subject_ids,
         subjects=[{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects],
         categories={c.id: c.name for c in rnd.categories},
+        codec=answer_codec(rnd.form, subject_ids),
     )
     if rnd.status != "draft":
         if len(_CACHE) >= _CACHE_MAX:
