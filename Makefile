@@ -54,7 +54,7 @@ run: $(STAMP) fonts
 	PUBLIC_BASE_URL=http://$(HOST):$(PORT) WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
 
 test: $(STAMP) system-deps
-	$(BIN)/ruff check server bot tests
+	$(BIN)/ruff check server bot tests bench migrations
 	$(BIN)/pytest -q
 
 # The long part of the reliability suite: 100-trial races, kill -9 of workers,
@@ -71,7 +71,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check server bot tests
+	$(BIN)/ruff check server bot tests bench migrations
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
