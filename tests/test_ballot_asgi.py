@@ -30,7 +30,9 @@ from server.voting import roundinfo
 from server.voting.asgi import BallotFront, LoopOutcome
 from tests.conftest import _dispose, layer_pair_fixture, make_app
 from tests.factories import make_round, valid_answers
+from tests.support.miniprogram import answers_for, bearer, make_staff
 from tests.test_ballot_fastpath import answer, post, recorded, same_answers
+from tests.test_miniprogram_content import _comments, _open_round_with_comments
 
 pair = layer_pair_fixture("BALLOT_FAST_PATH", TOKEN_GUESS_LIMIT=3)  # (fast, flask)
 
@@ -172,6 +174,27 @@ def test_both_paths_give_the_same_answers(pair, front):
     assert by_name["accepted over https"][2]["Strict-Transport-Security"]
     assert by_name["too large"][0] == 413
     assert [by_name[f"guess {i}"][0] for i in (1, 2, 3, 4)] == [404, 404, 404, 429]
+
+
+def test_a_comment_on_the_loop_is_checked_and_stored_apart(pair, front):
+    """A ballot with a comment is served on the loop too (its checks read the app's
+    settings in an app context): refused when too long, else stored apart."""
+    fast, _ = pair
+    client = fast.test_client()
+    rid, tokens = _open_round_with_comments(client, bearer(make_staff(fast)))
+    ans = answers_for(client.post("/api/v1/ballot-form", json={"token": tokens[0]}).json)
+    handed_on = Counting(front)
+
+    too_long = asgi_post(front, {"token": tokens[0], "answers": ans, "comment": "长" * 201})
+    assert too_long.status_code == 422
+    assert json.loads(too_long.data)["error"]["code"] == "comment_too_long"
+    assert asgi_post(front, {"token": tokens[0], "answers": ans,
+                             "comment": "建议  加强调查研究"}).status_code == 201
+    assert asgi_post(front, {"token": tokens[1], "answers": ans, "comment": "  "}
+                     ).status_code == 201
+    assert handed_on.calls == 0
+    assert _comments(fast, rid) == ["建议 加强调查研究"]
+    assert recorded(fast, rid) == (2, 2)
 
 
 def test_closed_round_lost_state_and_outage_answer_as_flask(pair, front, tmp_path):

@@ -66,7 +66,11 @@ def _remote_addr() -> str | None:
 
 def client_address() -> str:
     """The peer address as counted: IPv4 as is, IPv6 as its /64."""
-    raw = _remote_addr() or ""
+    return counted_address(_remote_addr() or "")
+
+
+def counted_address(raw: str) -> str:
+    """`raw` (a REMOTE_ADDR) as counted: IPv4 as is, IPv6 as its /64."""
     try:
         addr = ipaddress.ip_address(raw.split("%", 1)[0])
     except ValueError:
@@ -80,11 +84,26 @@ def client_address() -> str:
 
 def client_id() -> str:
     """A keyed hash of the client's address (Redis never holds the address itself)."""
-    if "rl_client" not in g:
-        key = hashlib.sha256(b"pingyi-ratelimit:" + current_app.secret_key.encode()).digest()
-        g.rl_client = hashlib.blake2s(client_address().encode(), key=key,
-                                      digest_size=10).hexdigest()
-    return g.rl_client
+    return hashed_client(_remote_addr() or "", current_app.secret_key)
+
+
+_HASHED: dict[tuple[str, str], str] = {}
+_HASHED_MAX = 10_000
+
+
+def hashed_client(remote_addr: str, secret_key: str) -> str:
+    """client_id() of `remote_addr`. Remembered per process: every ballot needs it
+    (the claim script counts unknown tokens under it), and a meeting's few hundred
+    phones send one to four requests each."""
+    found = _HASHED.get((remote_addr, secret_key))
+    if found is None:
+        key = hashlib.sha256(b"pingyi-ratelimit:" + secret_key.encode()).digest()
+        found = hashlib.blake2s(counted_address(remote_addr).encode(), key=key,
+                                digest_size=10).hexdigest()
+        if len(_HASHED) >= _HASHED_MAX:
+            _HASHED.clear()
+        _HASHED[(remote_addr, secret_key)] = found
+    return found
 
 
 def hit(key: str, window_s: int) -> int:
@@ -104,9 +123,10 @@ TOO_MANY_GUESSES = ("无效投票码的尝试次数过多，请稍后再试；�
                     "wait and retry")
 
 
-def guess_key(round_id: int) -> str:
-    """This client's failed-token counter for a round (in the round's hash slot)."""
-    return f"{{r:{round_id}}}:guess:{client_id()}"
+def guess_key(round_id: int, client: str = "") -> str:
+    """A client's failed-token counter for a round (in the round's hash slot);
+    `client` a client_id (""; the key of no client)."""
+    return f"{{r:{round_id}}}:guess:{client}"
 
 
 def guess_limit() -> tuple[int, int]:
@@ -131,10 +151,17 @@ def note_bad_token() -> None:
 
 def round_guess_args(round_id: int) -> tuple[str, int, int]:
     """(key, limit, window) for the claim/peek scripts; limit 0 switches the check off."""
-    limit, window = guess_limit()
+    return guess_args_for(current_app, round_id, _remote_addr())
+
+
+def guess_args_for(app: Flask, round_id: int, remote_addr: str | None) -> tuple[str, int, int]:
+    """round_guess_args() for the client at `remote_addr` (None: no client, no limit),
+    without an app context (the ballot on the event loop, voting/asgi.py)."""
+    limit = int(app.config["TOKEN_GUESS_LIMIT"]) if remote_addr is not None else 0
     if not limit:
-        return f"{{r:{round_id}}}:guess:", 0, 0
-    return guess_key(round_id), limit, window
+        return guess_key(round_id), 0, 0
+    return (guess_key(round_id, hashed_client(remote_addr or "", app.secret_key)),
+            limit, int(app.config["TOKEN_GUESS_WINDOW_S"]))
 
 
 # -- console sign-in ----------------------------------------------------------

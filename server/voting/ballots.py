@@ -113,10 +113,12 @@ def _commit(item: Pending) -> str:
 
 
 def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comment: Any = None,
-                   content_pass: Any = None, outcome: Outcome | None = None) -> Pending:
+                   content_pass: Any = None, outcome: Outcome | None = None,
+                   guess: tuple[str, int, int] | None = None) -> Pending:
     """The checked ballot for the group committer; raises (422) before anything changes.
-    Needs an app context (the client's guessing limit); does no I/O. Its outcome
-    lands in `outcome`, by default a concurrent Future."""
+    Does no I/O. Needs an app context for a comment, and for the client's guessing
+    limit unless `guess` gives it (ratelimit.guess_args_for). Its outcome lands in
+    `outcome`, by default a concurrent Future."""
     compiled = info.codec.encode(raw_answers) if info.codec is not None else None
     if compiled is not None:
         stored, tally = compiled
@@ -126,7 +128,7 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
         tally = pack_fields(tally_fields(info.form, answers))
     return Pending(
         round_id=info.id, token_hash=token_hash,
-        guess=ratelimit.round_guess_args(info.id),
+        guess=guess or ratelimit.round_guess_args(info.id),
         ballot_id=new_ballot_id(), receipt=new_receipt(),
         answers=stored,
         tally=tally,
@@ -139,7 +141,7 @@ def settled(item: Pending, outcome: str) -> Accepted:
     """The ballot's answer from its committer outcome: accepted, or the refusal raised."""
     if outcome == "ok":
         return Accepted(receipt=item.receipt, round_id=item.round_id)
-    raise _refusal(outcome)
+    raise refusal(outcome)
 
 
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
@@ -157,7 +159,8 @@ def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
     return settled(item, outcome)
 
 
-def _refusal(outcome: str) -> ApiError:
+def refusal(outcome: str) -> ApiError:
+    """The error for a committer outcome other than 'ok' (a 429 needs the client bound)."""
     if outcome == "spent":
         return TOKEN_SPENT
     if outcome == "busy":
