@@ -176,15 +176,13 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
         return out
     pattern = row_pattern(subject_ids)
     sids = sorted(str(int(s)) for s in subject_ids)
-    heads = [sid + "=" for sid in sids]
+    # forms/storage.py: one code per subject, "A:<sid>=<code>,..." in this order
+    codes = re.compile(re.escape(APPRAISAL)
+                       + ",".join(re.escape(sid) + "=([^,]*)" for sid in sids))
     matched: dict[tuple[int, str], tuple[str, ...]] = {}
     for key in counts:
         text_ = key[1]
-        if text_.startswith(APPRAISAL):  # forms/storage.py: one code per subject
-            parts = text_[len(APPRAISAL):].split(",")
-            if len(parts) == len(heads) and all(map(str.startswith, parts, heads)):
-                matched[key] = tuple(p[len(h):] for p, h in zip(parts, heads, strict=True))
-        elif m := pattern.fullmatch(text_):
+        if m := (codes if text_.startswith(APPRAISAL) else pattern).fullmatch(text_):
             matched[key] = m.groups()
 
     def split(bad: set[str]) -> None:
