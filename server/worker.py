@@ -7,45 +7,80 @@ a proxy is recognised by gunicorn's rule, as with the threaded workers. The
 app has no startup or shutdown hooks, so lifespan events are not sent.
 """
 
+import asyncio
+import os
+
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
 
 from server.core.access_log import AccessLogged
 
 MAX_HEAD = 64 * 1024  # a request's line and headers, in bytes
+# Seconds a client may take to send a request's line and headers, and a new
+# connection to send its first byte (PINGYI_HEAD_TIMEOUT_S).
+HEAD_TIMEOUT_S = float(os.environ.get("PINGYI_HEAD_TIMEOUT_S", "20"))
 
 
 class BoundedHttpTools(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a bound on a request's head.
+    """uvicorn's httptools protocol with bounds on a request's head.
 
     uvicorn buffers a request line and headers of any size; gunicorn's own
     workers refuse over-long ones (431), and so does this: a client cannot make
     a worker hold megabytes of headers. Counted per chunk received before the
     head is complete, so the bound may be passed by one read at most.
+
+    Nor does uvicorn limit how long a head may take to arrive, or how long a new
+    connection may stay silent: a few hundred sockets trickling headers would
+    hold a worker's connections for ever. Each head has HEAD_TIMEOUT_S from its
+    first byte (a new connection, from its opening): then 408 and close, as
+    gunicorn answers a request that timed out.
     """
 
     _in_head = True
     _head_bytes = 0
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]
+        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
+            if self._head_timer is None:  # the first bytes of the next request's head
+                self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
-                self._refuse_head()
+                self._refuse(b"431 Request Header Fields Too Large")
                 return
         super().data_received(data)
 
-    def _refuse_head(self) -> None:
-        """431, as gunicorn answers an over-long header field, and close."""
-        msg = b"Request Header Fields Too Large"
-        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                             b"content-type: text/plain; charset=utf-8\r\n"
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._head_bytes:
+            self._refuse(b"408 Request Timeout")
+        else:  # nothing sent at all: nothing to answer
+            self.transport.close()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _refuse(self, status: bytes) -> None:
+        """Answer `status` in plain text (its reason phrase as the body), and close."""
+        msg = status.split(b" ", 1)[1]
+        self.transport.write(b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
                              b"content-length: %d\r\nconnection: close\r\n\r\n%s"
-                             % (len(msg), msg))
+                             % (status, len(msg), msg))
         self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._stop_head_timer()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -13,6 +13,7 @@ import io
 import json
 import re
 import socket
+import time
 from typing import Any
 
 import pytest
@@ -139,6 +140,39 @@ def test_oversized_request_head_over_real_http_is_refused(app):
             refused = answer_to(size)
             assert refused.startswith(b"HTTP/1.1 431") or refused == b"", (size, refused)
         assert answer_to(100).startswith(b"HTTP/1.1 200")  # the worker is still serving
+
+
+def test_slow_or_silent_clients_are_cut_off_over_real_http(app):
+    """A head that takes longer than PINGYI_HEAD_TIMEOUT_S to arrive gets 408 and
+    is closed; so is (without an answer) a connection that never sends a byte.
+    A client that sends its head in time, even in pieces, is served."""
+    with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
+                  threads=2, extra_env={"PINGYI_HEAD_TIMEOUT_S": "2"}) as base:
+        host, port = base.removeprefix("http://").split(":")
+
+        def read_all(s: socket.socket) -> tuple[bytes, float]:
+            start, got = time.monotonic(), b""
+            while chunk := s.recv(4096):
+                got += chunk
+            return got, time.monotonic() - start
+
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the end
+            got, waited = read_all(s)
+        assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
+        assert 1.5 < waited < 10, waited
+
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            got, waited = read_all(s)  # silent: closed, nothing said
+        assert got == b"" and 1.5 < waited < 10, (got, waited)
+
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            for piece in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n",
+                          b"Connection: close\r\n\r\n"):
+                s.sendall(piece)
+                time.sleep(0.3)  # the head complete 0.6 s after its first byte
+            got, _ = read_all(s)
+        assert got.startswith(b"HTTP/1.1 200"), got
 
 
 MALFORMED = [
