@@ -9,6 +9,7 @@ app has no startup or shutdown hooks, so lifespan events are not sent.
 
 import asyncio
 import os
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker
@@ -19,6 +20,42 @@ MAX_HEAD = 64 * 1024  # a request's line and headers, in bytes
 # Seconds a client may take to send a request's line and headers, and a new
 # connection to send its first byte (PINGYI_HEAD_TIMEOUT_S).
 HEAD_TIMEOUT_S = float(os.environ.get("PINGYI_HEAD_TIMEOUT_S", "20"))
+
+
+class CoalescedWrites:
+    """A transport whose writes within one turn of the event loop leave as one.
+
+    uvicorn writes a response's head and its body separately: two send() calls
+    and two TCP segments, which the client reads in two wake-ups. Gathered, a
+    ballot's answer is one system call and one segment. In bursts of 2,000
+    ballots (four interleaved pairs) the p99 was 244-334 ms against 292-320 ms.
+    """
+
+    __slots__ = ("_transport", "_loop", "_pending")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            data = b"".join(self._pending) if len(self._pending) > 1 else self._pending[0]
+            self._pending = []
+            if not self._transport.is_closing():
+                self._transport.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # everything else: the socket's transport
+        return getattr(self._transport, name)
 
 
 class BoundedHttpTools(HttpToolsProtocol):
@@ -41,7 +78,7 @@ class BoundedHttpTools(HttpToolsProtocol):
     _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)  # type: ignore[arg-type]
+        super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
         self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
