@@ -1,12 +1,13 @@
-"""An appraisal ballot checked, stored and counted in one pass.
+"""An appraisal ballot checked and stored in one pass, and counted from its code.
 
 The general path walks a ballot four times: `answers.check_answers`, then
 `storage.encode_answers`, then `answers.tally_fields`, then `pack_fields` for
-the live tally. For a 7-subject, 6-criterion appraisal that was ~60 µs of the
-event loop's time per ballot. A round's form and subjects are frozen once it
-opens (voting/roundinfo.py caches them), so every name those steps build can be
-built once per round instead: each subject's tally field for each criterion and
-grade, and the packed fields of each row code seen so far.
+the live tally (~2.5 KB of field names per 7-subject, 6-criterion ballot, sent
+to Redis and parsed there). A round's form and subjects are frozen once it
+opens (voting/roundinfo.py caches them), so here the checks and the stored
+code are one pass, and the stored code (~60 bytes) is what the live tally
+gets: its settle script counts each distinct row once per batch and names the
+fields from the form's `legend` (voting/livetally.py SETTLE_MANY).
 
 `encode` answers only a well-formed ballot; for anything else it returns None
 and the caller runs the general checks, which raise the documented error.
@@ -17,10 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from server.forms.answers import FIELD_SEP, pack_fields
+from server.forms.answers import FIELD_SEP
 from server.forms.storage import APPRAISAL, DIGITS
-
-ROW_CACHE_MAX = 20_000  # packed rows kept per round (~100 bytes each)
 
 
 class AppraisalCodec:
@@ -31,39 +30,25 @@ class AppraisalCodec:
         grades = [g["key"] for g in form["grades"]]
         self._digit = {g: DIGITS[i] for i, g in enumerate(grades)}
         # encode_answers stores rows in the order sorted() gives their text ids
-        self._subjects = sorted({str(s) for s in subject_ids})
-        self._cells = {
-            sid: [{DIGITS[i]: pack_fields({f"{sid}:{crit}:{g}": 1})
-                   for i, g in enumerate(grades)} for crit in self._criteria]
-            for sid in self._subjects}
-        self._rows: dict[str, str] = {}
+        self._heads = [sid + "=" for sid in sorted({str(s) for s in subject_ids})]
+        # criterion keys, then grade keys (the code's characters name them in order)
+        self.legend = (FIELD_SEP.join(self._criteria), FIELD_SEP.join(grades))
 
-    def encode(self, raw: Any) -> tuple[str, str] | None:
-        """(stored answers, packed tally fields), or None: not a well-formed ballot."""
-        if type(raw) is not dict or len(raw) != len(self._subjects):
+    def encode(self, raw: Any) -> str | None:
+        """The stored answers (also the live tally's fields), or None: not well formed."""
+        if type(raw) is not dict or len(raw) != len(self._heads):
             return None
         digit, criteria, width = self._digit, self._criteria, len(self._criteria)
         parts: list[str] = []
-        packed: list[str] = []
         try:
-            for sid in self._subjects:
-                row = raw[sid]
+            for head in self._heads:
+                row = raw[head[:-1]]
                 if type(row) is not dict or len(row) != width:
                     return None
-                part = sid + "=" + "".join(map(digit.__getitem__, map(row.__getitem__, criteria)))
-                parts.append(part)
-                packed.append(self._rows.get(part) or self._packed_row(sid, part))
+                parts.append(head + "".join(map(digit.__getitem__, map(row.__getitem__, criteria))))
         except (KeyError, TypeError):  # a subject or criterion missing, an unknown grade
             return None
-        return APPRAISAL + ",".join(parts), FIELD_SEP.join(packed)
-
-    def _packed_row(self, sid: str, part: str) -> str:
-        cells = self._cells[sid]
-        code = part[len(sid) + 1:]
-        packed = FIELD_SEP.join(map(dict.__getitem__, cells, code))
-        if len(self._rows) < ROW_CACHE_MAX:
-            self._rows[part] = packed
-        return packed
+        return APPRAISAL + ",".join(parts)
 
 
 def answer_codec(form: dict[str, Any], subject_ids: list[int]) -> AppraisalCodec | None:

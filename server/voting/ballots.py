@@ -119,19 +119,20 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
     Does no I/O. Needs an app context for a comment, and for the client's guessing
     limit unless `guess` gives it (ratelimit.guess_args_for). Its outcome lands in
     `outcome`, by default a concurrent Future."""
-    compiled = info.codec.encode(raw_answers) if info.codec is not None else None
-    if compiled is not None:
-        stored, tally = compiled
+    codec = info.codec
+    stored = codec.encode(raw_answers) if codec is not None else None
+    if stored is not None:  # the live tally counts the stored code (forms/codec.py)
+        tally, legend = stored, codec.legend  # type: ignore[union-attr]
     else:  # another form, or an ill-formed ballot: these checks raise the error
         answers = check_answers(info.form, info.subject_ids, raw_answers)
         stored = encode_answers(info.form, answers)
-        tally = pack_fields(tally_fields(info.form, answers))
+        tally, legend = pack_fields(tally_fields(info.form, answers)), ("", "")
     return Pending(
         round_id=info.id, token_hash=token_hash,
         guess=guess or ratelimit.round_guess_args(info.id),
         ballot_id=new_ballot_id(), receipt=new_receipt(),
         answers=stored,
-        tally=tally,
+        tally=tally, legend=legend,
         comment=clean_comment(info.form, raw_comment, content_pass),
         future=outcome or Future(),
     )

@@ -64,10 +64,11 @@ class Pending:
     ballot_id: str
     receipt: str
     answers: str
-    tally: str  # its tally fields, packed (forms.answers.pack_fields)
+    tally: str  # its tally fields packed (forms.answers.pack_fields), or its stored code
     future: Outcome
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     category_id: int = 0  # from the token, set when the committer holds it
+    legend: tuple[str, str] = ("", "")  # with a stored code: its form's keys (forms/codec.py)
 
 
 # ---- SQL ------------------------------------------------------------------------------
@@ -279,7 +280,8 @@ def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
             mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
             settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
                                            p.tally if mode == "c" else ""))
-        calls.append(functools.partial(livetally.settle_many, round_id, settle))
+        legend = next((p.legend for p in items if p.legend[0]), ("", ""))
+        calls.append(functools.partial(livetally.settle_many, round_id, settle, legend=legend))
     try:
         _per_round(calls)
     except redis.RedisError as exc:

@@ -83,11 +83,16 @@ return out
 # committed ballot (fields "f1=n1;f2=n2;...": one packed argument, as ~80
 # separate ones cost more than the script), 'r' releases the hold, 's' releases
 # it and remembers that SQL has the token spent. At most MAX_BATCH ballots
-# (voting/groupcommit.py) per call.
+# (voting/groupcommit.py) per call. Then ARGV[4n+1], ARGV[4n+2]: an appraisal
+# form's criterion and grade keys, each joined by ';' (or empty), for ballots
+# whose fields are their stored code instead, "A:<sid>=<code>,..."
+# (forms/storage.py): rows are counted as they come, and each distinct row is
+# turned into its fields once per batch (<sid>:<criterion>:<grade>, by the
+# code's characters 0-9a-z naming grades in order).
 SETTLE_MANY = """
 local n = (#KEYS - 5) / 2
 local live = redis.call('EXISTS', KEYS[1]) == 1
-local spent, turnout, sums = {}, {}, {}
+local spent, turnout, sums, rows = {}, {}, {}, {}
 for i = 1, n do
   local mode, h = ARGV[4 * i - 3], ARGV[4 * i - 2]
   local tally = KEYS[5 + n + i]
@@ -96,14 +101,39 @@ for i = 1, n do
       spent[#spent + 1] = h
       local cat = ARGV[4 * i - 1]
       turnout[cat] = (turnout[cat] or 0) + 1
-      local t = sums[tally]
-      if not t then t = {}; sums[tally] = t end
-      for field, k in string.gmatch(ARGV[4 * i], '([^;=]+)=(%-?%d+)') do
-        t[field] = (t[field] or 0) + tonumber(k)
+      local fields = ARGV[4 * i]
+      if string.sub(fields, 1, 2) == 'A:' then
+        local r = rows[tally]
+        if not r then r = {}; rows[tally] = r end
+        for row in string.gmatch(string.sub(fields, 3), '[^,]+') do r[row] = (r[row] or 0) + 1 end
+      else
+        local t = sums[tally]
+        if not t then t = {}; sums[tally] = t end
+        for field, k in string.gmatch(fields, '([^;=]+)=(%-?%d+)') do
+          t[field] = (t[field] or 0) + tonumber(k)
+        end
       end
     end
   elseif mode == 's' and redis.call('HDEL', KEYS[2], h) == 1 then
     spent[#spent + 1] = h
+  end
+end
+if next(rows) then
+  local crit, grade = {}, {}
+  for key in string.gmatch(ARGV[4 * n + 1], '[^;]+') do crit[#crit + 1] = key end
+  for key in string.gmatch(ARGV[4 * n + 2], '[^;]+') do grade[#grade + 1] = key end
+  for tally, r in pairs(rows) do
+    local t = sums[tally]
+    if not t then t = {}; sums[tally] = t end
+    for row, k in pairs(r) do
+      local sid, code = string.match(row, '^([^=]+)=(.*)$')
+      for c = 1, #code do
+        local b = string.byte(code, c)
+        local g = grade[(b <= 57 and b - 48 or b - 87) + 1]
+        local field = sid .. ':' .. crit[c] .. ':' .. g
+        t[field] = (t[field] or 0) + k
+      end
+    end
   end
 end
 -- the batch's counts summed first: one HINCRBY per field, not per ballot and field
@@ -193,7 +223,8 @@ def claim_many(round_id: int, claims: list[Claim], hold_s: int, client: Any = No
 @dataclass(frozen=True)
 class Settle:
     """A held token after the SQL commit: mode 'c' (count it with `tally`), 'r'
-    (release the hold) or 's' (release; SQL has the token spent)."""
+    (release the hold) or 's' (release; SQL has the token spent). `tally`: packed
+    fields, or an appraisal ballot's stored code (with the round's legend)."""
 
     token_hash: str
     mode: str
@@ -201,12 +232,16 @@ class Settle:
     tally: str = ""  # mode 'c': the ballot's tally fields, packed (forms.answers.pack_fields)
 
 
-def settle_many(round_id: int, items: list[Settle], client: Any = None) -> Any:
-    """Count committed ballots and release the other holds (`client`: a pipeline)."""
+def settle_many(round_id: int, items: list[Settle], client: Any = None,
+                legend: tuple[str, str] = ("", "")) -> Any:
+    """Count committed ballots and release the other holds (`client`: a pipeline).
+    `legend`: the appraisal form's criterion and grade keys, each joined by ';',
+    when a ballot's tally is its stored code (forms/codec.py)."""
     k = keys(round_id)
     args: list[Any] = []
     for s in items:
         args += [s.mode, s.token_hash, s.category_id, s.tally]
+    args += legend
     script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout,
                    *[k.pending(s.token_hash) for s in items],
                    *[k.tally(s.category_id) for s in items]]
