@@ -30,7 +30,7 @@ class AppraisalCodec:
         grades = [g["key"] for g in form["grades"]]
         self._digit = {g: DIGITS[i] for i, g in enumerate(grades)}
         # encode_answers stores rows in the order sorted() gives their text ids
-        self._heads = [sid + "=" for sid in sorted({str(s) for s in subject_ids})]
+        self._heads = [(sid, sid + "=") for sid in sorted({str(s) for s in subject_ids})]
         # criterion keys, then grade keys (the code's characters name them in order)
         self.legend = (FIELD_SEP.join(self._criteria), FIELD_SEP.join(grades))
 
@@ -41,8 +41,8 @@ class AppraisalCodec:
         digit, criteria, width = self._digit, self._criteria, len(self._criteria)
         parts: list[str] = []
         try:
-            for head in self._heads:
-                row = raw[head[:-1]]
+            for sid, head in self._heads:
+                row = raw[sid]
                 if type(row) is not dict or len(row) != width:
                     return None
                 parts.append(head + "".join(map(digit.__getitem__, map(row.__getitem__, criteria))))
