@@ -229,7 +229,7 @@ class Settle:
     token_hash: str
     mode: str
     category_id: int = 0
-    tally: str = ""  # mode 'c': the ballot's tally fields, packed (forms.answers.pack_fields)
+    tally: str = ""  # mode 'c': packed fields (forms.answers.pack_fields) or a stored code
 
 
 def settle_many(round_id: int, items: list[Settle], client: Any = None,
