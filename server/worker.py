@@ -20,6 +20,8 @@ MAX_HEAD = 64 * 1024  # a request's line and headers, in bytes
 # Seconds a client may take to send a request's line and headers, and a new
 # connection to send its first byte (PINGYI_HEAD_TIMEOUT_S).
 HEAD_TIMEOUT_S = float(os.environ.get("PINGYI_HEAD_TIMEOUT_S", "20"))
+# Seconds a request's body may go without a byte arriving (PINGYI_BODY_TIMEOUT_S).
+BODY_TIMEOUT_S = float(os.environ.get("PINGYI_BODY_TIMEOUT_S", "20"))
 
 
 class CoalescedWrites:
@@ -71,11 +73,17 @@ class BoundedHttpTools(HttpToolsProtocol):
     hold a worker's connections for ever. Each head has HEAD_TIMEOUT_S from its
     first byte (a new connection, from its opening): then 408 and close, as
     gunicorn answers a request that timed out.
+
+    A body that stops arriving is cut off the same way once BODY_TIMEOUT_S pass
+    without a byte of it: otherwise each trickled body would hold one of the
+    WSGI pool's threads, which waits for it. The time the app leaves a body
+    unread (uvicorn pauses reading) does not count against the client.
     """
 
     _in_head = True
     _head_bytes = 0
-    _head_timer: asyncio.TimerHandle | None = None
+    _head_timer: asyncio.TimerHandle | None = None  # the head's, then the body's
+    _body_deadline = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
@@ -97,10 +105,28 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if self._head_bytes:
+        if not self._in_head:  # the head came in time: this is the body's bound
+            self._body_timed_out()
+        elif self._head_bytes:
             self._refuse(b"408 Request Timeout")
         else:  # nothing sent at all: nothing to answer
             self.transport.close()
+
+    def _body_timed_out(self) -> None:
+        now = self.loop.time()
+        cycle = self.cycle
+        if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+            # the app has not read what came, or not yet asked for the body: the
+            # client is not the one holding things up: its time starts again
+            # (to within a second) once the app reads
+            self._body_deadline = now + BODY_TIMEOUT_S
+            self._head_timer = self.loop.call_later(min(1.0, BODY_TIMEOUT_S), self._head_timed_out)
+        elif now < self._body_deadline:
+            self._head_timer = self.loop.call_at(self._body_deadline, self._head_timed_out)
+        elif cycle is not None and cycle.response_started:
+            self.transport.close()  # answered already (without its body): just stop
+        else:
+            self._refuse(b"408 Request Timeout")
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
@@ -116,12 +142,23 @@ class BoundedHttpTools(HttpToolsProtocol):
         self.transport.close()
 
     def on_headers_complete(self) -> None:
+        # The head's timer stays to bound the body (cancelled when the message is
+        # complete, usually in this same read): one timer per request, not two.
+        # (A head timer due after the body's first deadline is replaced.)
         self._in_head = False
-        self._stop_head_timer()
+        self._body_deadline = self.loop.time() + BODY_TIMEOUT_S
+        if self._head_timer is None or BODY_TIMEOUT_S < HEAD_TIMEOUT_S:
+            self._stop_head_timer()
+            self._head_timer = self.loop.call_later(BODY_TIMEOUT_S, self._head_timed_out)
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._body_deadline = self.loop.time() + BODY_TIMEOUT_S
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes = True, 0  # the next request's head
+        self._stop_head_timer()
         super().on_message_complete()
 
 

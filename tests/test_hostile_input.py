@@ -175,6 +175,53 @@ def test_slow_or_silent_clients_are_cut_off_over_real_http(app):
         assert got.startswith(b"HTTP/1.1 200"), got
 
 
+
+def test_a_body_that_stops_arriving_is_cut_off_over_real_http(app):
+    """A body that goes PINGYI_BODY_TIMEOUT_S without a byte gets 408 and is closed,
+    on the ballot path (served on the event loop) and on a Flask path (whose
+    WSGI thread waits for the body): the worker's threads are not held. A body
+    that keeps coming, even for longer than the bound in all, is served."""
+    with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
+                  threads=2, extra_env={"PINGYI_BODY_TIMEOUT_S": "2"}) as base:
+        host, port = base.removeprefix("http://").split(":")
+
+        def read_all(s: socket.socket) -> tuple[bytes, float]:
+            start, got = time.monotonic(), b""
+            while chunk := s.recv(4096):
+                got += chunk
+            return got, time.monotonic() - start
+
+        def head(path: str, length: int, kind: str = "application/json") -> bytes:
+            return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                    f"Content-Length: {length}\r\n\r\n").encode()
+
+        # two stalled Flask bodies at once: as many as the worker has threads
+        stalled = [socket.create_connection((host, int(port)), timeout=15) for _ in range(2)]
+        for s in stalled:
+            s.sendall(head("/console/login", 100, "application/x-www-form-urlencoded")
+                      + b"username=a")
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            s.sendall(head("/api/v1/ballots", 200) + b'{"token": "1.')
+            got, waited = read_all(s)
+        assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
+        assert 1.5 < waited < 10, waited
+        for s in stalled:
+            got, _ = read_all(s)
+            s.close()
+            assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
+        assert requests.get(base + "/healthz", timeout=10).status_code == 200
+
+        body = json.dumps({"token": "1.nosuchtoken", "answers": {}}).encode()
+        with socket.create_connection((host, int(port)), timeout=15) as s:
+            s.sendall(head("/api/v1/ballots", len(body)) + body[:10])
+            for i in range(10, len(body), 10):
+                time.sleep(0.8)  # 0.8 s between pieces, well past 2 s in all
+                s.sendall(body[i:i + 10])
+            s.sendall(b"")
+            got = s.recv(4096)
+        status = got.split(b" ", 2)[1]
+        assert status not in (b"408", b"500") and status.startswith(b"4"), got
+
 MALFORMED = [
     "[" * 5000 + "]" * 5000,
     '{"token": ' + '{"a": ' * 3000 + "1" + "}" * 3000 + "}",
