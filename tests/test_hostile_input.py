@@ -142,6 +142,14 @@ def test_oversized_request_head_over_real_http_is_refused(app):
         assert answer_to(100).startswith(b"HTTP/1.1 200")  # the worker is still serving
 
 
+def read_all(s: socket.socket) -> tuple[bytes, float]:
+    """Everything the server sends until it closes, and how long that took."""
+    start, got = time.monotonic(), b""
+    while chunk := s.recv(4096):
+        got += chunk
+    return got, time.monotonic() - start
+
+
 def test_slow_or_silent_clients_are_cut_off_over_real_http(app):
     """A head that takes longer than PINGYI_HEAD_TIMEOUT_S to arrive gets 408 and
     is closed; so is (without an answer) a connection that never sends a byte.
@@ -149,12 +157,6 @@ def test_slow_or_silent_clients_are_cut_off_over_real_http(app):
     with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
                   threads=2, extra_env={"PINGYI_HEAD_TIMEOUT_S": "2"}) as base:
         host, port = base.removeprefix("http://").split(":")
-
-        def read_all(s: socket.socket) -> tuple[bytes, float]:
-            start, got = time.monotonic(), b""
-            while chunk := s.recv(4096):
-                got += chunk
-            return got, time.monotonic() - start
 
         with socket.create_connection((host, int(port)), timeout=15) as s:
             s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the end
@@ -184,12 +186,6 @@ def test_a_body_that_stops_arriving_is_cut_off_over_real_http(app):
     with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
                   threads=2, extra_env={"PINGYI_BODY_TIMEOUT_S": "2"}) as base:
         host, port = base.removeprefix("http://").split(":")
-
-        def read_all(s: socket.socket) -> tuple[bytes, float]:
-            start, got = time.monotonic(), b""
-            while chunk := s.recv(4096):
-                got += chunk
-            return got, time.monotonic() - start
 
         def head(path: str, length: int, kind: str = "application/json") -> bytes:
             return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
