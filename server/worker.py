@@ -82,29 +82,29 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     _in_head = True
     _head_bytes = 0
-    _head_timer: asyncio.TimerHandle | None = None  # the head's, then the body's
+    _timer: asyncio.TimerHandle | None = None  # bounds the head, then the body
     _body_deadline = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(CoalescedWrites(transport, self.loop))  # type: ignore[arg-type]
-        self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
+        self._timer = self.loop.call_later(HEAD_TIMEOUT_S, self._timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._stop_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._in_head:
-            if self._head_timer is None:  # the first bytes of the next request's head
-                self._head_timer = self.loop.call_later(HEAD_TIMEOUT_S, self._head_timed_out)
+            if self._timer is None:  # the first bytes of the next request's head
+                self._timer = self.loop.call_later(HEAD_TIMEOUT_S, self._timed_out)
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEAD:
                 self._refuse(b"431 Request Header Fields Too Large")
                 return
         super().data_received(data)
 
-    def _head_timed_out(self) -> None:
-        self._head_timer = None
+    def _timed_out(self) -> None:
+        self._timer = None
         if not self._in_head:  # the head came in time: this is the body's bound
             self._body_timed_out()
         elif self._head_bytes:
@@ -116,22 +116,22 @@ class BoundedHttpTools(HttpToolsProtocol):
         now = self.loop.time()
         cycle = self.cycle
         if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
-            # the app has not read what came, or not yet asked for the body: the
-            # client is not the one holding things up: its time starts again
-            # (to within a second) once the app reads
+            # The app has not read what came, or not yet asked for the body, so
+            # the client is not the one holding things up; its time starts
+            # again (to within a second) once the app reads.
             self._body_deadline = now + BODY_TIMEOUT_S
-            self._head_timer = self.loop.call_later(min(1.0, BODY_TIMEOUT_S), self._head_timed_out)
+            self._timer = self.loop.call_later(min(1.0, BODY_TIMEOUT_S), self._timed_out)
         elif now < self._body_deadline:
-            self._head_timer = self.loop.call_at(self._body_deadline, self._head_timed_out)
+            self._timer = self.loop.call_at(self._body_deadline, self._timed_out)
         elif cycle is not None and cycle.response_started:
             self.transport.close()  # answered already (without its body): just stop
         else:
             self._refuse(b"408 Request Timeout")
 
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _refuse(self, status: bytes) -> None:
         """Answer `status` in plain text (its reason phrase as the body), and close."""
@@ -144,12 +144,12 @@ class BoundedHttpTools(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         # The head's timer stays to bound the body (cancelled when the message is
         # complete, usually in this same read): one timer per request, not two.
-        # (A head timer due after the body's first deadline is replaced.)
+        # It is replaced only when it would fire after the body's first deadline.
         self._in_head = False
         self._body_deadline = self.loop.time() + BODY_TIMEOUT_S
-        if self._head_timer is None or BODY_TIMEOUT_S < HEAD_TIMEOUT_S:
-            self._stop_head_timer()
-            self._head_timer = self.loop.call_later(BODY_TIMEOUT_S, self._head_timed_out)
+        if self._timer is None or BODY_TIMEOUT_S < HEAD_TIMEOUT_S:
+            self._stop_timer()
+            self._timer = self.loop.call_later(BODY_TIMEOUT_S, self._timed_out)
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -158,7 +158,7 @@ class BoundedHttpTools(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_head, self._head_bytes = True, 0  # the next request's head
-        self._stop_head_timer()
+        self._stop_timer()
         super().on_message_complete()
 
 
