@@ -2,6 +2,7 @@
 
 from bot.models import BotPost, ChatTarget, WecomUser  # noqa: F401  (the bot's tables)
 from server.accounts.models import ApiKey, AuditEntry, User
+from server.forms.models import Form, FormVersion
 from server.miniprogram.models import (
     SessionClaim,
     SessionPoolToken,
@@ -23,7 +24,8 @@ from server.voting.comments import BallotComment
 from server.voting.models import Ballot
 
 __all__ = [
-    "ApiKey", "AuditEntry", "Ballot", "BoardState", "Branch", "Committee", "Member", "PartyGroup",
+    "ApiKey", "AuditEntry", "Ballot", "BoardState", "Branch", "Committee", "Form", "FormVersion",
+    "Member", "PartyGroup",
     "PointsEntry", "PointsPeriod", "RectificationItem", "Round", "StarRating",
     "SpentToken", "Subject", "Token", "User", "VoterCategory",
     # mini-program (server/miniprogram, server/voting/comments.py)

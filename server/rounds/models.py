@@ -24,6 +24,14 @@ class Round(db.Model):
     kind: Mapped[str] = mapped_column(String(20))  # appraisal | recommendation | scoring
     form_key: Mapped[str] = mapped_column(String(60))
     form_json: Mapped[str] = mapped_column(Text)  # the form as it was when the round was made
+    # the designed form's version it was built from (None: built from a config/forms preset)
+    form_version_id: Mapped[int | None] = mapped_column(ForeignKey("form_versions.id"),
+                                                        index=True)
+    branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
+    year: Mapped[int | None] = mapped_column(Integer, index=True,  # 考核年度
+                                             default=lambda: utcnow().year)
+    rehearsal: Mapped[bool] = mapped_column(default=False)  # open as 演练: never official
+    announce_on_close: Mapped[bool] = mapped_column(default=False)  # 当场公布 on the projector
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     show_live_results: Mapped[bool] = mapped_column(default=False)
     closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -76,6 +84,7 @@ class Subject(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(String(200), default="")  # e.g. 职务
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    section: Mapped[str] = mapped_column(String(40), default="")  # the form's section key
 
     round: Mapped[Round] = relationship(back_populates="subjects")
 

@@ -19,6 +19,7 @@ class Token(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("voter_categories.id"))
+    rehearsal: Mapped[bool] = mapped_column(default=False)  # a 演练 slip, purged with it
 
 
 class SpentToken(db.Model):
