@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from server.core.errors import ApiError
+from server.forms.sections import SUBJECT_SECTIONS, row_form, subject_section_key
 
 
 def _bad(code: str, zh: str, en: str, field: str | None = None) -> ApiError:
@@ -43,7 +44,9 @@ def _appraisal_keys(form: dict[str, Any]) -> tuple[list[str], frozenset[str], fr
 def _appraisal_row(form: dict[str, Any], row: Any, sid: str,
                    keys: tuple[list[str], frozenset[str], frozenset[str]] | None = None
                    ) -> dict[str, str]:
-    crit_keys, crit_set, grade_keys = keys or _appraisal_keys(form)
+    """One subject's row checked against its section's criteria and grades (`keys`:
+    those, worked out once per ballot)."""
+    crit_keys, crit_set, grade_keys = keys or _appraisal_keys(row_form(form, sid))
     if not isinstance(row, dict):
         where = f"answers.{sid}"
         raise _bad("answers_type", "选票内容格式不正确", f"{where} must be an object", where)
@@ -66,9 +69,18 @@ def _appraisal_row(form: dict[str, Any], row: Any, sid: str,
 
 
 def _appraisal(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
-    keys = _appraisal_keys(form)  # once per ballot, not once per subject
-    return {str(sid): _appraisal_row(form, row, str(sid), keys)
-            for sid, row in _subject_map(raw, subject_ids, "answers").items()}
+    rows = _subject_map(raw, subject_ids, "answers")
+    if not form.get(SUBJECT_SECTIONS):  # one scale: its keys once per ballot
+        keys = _appraisal_keys(form)
+        return {str(sid): _appraisal_row(form, row, str(sid), keys) for sid, row in rows.items()}
+    per_section: dict[str, tuple[list[str], frozenset[str], frozenset[str]]] = {}
+    out: dict[str, Any] = {}
+    for sid, row in rows.items():
+        section = subject_section_key(form, str(sid))
+        if section not in per_section:
+            per_section[section] = _appraisal_keys(row_form(form, str(sid)))
+        out[str(sid)] = _appraisal_row(form, row, str(sid), per_section[section])
+    return out
 
 
 def _recommendation(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
@@ -144,7 +156,10 @@ ROW_CHECKS = {"appraisal": _appraisal_row, "scoring": _scoring_row}
 
 
 def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:
-    """Return the canonical answers, or raise ApiError (422) naming the field."""
+    """Return the canonical answers, or raise ApiError (422) naming the field.
+
+    An appraisal form of several sections must be bound to the round's subjects
+    (forms/sections.py round_form): each row is checked against its subject's section."""
     if raw is None:
         raise _bad("answers_missing", "请填写选票后再提交", "answers are required", "answers")
     return CHECKS[form["kind"]](form, subject_ids, raw)
@@ -152,7 +167,8 @@ def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dic
 
 def check_row(form: dict[str, Any], row: Any, sid: str = "*") -> dict[str, Any]:
     """One subject's row of an appraisal or scoring ballot, checked and made canonical
-    exactly as check_answers does it for every row; raise ApiError (422) otherwise."""
+    exactly as check_answers does it for every row; raise ApiError (422) otherwise.
+    (In a bound form, `sid` names the subject whose section the row is checked by.)"""
     return ROW_CHECKS[form["kind"]](form, row, sid)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.forms.answers import FIELD_SEP
+from server.forms.sections import is_multi
 from server.forms.storage import APPRAISAL, DIGITS
 
 
@@ -52,8 +53,9 @@ class AppraisalCodec:
 
 
 def answer_codec(form: dict[str, Any], subject_ids: list[int]) -> AppraisalCodec | None:
-    """The compiled codec for a form that has one (appraisal), else None."""
-    if (form.get("kind") != "appraisal" or not form["criteria"]
+    """The compiled codec for a form that has one (appraisal on one scale), else None
+    (a form of several sections takes the general path: its rows differ by section)."""
+    if (form.get("kind") != "appraisal" or is_multi(form) or not form["criteria"]
             or len(form["grades"]) > len(DIGITS)):
         return None
     return AppraisalCodec(form, subject_ids)

@@ -22,6 +22,9 @@ Instead the ballots are counted first, and each distinct piece is parsed once:
 * An appraisal ballot stored compact (forms/storage.py: `A:<id>=<code>,...`, the
   same subjects in the same order) is cut at its commas; each distinct code is
   read back into its row (`storage.decode_row`) and then treated as above.
+* On a form of several sections (bound to the round's subjects, forms/sections.py)
+  a row is known by its subject's section and its text: the same code names other
+  grades on another section's scale.
 * Every other ballot (a recommendation, another shape, or one holding a row that
   does not parse, check or tally) is parsed, tallied and checked whole, as it
   always was, so whatever it did before (count as invalid, or stop the recount)
@@ -33,7 +36,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -43,6 +46,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, check_row, tally_fields
+from server.forms.sections import SUBJECT_SECTIONS, section_view, subject_section_key
 from server.forms.storage import APPRAISAL, decode_answers, decode_row
 from server.results.engine import Cell, Cells, CountedBallots
 
@@ -166,6 +170,25 @@ def _parse_row(form: dict[str, Any], reader: Cells, row_text: str) -> _Row | Non
         return None
 
 
+def _row_parser(form: dict[str, Any], subject_ids: Sequence[int]) -> Callable[[str], _Row | None]:
+    """_parse_row for this form. On a form bound to its subjects' sections (forms/
+    sections.py) the same text means another row in another section, so there a row's
+    text is qualified, `<section key>:<text>`, and parsed by that section's view."""
+    if not form.get(SUBJECT_SECTIONS):
+        reader = Cells(form, subject_ids)
+        return lambda text_: _parse_row(form, reader, text_)
+    views: dict[str, tuple[dict[str, Any], Cells]] = {}
+
+    def parse(qualified: str) -> _Row | None:
+        section, _, text_ = qualified.partition(":")
+        if section not in views:
+            view = section_view(form, section)
+            views[section] = (view, Cells(view, subject_ids))
+        return _parse_row(*views[section], text_)
+
+    return parse
+
+
 def digest(form: dict[str, Any], subject_ids: Sequence[int],
            ballots: Iterable[tuple[int, str]]) -> Digest:
     """Count (category id, stored answers) pairs: pure, see the module docstring."""
@@ -179,11 +202,15 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
     # forms/storage.py: one code per subject, "A:<sid>=<code>,..." in this order
     codes = re.compile(re.escape(APPRAISAL)
                        + ",".join(re.escape(sid) + "=([^,]*)" for sid in sids))
+    # a bound form's rows, qualified by their subjects' sections (see _row_parser)
+    sections = ([subject_section_key(form, sid) + ":" for sid in sids]
+                if form.get(SUBJECT_SECTIONS) else None)
     matched: dict[tuple[int, str], tuple[str, ...]] = {}
     for key in counts:
         text_ = key[1]
         if m := (codes if text_.startswith(APPRAISAL) else pattern).fullmatch(text_):
-            matched[key] = m.groups()
+            matched[key] = (m.groups() if sections is None
+                            else tuple(map(str.__add__, sections, m.groups())))
 
     def split(bad: set[str]) -> None:
         """Matched ballots without a bad row into out.rows, the others whole."""
@@ -201,10 +228,10 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
                     for cid, groups_list in columns.items()}
 
     split(set())  # every matched ballot: its rows are all the distinct rows there are
-    reader = Cells(form, subject_ids)
+    parse = _row_parser(form, subject_ids)
     distinct = set().union(*(texts.keys() for by_subject in out.rows.values()
                              for texts in by_subject.values()))
-    parsed = {t: _parse_row(form, reader, t) for t in distinct}
+    parsed = {t: parse(t) for t in distinct}
     bad = {t for t, row in parsed.items() if row is None}
     if bad:  # rare: the ballots holding such a row are handled whole instead
         split(bad)

@@ -13,7 +13,8 @@ from server.voting.digest import read_digest
 
 def recount(round_id: int, form: dict[str, Any],
             subject_ids: Sequence[int] | None = None) -> dict[str, Any]:
-    """{"turnout": {cat: n}, "tallies": {cat: {field: n}}} from the ballots table.
+    """{"turnout": {cat: n}, "tallies": {cat: {field: n}}} from the ballots table
+    (`form`: the round's, bound to its subjects' sections: forms/sections.round_form).
 
     Every ballot's answers.tally_fields added up, as the live tally adds them
     (server/voting/digest.py counts identical ballots and rows once).
