@@ -19,6 +19,7 @@ from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers, pack_fields, tally_fields
+from server.forms.sections import sections_of
 from server.forms.storage import encode_answers
 from server.tokens.codec import new_ballot_id, new_receipt, parse_token
 from server.voting import livetally
@@ -209,13 +210,22 @@ def ballot_form(raw_token: Any) -> dict[str, Any]:
     }
 
 
+def _public_section(section: dict[str, Any]) -> dict[str, Any]:
+    return {"key": section["key"], "label": section.get("label", ""),
+            "description": section.get("description", ""),
+            "criteria": [{"key": c["key"], "label": c["label"]} for c in section["criteria"]],
+            "grades": [{"key": g["key"], "label": g["label"]} for g in section["grades"]]}
+
+
 def public_form(form: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a form a voter needs (no scoring points)."""
+    """The parts of a form a voter needs (no scoring points; an appraisal's sections,
+    the first one's criteria and grades also at the top, as before sections)."""
     out: dict[str, Any] = {"key": form["key"], "kind": form["kind"], "name": form["name"],
                            "description": form.get("description", "")}
     if form["kind"] == "appraisal":
-        out["criteria"] = [{"key": c["key"], "label": c["label"]} for c in form["criteria"]]
-        out["grades"] = [{"key": g["key"], "label": g["label"]} for g in form["grades"]]
+        sections = [_public_section(s) for s in sections_of(form)]
+        out["criteria"], out["grades"] = sections[0]["criteria"], sections[0]["grades"]
+        out["sections"] = sections
     elif form["kind"] == "recommendation":
         out["min_choices"] = form["min_choices"]
         out["max_choices"] = form["max_choices"]

@@ -9,6 +9,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from server.core.db import db
+from server.forms.sections import round_form
 from server.rounds.models import Round
 from server.voting import livetally
 from server.voting.recount import recount
@@ -44,7 +45,7 @@ def rebuild(round_id: int, only_if_missing: bool = False) -> dict[str, int]:
                 text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"), params)
             if h not in spent_set
         }
-        counts = recount(round_id, rnd.form, [s.id for s in rnd.subjects])
+        counts = recount(round_id, round_form(rnd), [s.id for s in rnd.subjects])
         status = "draft" if rnd.status == "draft" else rnd.status
         livetally.write_full_state(
             round_id, status, epoch(rnd.closes_at), unspent, spent,

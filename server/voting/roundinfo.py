@@ -12,6 +12,7 @@ from typing import Any
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.codec import AppraisalCodec, answer_codec
+from server.forms.sections import round_form, subject_sections
 from server.rounds.models import Round
 
 UNKNOWN_TOKEN = ApiError("token_unknown", "投票码无效，请确认扫描的是本次会议发放的选票",
@@ -44,15 +45,19 @@ def round_info(round_id: int) -> tuple[RoundInfo, str]:
     if rnd is None:
         raise UNKNOWN_TOKEN
     subject_ids = [s.id for s in rnd.subjects]
+    form = round_form(rnd)  # a form of several sections knows each subject's
+    sections = (subject_sections(form, ((s.id, s.section) for s in rnd.subjects))
+                if rnd.kind == "appraisal" else {})
     info = RoundInfo(
         id=rnd.id,
         title=rnd.title,
         kind=rnd.kind,
-        form=rnd.form,
+        form=form,
         subject_ids=subject_ids,
-        subjects=[{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects],
+        subjects=[{"id": s.id, "name": s.name, "note": s.note,
+                   "section": sections.get(str(s.id), "")} for s in rnd.subjects],
         categories={c.id: c.name for c in rnd.categories},
-        codec=answer_codec(rnd.form, subject_ids),
+        codec=answer_codec(form, subject_ids),
     )
     if rnd.status != "draft":
         if len(_CACHE) >= _CACHE_MAX:

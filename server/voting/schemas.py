@@ -60,6 +60,12 @@ class ItemOut(LabelledKey):
     weight = ma.fields.Float(required=True)
 
 
+class SectionOut(LabelledKey):
+    description = ma.fields.String(required=True)
+    criteria = ma.fields.List(ma.fields.Nested(LabelledKey), required=True)
+    grades = ma.fields.List(ma.fields.Nested(LabelledKey), required=True)
+
+
 class PublicFormOut(ma.Schema):
     key = ma.fields.String(required=True)
     kind = ma.fields.String(required=True)
@@ -67,6 +73,9 @@ class PublicFormOut(ma.Schema):
     description = ma.fields.String(required=True)
     criteria = ma.fields.List(ma.fields.Nested(LabelledKey))
     grades = ma.fields.List(ma.fields.Nested(LabelledKey))
+    sections = ma.fields.List(ma.fields.Nested(SectionOut), metadata={
+        "description": "appraisal: each section's criteria and grade scale (criteria and "
+                       "grades above are the first section's); a subject's `section` names its"})
     min_choices = ma.fields.Integer()
     max_choices = ma.fields.Integer()
     decimals = ma.fields.Integer()
@@ -78,6 +87,8 @@ class SubjectOut(ma.Schema):
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)
     note = ma.fields.String(required=True)
+    section = ma.fields.String(metadata={
+        "description": "appraisal: the key of the form section the subject is rated in"})
 
 
 class BallotRoundOut(ma.Schema):
