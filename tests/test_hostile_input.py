@@ -31,7 +31,8 @@ from tests.support.gunicorn import gunicorn
 from tests.support.hostile import PASSWORD, Site, build_site
 
 TABLES = ("rounds", "subjects", "voter_categories", "tokens", "spent_tokens", "ballots",
-          "users", "api_keys", "members", "points_entries", "rectification_items")
+          "users", "api_keys", "members", "points_entries", "rectification_items", "forms",
+          "form_versions")
 
 
 def snapshot(app) -> dict[str, int]:

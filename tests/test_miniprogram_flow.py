@@ -48,7 +48,7 @@ def test_member_flow_through_the_documented_api(app, client, fake):
     staff = bearer(login["access_token"])
     assert api.follow("auth_wechat_login", 200, "Me", login, headers=staff,
                       expect=200).json["credential"] == "session"
-    forms = api.call("rounds_list_forms", headers=staff, expect=200).json
+    forms = api.call("forms_list_presets", headers=staff, expect=200).json
     assert "appraisal" in {f["key"] for f in forms}
 
     # Build the round, let ballots carry comments, issue mini-program slips.
@@ -131,7 +131,7 @@ def test_every_operation_in_the_flow_exists(app, client):
     api = SpecClient(client, spec)
     needed = {
         "auth_wechat_login", "auth_refresh_session", "auth_logout", "auth_me", "auth_unbind",
-        "rounds_list_forms", "rounds_list_rounds", "rounds_create", "rounds_read",
+        "forms_list_presets", "rounds_list_rounds", "rounds_create", "rounds_read",
         "rounds_open_round", "rounds_close_round", "rounds_publish_round", "rounds_issue",
         "rounds_read_turnout", "rounds_read_results", "results_projector",
         "results_export_xlsx", "results_export_pdf", "results_export_csv", "results_receipts",

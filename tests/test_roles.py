@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from server.core.db import db
+from server.forms.operations import create_from_preset, presets
 from server.rounds.operations import get_round
 from tests.factories import valid_answers
 from tests.support.hostile import Site, build_site
@@ -63,7 +64,17 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "console.login": PUBLIC,
     "console.logout": PUBLIC,
     # rounds API
-    "rounds.list_forms": READERS,
+    # forms API
+    "forms.list_presets": READERS,
+    "forms.list_forms": READERS,
+    "forms.read": READERS,
+    "forms.read_version": READERS,
+    "forms.export": READERS,
+    "forms.create": STAFF,
+    "forms.delete": STAFF,
+    "forms.add_version": STAFF,
+    "forms.update_version": STAFF,
+    "forms.import_file": STAFF,
     "rounds.list_rounds": READERS,
     "rounds.read": READERS,
     "rounds.read_turnout": READERS,
@@ -229,6 +240,9 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
     with app.app_context():
         cat = get_round(draft).categories[0].id
         answers = valid_answers(get_round(open_))
+        form, spare_form = (create_from_preset(s.committee_id, "appraisal", None).id
+                            for _ in range(2))
+        definition = presets()["appraisal"]
     member, branch = s.members_a[0], s.branch_a
     entry = {"member_id": member, "item": "branch_meeting", "period": "2026Q1",
              "reason": "参加主题党日"}
@@ -254,7 +268,19 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "results.receipts": lambda: Call("GET", f"/api/v1/rounds/{published}/receipts"),
         "console.login": lambda: Call("GET", "/console/login"),
         "console.logout": lambda: Call("POST", "/console/logout", data={}),
-        "rounds.list_forms": lambda: Call("GET", "/api/v1/forms"),
+        "forms.list_presets": lambda: Call("GET", "/api/v1/form-presets"),
+        "forms.list_forms": lambda: Call("GET", "/api/v1/forms"),
+        "forms.read": lambda: Call("GET", f"/api/v1/forms/{form}"),
+        "forms.read_version": lambda: Call("GET", f"/api/v1/forms/{form}/versions/1"),
+        "forms.export": lambda: Call("GET", f"/api/v1/forms/{form}/export"),
+        "forms.create": lambda: Call("POST", "/api/v1/forms", {"preset": "appraisal"}),
+        "forms.delete": lambda: Call("DELETE", f"/api/v1/forms/{spare_form}"),
+        "forms.add_version": lambda: Call("POST", f"/api/v1/forms/{form}/versions",
+                                          {"definition": definition}),
+        "forms.update_version": lambda: Call("PUT", f"/api/v1/forms/{form}/versions/1",
+                                             {"definition": definition}),
+        "forms.import_file": lambda: Call("POST", "/api/v1/forms/import", {
+            "pingyi_form": 1, "definition": definition}),
         "rounds.list_rounds": lambda: Call("GET", "/api/v1/rounds"),
         "rounds.read": lambda: Call("GET", f"/api/v1/rounds/{open_}"),
         "rounds.read_turnout": lambda: Call("GET", f"/api/v1/rounds/{open_}/turnout"),

@@ -10,7 +10,13 @@ from server.forms.templates import load_forms
 
 
 def init_app(app: Flask) -> None:
+    from server.core.api import api
+    from server.core.security import csrf
+    from server.forms import api as forms_api
+
     app.extensions["pingyi_forms"] = load_forms(app.config["FORMS_DIR"])
+    csrf.exempt(forms_api.blp)
+    api.register_blueprint(forms_api.blp)
 
 
 def available_forms() -> dict[str, dict[str, Any]]:

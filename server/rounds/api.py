@@ -10,12 +10,10 @@ from flask_smorest import Blueprint
 from server.core.api import BINARY, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
-from server.forms import available_forms
 from server.rounds import live
 from server.rounds.models import Round
 from server.rounds.operations import close_round, create_round, get_round, open_round, publish_round
 from server.rounds.schemas import (
-    FormOut,
     QrIn,
     ResultsOut,
     RoundIn,
@@ -80,15 +78,6 @@ def _round_links(*actions: str) -> dict[str, Any]:
 
 def base_url() -> str:
     return current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-
-
-@blp.route("/forms", methods=["GET"])
-@blp.response(200, FormOut(many=True))
-@_alt
-@require_api_role(*READERS)
-def list_forms() -> list[dict[str, Any]]:
-    """Form templates from config/forms."""
-    return list(available_forms().values())
 
 
 @blp.route("/rounds", methods=["GET"])

@@ -56,7 +56,7 @@ class ResultRulesIn(ma.Schema):
 
 class RoundIn(ma.Schema):
     form = ma.fields.String(required=True, validate=Length(min=1, max=60),
-                            metadata={"description": "form template key, see GET /forms"})
+                            metadata={"description": "form preset key, see GET /form-presets"})
     title = ma.fields.String(required=True, validate=Length(min=1, max=200))
     subjects = ma.fields.List(ma.fields.Nested(SubjectIn), required=True,
                               validate=Length(min=1, max=500))
@@ -179,10 +179,3 @@ class ResultsOut(ma.Schema):
     scoring = ma.fields.Dict(metadata={
         "description": "(trimmed) item means, totals, ranks, flags"})
     notes = ma.fields.List(ma.fields.String())
-
-
-class FormOut(ma.Schema):
-    key = ma.fields.String()
-    kind = ma.fields.String()
-    name = ma.fields.String()
-    description = ma.fields.String()
