@@ -4,7 +4,8 @@ pending entries of a 党员互评 / 群众测评 item (still subject to 支委�
 Each subject linked to a roster member (Subject.member_id) gets
 points = (score ÷ full score) × the item's max_entry, to one decimal (四舍五入),
 from the results engine's frozen figures (server/results):
-  appraisal       the subject's score (mean grade points) ÷ the top grade's points
+  appraisal       the subject's score (mean grade points) ÷ the top grade's points (of
+                  its section's scale)
   scoring         the weighted total ÷ the weighted sum of the item maxima
   recommendation  the share of valid ballots (vote_pct)
 Feeding the same round into the same item twice adds nothing (one entry per
@@ -26,6 +27,7 @@ from server.points.access import require_keeper, safe_id, scope_of
 from server.points.models import PointsEntry
 from server.points.operations import Draft, bad, new_entry, parse_period_field
 from server.points.rulebook import rules_for_committee
+from server.results.engine import result_sections
 from server.rounds.models import Round
 
 
@@ -39,13 +41,14 @@ def shares_from_results(results: dict[str, Any]) -> dict[int, Fraction]:
     """Each subject's score as a share of the full score (0..1), from the engine's output."""
     kind = results.get("kind")
     out: dict[int, Fraction] = {}
-    if kind == "appraisal":
-        body = results["appraisal"]
-        top = max((Fraction(str(g["points"])) for g in body["grades"]
-                   if not g["abstain"] and g.get("points") is not None), default=Fraction(0))
-        for s in body["subjects"]:
-            if s.get("score") is not None and top:
-                out[int(s["id"])] = Fraction(str(s["score"])) / top
+    if kind == "appraisal":  # each section's subjects against its own top grade
+        for body in result_sections(results["appraisal"]):
+            top = max((Fraction(str(g["points"])) for g in body["grades"]
+                       if not g["abstain"] and g.get("points") is not None),
+                      default=Fraction(0))
+            for s in body["subjects"]:
+                if s.get("score") is not None and top:
+                    out[int(s["id"])] = Fraction(str(s["score"])) / top
     elif kind == "scoring":
         body = results["scoring"]
         full = sum((Fraction(str(i["max"])) * Fraction(str(i.get("weight", 1)))
@@ -64,6 +67,10 @@ def subject_shares(rnd: Round) -> dict[int, Fraction]:
     """The closed round's per-subject shares, from its frozen official results."""
     from server.results.official import frozen_results
 
+    if rnd.rehearsal:
+        from server.rounds.rehearsal import NOT_FOR_POINTS
+
+        raise NOT_FOR_POINTS
     if rnd.status not in ("closed", "published"):
         raise ApiError("round_not_closed", "测评尚未结束，不能计入积分",
                        "the round has not been closed", 409, "round_id")

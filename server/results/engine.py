@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -44,6 +44,22 @@ Scores = Counter[Fraction]  # a histogram: each score given, and how many times
 
 def k_note(k: int) -> str:
     return f"人数少于{k}人的类别已合并或隐藏"
+
+
+def appraisal_sections(form: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """An appraisal form's sections, each {key, label, criteria, grades}; a form written
+    without `sections` is one section of its top-level criteria and grades."""
+    sections = form.get("sections")
+    if sections:
+        return list(sections)
+    return [{"key": "main", "label": "", "criteria": form["criteria"], "grades": form["grades"]}]
+
+
+def result_sections(appraisal: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The parts of an appraisal result to draw, each shaped like a one-section result:
+    its `sections` on a form of several sections (each with its key and label), else
+    the result itself."""
+    return list(appraisal.get("sections") or [appraisal])
 
 
 # --------------------------------------------------------------------------- numbers
@@ -226,6 +242,7 @@ class _Round:
     weighted: bool
     trim_scope: str
     notes: list[str]
+    section_of: dict[int, str] = field(default_factory=dict)  # subject id -> section key
 
     @property
     def subject_ids(self) -> list[int]:
@@ -262,9 +279,11 @@ class Cells:
         self.kind = form["kind"]
         self.subject_ids = {int(s) for s in subject_ids}
         self.sids = {str(s) for s in self.subject_ids}
-        if self.kind == "appraisal":
-            self.keys = [c["key"] for c in form["criteria"]]
-            self.grades = {g["key"] for g in form["grades"]}
+        if self.kind == "appraisal":  # every section's criteria and grades (rows are
+            # checked against their subject's section when cast and when counted)
+            sections = appraisal_sections(form)
+            self.keys = list(dict.fromkeys(c["key"] for s in sections for c in s["criteria"]))
+            self.grades = {g["key"] for s in sections for g in s["grades"]}
         elif self.kind == "scoring":
             self.keys = [i["key"] for i in form["items"]]
             self.scale = 10 ** int(form.get("decimals", 0))
@@ -334,15 +353,29 @@ def _resolve(rules: ResultRules, form: Mapping[str, Any],
                          "which category loses a dropped score would change the result; "
                          "use trim_scope 'category'")
     if form["kind"] == "appraisal":
-        crit = {c["key"] for c in form["criteria"]}
-        grades = {g["key"]: bool(g.get("abstain")) for g in form["grades"]}
+        sections = appraisal_sections(form)
         for i, rule in enumerate(rules.flags):
-            for g in rule.get("grades", ()):
-                if g not in grades or grades[g]:
-                    raise ValueError(f"flags[{i}]: {g!r} is not a graded (non-abstain) grade")
-            if "criterion" in rule and rule["criterion"] not in crit:
-                raise ValueError(f"flags[{i}]: unknown criterion {rule['criterion']!r}")
+            misfits = [_misfit(rule, s) for s in sections]
+            if all(misfits):
+                if len(sections) == 1:
+                    raise ValueError(f"flags[{i}]: {misfits[0]}")
+                raise ValueError(f"flags[{i}]: fits no section ("
+                                 + "; ".join(f"{s['key']}: {m}" for s, m
+                                             in zip(sections, misfits, strict=True)) + ")")
     return weighted, scope
+
+
+def _misfit(rule: Mapping[str, Any], section: Mapping[str, Any]) -> str | None:
+    """Why a flag rule cannot be tested on a section's subjects, or None when it can
+    (a grade-share rule needs its grades on the section's scale, graded, and its
+    criterion among the section's; a score rule fits every section)."""
+    grades = {g["key"]: bool(g.get("abstain")) for g in section["grades"]}
+    for g in rule.get("grades", ()):
+        if g not in grades or grades[g]:
+            return f"{g!r} is not a graded (non-abstain) grade"
+    if "criterion" in rule and rule["criterion"] not in {c["key"] for c in section["criteria"]}:
+        return f"unknown criterion {rule['criterion']!r}"
+    return None
 
 
 def check_rules(rules: ResultRules, form: Mapping[str, Any],
@@ -375,6 +408,23 @@ def compute_results(
         cells[cid].update(reader.ballot(answers))
     counted = {cid: CountedBallots(sizes[cid], c) for cid, c in cells.items()}
     return compute_counted_results(form, subjects, categories, counted, invalid, rules)
+
+
+def _sections_of(form: Mapping[str, Any], subjects: Sequence[Mapping[str, Any]]
+                 ) -> dict[int, str]:
+    """Each subject's section key on an appraisal form of several sections, empty
+    otherwise: the subject's `section`, else the bound form's map (forms/sections.py),
+    else, as the ballot path reads it, the first section."""
+    if form["kind"] != "appraisal" or len(appraisal_sections(form)) < 2:
+        return {}
+    keys = [s["key"] for s in appraisal_sections(form)]
+    bound = form.get("subject_sections") or {}
+    out = {}
+    for s in subjects:
+        key = next((k for k in (s.get("section"), bound.get(str(s["id"]))) if k in keys),
+                   keys[0])
+        out[int(s["id"])] = str(key)
+    return out
 
 
 def _is_count(n: Any, low: int) -> bool:
@@ -414,9 +464,10 @@ def compute_counted_results(
     if len({s["id"] for s in subs}) != len(subs):
         raise ValueError("duplicate subject ids")
     weighted, scope = _resolve(rules, form, cats)
+    section_of = _sections_of(form, subjects)
     sizes = {c.id: (by_cat[c.id].ballots + spoilt[c.id], by_cat[c.id].ballots) for c in cats}
     plan = apply_k_anonymity([{"id": c.id, "name": c.name} for c in cats], sizes, rules.k)
-    rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [])
+    rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [], section_of)
     if plan.note:
         rnd.note(plan.note)
         merged = any(g.merged for g in plan.groups) or plan.hidden
@@ -513,6 +564,36 @@ def _appraisal_tally(rnd: _Round, cells: Counter[Cell]) -> Counter[tuple[str, st
 
 
 def _appraisal(rnd: _Round) -> dict[str, Any]:
+    """One result on a one-section form; on several sections, each section's result
+    over its own subjects (rated on its own criteria and scale, ranked among
+    themselves, flagged by the rules that fit it) under `sections`."""
+    sections = appraisal_sections(rnd.form)
+    if len(sections) < 2:
+        return _appraisal_section(rnd)
+    sids = {str(s) for s in rnd.subject_ids}
+    for c in rnd.counted.values():
+        for cell in c.cells:
+            if not (isinstance(cell, tuple) and len(cell) == 3 and cell[0] in sids):
+                raise ValueError(f"ballot answers unknown subjects: {cell!r}")
+    parts = []
+    for sec in sections:
+        ids = {sid for sid, key in rnd.section_of.items() if key == sec["key"]}
+        mine = {str(sid) for sid in ids}
+        counted = {cid: CountedBallots(c.ballots, Counter(
+            {cell: n for cell, n in c.cells.items() if cell[0] in mine}))
+            for cid, c in rnd.counted.items()}
+        rules = replace(rnd.rules, flags=tuple(
+            r for r in rnd.rules.flags if _misfit(r, sec) is None))
+        part = replace(rnd, form={"kind": "appraisal", "criteria": sec["criteria"],
+                                  "grades": sec["grades"]},
+                       subjects=[s for s in rnd.subjects if s["id"] in ids],
+                       counted=counted, rules=rules)
+        parts.append({"key": sec["key"], "label": sec["label"], **_appraisal_section(part)})
+    return {"valid_ballots": rnd.size(rnd.counted), "weighted": rnd.weighted,
+            "sections": parts}
+
+
+def _appraisal_section(rnd: _Round) -> dict[str, Any]:
     form = rnd.form
     criteria = [c["key"] for c in form["criteria"]]
     grades = [g["key"] for g in form["grades"]]

@@ -11,7 +11,8 @@ from server.voting.digest import Digest, read_digest
 
 
 def subjects_of(rnd: Any) -> list[dict[str, Any]]:
-    return [{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects]
+    return [{"id": s.id, "name": s.name, "note": s.note, "section": s.section}
+            for s in rnd.subjects]
 
 
 def categories_of(rnd: Any) -> list[dict[str, Any]]:

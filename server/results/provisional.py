@@ -26,7 +26,7 @@ from dataclasses import replace
 from typing import Any
 
 from server.core.redis import get_redis, run_script
-from server.results.engine import compute_results
+from server.results.engine import appraisal_sections, compute_results
 from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
 from server.voting import livetally
@@ -88,12 +88,15 @@ def ballots_from_tally(form: Mapping[str, Any], subject_ids: Sequence[int], n: i
         return []
     kind = form["kind"]
     sids = [str(s) for s in subject_ids]
-    if kind == "appraisal":
+    if kind == "appraisal":  # every section's criteria and grades: a subject's own have counts
+        sections = appraisal_sections(form)
+        criteria = list(dict.fromkeys(c["key"] for s in sections for c in s["criteria"]))
+        grades = list(dict.fromkeys(g["key"] for s in sections for g in s["grades"]))
         ballots: list[dict[str, Any]] = [{sid: {} for sid in sids} for _ in range(n)]
         for sid in sids:
-            for crit in (c["key"] for c in form["criteria"]):
-                column = [g["key"] for g in form["grades"]
-                          for _ in range(max(0, fields.get(f"{sid}:{crit}:{g['key']}", 0)))]
+            for crit in criteria:
+                column = [g for g in grades
+                          for _ in range(max(0, fields.get(f"{sid}:{crit}:{g}", 0)))]
                 for i, grade in enumerate(column[:n]):
                     ballots[i][sid][crit] = grade
         return ballots

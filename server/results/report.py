@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.results.engine import result_sections
 from server.results.rules import describe
 
 KIND_TITLES = {"appraisal": "民主测评结果", "recommendation": "民主推荐结果",
@@ -188,7 +189,15 @@ def _grade_columns(grades: list[dict[str, Any]]) -> list[Column]:
 
 def _appraisal(res: dict[str, Any], weights: dict[str, float], taken: set[str]
                ) -> list[Section]:
-    a = res["appraisal"]
+    """The summary and a sheet per subject; on a form of several sections, those of
+    each section in turn, each on its own scale and headed by its label."""
+    return [sheet for part in result_sections(res["appraisal"])
+            for sheet in _appraisal_part(part, weights, taken)]
+
+
+def _appraisal_part(a: dict[str, Any], weights: dict[str, float], taken: set[str]
+                    ) -> list[Section]:
+    label = a.get("label") or ""
     grades = a["grades"]
     basis = set(a["score_criteria"])
     caption = "、".join(c["label"] for c in a["criteria"] if c["key"] in basis)
@@ -207,7 +216,8 @@ def _appraisal(res: dict[str, Any], weights: dict[str, float], taken: set[str]
           "；".join(s["flags"]) or ""]
          for s in (by_id[i] for i in a["order"])],
     )
-    sections = [Section(sheet_title("汇总", taken), "测评结果汇总表", [summary])]
+    sections = [Section(sheet_title(f"{label}汇总", taken),
+                        f"{label}测评结果汇总表" if label else "测评结果汇总表", [summary])]
 
     for s in a["subjects"]:
         detail = Table(
@@ -235,7 +245,8 @@ def _appraisal(res: dict[str, Any], weights: dict[str, float], taken: set[str]
                 head.append(Head("权重"))
                 cols.append(Column(8, "num"))
             tables.append(Table("分类得分", [head], cols, rows))
-        heading = f"测评对象：{s['name']}" + (f"（{s['note']}）" if s["note"] else "")
+        heading = (f"{label} · " if label else "") + f"测评对象：{s['name']}" + (
+            f"（{s['note']}）" if s["note"] else "")
         sections.append(Section(sheet_title(s["name"], taken), heading, tables))
     return sections
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from server.core.errors import ApiError
 from server.core.redis import get_redis
-from server.results.engine import k_violations, pct
+from server.results.engine import k_violations, pct, result_sections
 from server.results.official import frozen_results
 from server.results.rules import describe, round_rules
 from server.voting import livetally
@@ -53,6 +53,16 @@ def results_body(rnd: Any) -> dict[str, Any]:
 
 
 def _appraisal_board(a: dict[str, Any]) -> dict[str, Any]:
+    """One board, or on a form of several sections one per section (`sections`, each
+    with its key and label and its own scale)."""
+    if "sections" not in a:
+        return {"kind": "appraisal", **_appraisal_part(a)}
+    return {"kind": "appraisal",
+            "sections": [{"key": p["key"], "label": p["label"], **_appraisal_part(p)}
+                         for p in result_sections(a)]}
+
+
+def _appraisal_part(a: dict[str, Any]) -> dict[str, Any]:
     basis = set(a["score_criteria"])
     graded = [g for g in a["grades"] if not g["abstain"]]
     abstain = [g for g in a["grades"] if g["abstain"]]
@@ -70,7 +80,7 @@ def _appraisal_board(a: dict[str, Any]) -> dict[str, Any]:
             "bars": [{"key": g["key"], "label": g["label"], "count": counts[g["key"]],
                       "pct": pct(counts[g["key"]], answered)} for g in graded],
         })
-    return {"kind": "appraisal", "caption": "、".join(labels),
+    return {"caption": "、".join(labels),
             "abstain_label": "、".join(g["label"] for g in abstain) or None,
             "grades": [{"key": g["key"], "label": g["label"]} for g in graded],
             "subjects": subjects}

@@ -174,33 +174,43 @@
 
   var board = { data: null, page: 0, pages: 1 };
 
-  function pageSize(b) {
-    if (b.kind === "appraisal") return b.subjects.length <= 2 ? 2 : 4;
-    return 10;
+  // The pages of a board: a form of several sections pages through each section in
+  // turn (its own subjects and scale), never mixing two sections on one page.
+  function pagesOf(b) {
+    var out = [];
+    (b.kind === "appraisal" && b.sections ? b.sections : [b]).forEach(function (part) {
+      var items = b.kind === "appraisal" ? part.subjects : part.rows;
+      var size = b.kind === "appraisal" ? (items.length <= 2 ? 2 : 4) : 10;
+      for (var at = 0; at === 0 || at < items.length; at += size) {
+        out.push({ part: part, items: items, size: size, slice: items.slice(at, at + size) });
+      }
+    });
+    return out;
   }
 
   function drawBoard() {
     var b = board.data;
     var box = document.getElementById("pj-board");
     if (!b || !box) return;
-    var items = b.kind === "appraisal" ? b.subjects : b.rows;
-    var size = pageSize(b);
-    board.pages = Math.max(1, Math.ceil(items.length / size));
+    var pages = pagesOf(b);
+    board.pages = pages.length;
     if (board.page >= board.pages) board.page = 0;
-    var slice = items.slice(board.page * size, (board.page + 1) * size);
+    var page = pages[board.page], part = page.part, items = page.items, size = page.size;
     while (box.firstChild) box.removeChild(box.firstChild);
     // Every page keeps the same grid, so a short last page does not blow up its bars.
     var wide = b.kind === "appraisal" && items.length <= 2;
     box.className = "pj-board pj-board-" + b.kind + (wide ? " pj-board-wide" : "");
     var rows = b.kind === "appraisal" ? (wide ? Math.max(1, items.length) : 2) : size;
     box.style.gridTemplateRows = "repeat(" + rows + ", minmax(0, 1fr))";
-    slice.forEach(function (item) {
-      box.appendChild(b.kind === "appraisal" ? appraisalCard(b, item) : rankRow(b, item));
+    page.slice.forEach(function (item) {
+      box.appendChild(b.kind === "appraisal" ? appraisalCard(part, item) : rankRow(b, item));
     });
     if (b.kind === "appraisal") {
+      setText("pj-res-title", (b.live ? "实时" : "") + "测评结果" +
+        (part.label ? " · " + part.label : "") + "（" + part.caption + "）");
       var legend = document.getElementById("pj-legend");
       while (legend.firstChild) legend.removeChild(legend.firstChild);
-      b.grades.forEach(function (g, i) {
+      part.grades.forEach(function (g, i) {
         var item = el("span");
         item.appendChild(el("i", "g" + i));
         item.appendChild(document.createTextNode(g.label));
@@ -216,8 +226,8 @@
     document.getElementById("pj-turnout-view").hidden = showing;
     document.getElementById("pj-results-view").hidden = !showing;
     if (!showing) return;
-    var captions = { appraisal: "测评结果（" + b.caption + "）", recommendation: "推荐得票排名", scoring: "评分排名" };
-    setText("pj-res-title", (b.live ? "实时" : "") + captions[b.kind]);
+    var captions = { recommendation: "推荐得票排名", scoring: "评分排名" };
+    if (b.kind !== "appraisal") setText("pj-res-title", (b.live ? "实时" : "") + captions[b.kind]);
     var meta = "有效票 " + b.ballots + " 张";
     if (b.kind === "recommendation") meta += " · 推荐 " + b.places + " 名 · 得票须超过 " + b.threshold_pct + "%";
     if (b.kind === "scoring" && b.trim) meta += " · 去掉最高分和最低分各 " + b.trim + " 个";
