@@ -10,16 +10,21 @@ from flask_smorest import Blueprint
 from server.core.api import BINARY, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
+from server.core.errors import ApiError
 from server.rounds import live
 from server.rounds.models import Round
 from server.rounds.operations import close_round, create_round, get_round, open_round, publish_round
 from server.rounds.schemas import (
+    BatchIn,
+    BatchOut,
+    CloneIn,
     QrIn,
     ResultsOut,
     RoundIn,
     RoundListArgs,
     RoundOut,
     RoundPage,
+    RoundPatchIn,
     TokensIn,
     TokensOut,
     TurnoutOut,
@@ -39,6 +44,9 @@ def _alt(view: Any) -> Any:
     for code in ERRORS:
         view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
     return blp.doc(security=[{"bearer": []}])(view)
+
+
+NO_COMMITTEE = ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
 
 
 def _committee_id() -> int | None:
@@ -91,8 +99,9 @@ def list_rounds(args: dict[str, Any]) -> dict[str, Any]:
     cid = _committee_id()
     if cid is not None:
         q = q.where(Round.committee_id == cid)
-    if args.get("status"):
-        q = q.where(Round.status == args["status"])
+    for name in ("status", "year", "branch_id", "committee_id"):
+        if args.get(name) is not None:
+            q = q.where(getattr(Round, name) == args[name])
     page = db.paginate(q, page=args["page"], per_page=args["per_page"], error_out=False)
     return {"items": page.items, "total": page.total, "page": args["page"],
             "per_page": args["per_page"]}
@@ -105,18 +114,85 @@ def list_rounds(args: dict[str, Any]) -> dict[str, Any]:
 @_alt
 @require_api_role(*STAFF)
 def create(body: dict[str, Any]) -> Round:
-    """Create a draft round from a form template."""
+    """Create a draft round from a preset (`form`) or a designed form's version
+    (`form_id`, `form_version`; default the latest), exactly one (422 form_choice)."""
     user = api_user()
     cid = user.committee_id
     if cid is None:
-        from server.core.errors import ApiError
+        raise NO_COMMITTEE
+    body = dict(body)
+    return create_round(cid, body.pop("form", None), body.pop("title"), body.pop("subjects"),
+                        body.pop("categories"), user=user, **body)
 
-        raise ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
-    return create_round(cid, body["form"], body["title"], body["subjects"], body["categories"],
-                        show_live_results=body["show_live_results"], closes_at=body["closes_at"],
-                        min_choices=body["min_choices"], max_choices=body["max_choices"],
-                        results=body["results"], user=user)
 
+@blp.route("/rounds/<int:round_id>", methods=["PATCH"])
+@blp.arguments(RoundPatchIn)
+@blp.response(200, RoundOut)
+@_alt
+@require_api_role(*STAFF)
+def update(body: dict[str, Any], round_id: int) -> Round:
+    """Edit a draft: the fields given replace the round's (subjects and categories as
+    whole lists; a category keeps its id, matched by id or else by position, and one
+    with issued slips cannot be removed: 409 category_has_slips). form/form_id/
+    form_version re-snapshot the form. Not a draft: 409 round_not_draft."""
+    from server.rounds.drafts import update_round
+
+    return update_round(_round(round_id), body, api_user())
+
+
+@blp.route("/rounds/<int:round_id>", methods=["DELETE"])
+@blp.response(204)
+@_alt
+@require_api_role(*STAFF)
+def delete(round_id: int) -> tuple[str, int]:
+    """Delete a draft with its subjects, categories, slips and live state
+    (409 round_not_draft otherwise)."""
+    from server.rounds.drafts import delete_round
+
+    delete_round(_round(round_id), api_user())
+    return "", 204
+
+
+@blp.route("/rounds/<int:round_id>/clone", methods=["POST"])
+@blp.arguments(CloneIn)
+@blp.response(201, RoundOut)
+@blp.doc(responses={201: _round_links("read", "open")})
+@_alt
+@require_api_role(*STAFF)
+def clone(body: dict[str, Any], round_id: int) -> Round:
+    """A new draft like this round (any state): form, subjects, categories, rules; no
+    slips, no ballots. To re-hold a round closed below its turnout, or next year's."""
+    from server.rounds.drafts import clone_round
+
+    return clone_round(_round(round_id), body.get("title"), body.get("year"),
+                       body["form_version"], api_user())
+
+
+@blp.route("/rounds/batch", methods=["POST"])
+@blp.arguments(BatchIn)
+@blp.response(201, BatchOut)
+@_alt
+@require_api_role(*STAFF)
+def batch(body: dict[str, Any]) -> dict[str, Any]:
+    """One draft per branch of the committee, from a template round or the round
+    fields; its title gets the branch's name; subjects_from branch_members makes the
+    branch's roster its subjects. All or nothing."""
+    from server.rounds.drafts import batch_create
+
+    user = api_user()
+    cid = user.committee_id
+    if body.get("committee_id") is not None and body["committee_id"] != cid:
+        if user.role != "admin":
+            raise ApiError("committee_not_found", "找不到该党委", "committee not found", 404,
+                           "committee_id")
+        cid = body["committee_id"]
+    if cid is None:
+        raise NO_COMMITTEE
+    template = None
+    if body.get("template_round_id") is not None:
+        template = get_round(body["template_round_id"], cid)
+    created = batch_create(cid, body, template, user)
+    return {"ids": [r.id for r in created]}
 
 @blp.route("/rounds/<int:round_id>", methods=["GET"])
 @blp.response(200, RoundOut)

@@ -9,6 +9,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from fractions import Fraction
 from typing import Any
 
 from flask import current_app
@@ -23,6 +24,7 @@ from server.core.errors import ApiError
 from server.core.redis import get_redis
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
+from server.forms.sections import round_form, sections_of
 from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
@@ -62,36 +64,61 @@ def _clean_text(value: Any, field: str, max_len: int, label: str) -> str:
     return value
 
 
-def create_round(
-    committee_id: int,
-    form_key: str,
-    title: str,
-    subjects: list[dict[str, Any]],
-    categories: list[dict[str, Any]],
-    *,
-    show_live_results: bool = False,
-    closes_at: dt.datetime | None = None,
-    min_choices: int | None = None,
-    max_choices: int | None = None,
-    results: dict[str, Any] | None = None,
-    user: Any | None = None,
-) -> Round:
-    """Create a draft round from a form template; every argument is checked.
+def form_source(committee_id: int, form_key: str | None, form_id: int | None = None,
+                form_version: int | None = None) -> tuple[dict[str, Any], str, int | None]:
+    """The form a draft is built from: a preset (`form_key`) or a designed form's
+    version (`form_id`, `form_version`, default the latest), exactly one of them.
 
-    `results` overrides the template's result rules (server/results/rules.py);
-    the merged rules are kept in the round's form snapshot under "results".
+    Returns (a copy of its definition, the round's form_key, the form_version_id).
     """
-    forms = available_forms()
-    if form_key not in forms:
-        raise _bad("unknown_form", "测评表模板不存在", f"unknown form {form_key!r}", "form")
-    form = copy.deepcopy(forms[form_key])
-    title = _clean_text(title, "title", 200, "测评名称")
+    if (form_key is None) == (form_id is None) or (form_id is None and form_version is not None):
+        raise _bad("form_choice", "请选择一个测评表：预设模板或已设计的测评表，二者选一",
+                   "give exactly one of form (a preset key) and form_id", "form")
+    if form_key is not None:
+        forms = available_forms()
+        if form_key not in forms:
+            raise _bad("unknown_form", "测评表模板不存在", f"unknown form {form_key!r}", "form")
+        return copy.deepcopy(forms[form_key]), form_key, None
+    from server.forms.operations import resolve_version
+
+    version = resolve_version(committee_id, form_id, form_version)
+    form = copy.deepcopy(version.definition)
+    return form, f"form-{version.form_id}-v{version.version}", version.id
+
+
+def _weights_sum(weights: list[float]) -> None:
+    """Weights as shares of a whole (any weight but 1) must add to 1 or to 100."""
+    if all(w == 1 for w in weights):
+        return
+    total = sum((Fraction(repr(float(w))) for w in weights), Fraction(0))
+    if total in (1, 100):
+        return
+    percent = total * 100 if all(w <= 1 for w in weights) else total
+    shown = f"{float(percent):.4f}".rstrip("0").rstrip(".")
+    raise _bad("weights_sum", f"各类别权重之和应为 100%，现为 {shown}%",
+               f"category weights must add up to 1 (or 100), not {float(total):g}",
+               "categories")
+
+
+def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
+                check_deadline: bool = True) -> dict[str, Any]:
+    """Every value of a draft round checked against its form; raises ApiError, changes
+    nothing. Create and edit both run it.
+
+    `values`: title, subjects, categories (each may carry the `id` it keeps),
+    show_live_results, closes_at, min_choices, max_choices, results (overrides of
+    the form's result rules), year, branch_id, announce_on_close. Returns the
+    cleaned values, with `form`: the snapshot to store, its result rules merged.
+    """
+    title = _clean_text(values.get("title"), "title", 200, "测评名称")
+    subjects, categories = values.get("subjects") or [], values.get("categories") or []
     if not subjects:
         raise _bad("missing_subjects", "请至少添加一个测评对象或候选人",
                    "at least one subject is required", "subjects")
     if not categories:
         raise _bad("missing_categories", "请至少添加一个参评人员类别",
                    "at least one voter category is required", "categories")
+    min_choices, max_choices = values.get("min_choices"), values.get("max_choices")
     if form["kind"] == "recommendation":
         lo = form["min_choices"] if min_choices is None else min_choices
         hi = form["max_choices"] if max_choices is None else max_choices
@@ -102,15 +129,26 @@ def create_round(
             raise _bad("invalid_choice_limits", "最多推荐人数不能超过候选人数",
                        "max_choices exceeds the number of candidates", "max_choices")
         form["min_choices"], form["max_choices"] = lo, hi
-    if closes_at is not None and closes_at <= utcnow():
+    closes_at = values.get("closes_at")
+    if check_deadline and closes_at is not None and closes_at <= utcnow():
         raise _bad("invalid_deadline", "截止时间必须晚于现在", "closes_at must be in the future",
                    "closes_at")
+    year = values.get("year")
+    year = utcnow().year if year is None else year
+    if isinstance(year, bool) or not isinstance(year, int) or not 2000 <= year <= 2100:
+        raise _bad("invalid_field", "考核年度应为 2000～2100 之间的年份",
+                   "year must be in [2000, 2100]", "year")
+    branch_id = values.get("branch_id")
+    if branch_id is not None:
+        from server.organization.models import Branch
 
-    rnd = Round(committee_id=committee_id, title=title, kind=form["kind"], form_key=form_key,
-                status="draft",
-                show_live_results=bool(show_live_results), closes_at=closes_at,
-                created_by=getattr(user, "id", None))
+        branch = db.session.get(Branch, branch_id) if isinstance(branch_id, int) else None
+        if branch is None or branch.committee_id != committee_id:
+            raise _bad("unknown_branch", "所选支部不属于本党委", "no such branch in the committee",
+                       "branch_id")
+
     # Names that only look alike (全角/半角, a zero-width space) count as the same.
+    out_subjects: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, s in enumerate(subjects):
         name = _clean_text(s.get("name"), f"subjects[{i}].name", 100, "姓名")
@@ -123,9 +161,10 @@ def create_round(
             raise _bad("duplicate_subject", "测评对象重复（姓名和职务都相同），请用职务加以区分",
                        f"duplicate subject {name}", f"subjects[{i}].name")
         seen.add(key)
-        rnd.subjects.append(Subject(position=i, name=name, note=note,
-                                    member_id=s.get("member_id")))
+        out_subjects.append({"name": name, "note": note, "member_id": s.get("member_id"),
+                             "section": _subject_section(form, s, i)})
     seen.clear()
+    out_categories: list[dict[str, Any]] = []
     for i, c in enumerate(categories):
         name = _clean_text(c.get("name"), f"categories[{i}].name", 60, "类别名称")
         if lookalike_key(name) in seen:
@@ -141,17 +180,95 @@ def create_round(
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight <= 100:
             raise _bad("invalid_field", "权重应为大于 0 的数", "weight must be in (0, 100]",
                        f"categories[{i}].weight")
-        rnd.categories.append(VoterCategory(position=i, name=name, expected_count=expected,
-                                            weight=float(weight)))
+        out_categories.append({"id": c.get("id"), "name": name, "expected_count": expected,
+                               "weight": float(weight)})
+    _weights_sum([c["weight"] for c in out_categories])
     form["results"] = build_rules(
-        form, [{"name": c.name, "expected_count": c.expected_count, "weight": c.weight}
-               for c in rnd.categories], len(rnd.subjects), results)
-    rnd.form_json = json.dumps(form, ensure_ascii=False)
-    db.session.add(rnd)
-    db.session.flush()
-    audit.record(user, "round.create", f"round:{rnd.id}", title)
+        form, [{k: c[k] for k in ("name", "expected_count", "weight")} for c in out_categories],
+        len(out_subjects), values.get("results"))
+    return {"form": form, "title": title, "subjects": out_subjects,
+            "categories": out_categories, "closes_at": closes_at, "year": year,
+            "branch_id": branch_id,
+            "show_live_results": bool(values.get("show_live_results")),
+            "announce_on_close": bool(values.get("announce_on_close"))}
+
+
+def _subject_section(form: dict[str, Any], raw: dict[str, Any], i: int) -> str:
+    """The key of the form section subject `i` is rated in: required on an appraisal
+    form of several sections, the only section's by default ('' on other forms)."""
+    if form["kind"] != "appraisal":
+        return ""
+    keys = [sec["key"] for sec in sections_of(form)]
+    key = raw.get("section") or ""
+    if not key and len(keys) == 1:
+        return keys[0]
+    if key not in keys:
+        zh = "请为测评对象选择所属测评部分" if not key else "所选测评部分不在测评表中"
+        raise _bad("unknown_section", zh, f"section must be one of {keys}",
+                   f"subjects[{i}].section")
+    return key
+
+
+def create_round(
+    committee_id: int,
+    form_key: str | None,
+    title: str,
+    subjects: list[dict[str, Any]],
+    categories: list[dict[str, Any]],
+    *,
+    form_id: int | None = None,
+    form_version: int | None = None,
+    show_live_results: bool = False,
+    announce_on_close: bool = False,
+    closes_at: dt.datetime | None = None,
+    min_choices: int | None = None,
+    max_choices: int | None = None,
+    results: dict[str, Any] | None = None,
+    year: int | None = None,
+    branch_id: int | None = None,
+    user: Any | None = None,
+) -> Round:
+    """Create a draft round from a preset (`form_key`) or a designed form's version
+    (`form_id`, `form_version`); every argument is checked (check_draft).
+
+    `results` overrides the form's result rules (server/results/rules.py);
+    the merged rules are kept in the round's form snapshot under "results".
+    """
+    form, key, version_id = form_source(committee_id, form_key, form_id, form_version)
+    values = {"title": title, "subjects": subjects, "categories": categories,
+              "show_live_results": show_live_results, "announce_on_close": announce_on_close,
+              "closes_at": closes_at, "min_choices": min_choices, "max_choices": max_choices,
+              "results": results, "year": year, "branch_id": branch_id}
+    checked = check_draft(committee_id, form, values)
+    rnd = new_draft(committee_id, key, version_id, checked, user)
+    audit.record(user, "round.create", f"round:{rnd.id}", rnd.title)
     db.session.commit()
     return rnd
+
+
+def new_draft(committee_id: int, form_key: str, form_version_id: int | None,
+              checked: dict[str, Any], user: Any | None = None) -> Round:
+    """Add (flush, not commit) a draft round of check_draft's values."""
+    rnd = Round(committee_id=committee_id, form_key=form_key, status="draft",
+                form_version_id=form_version_id, created_by=getattr(user, "id", None))
+    write_draft(rnd, checked)
+    rnd.subjects = [Subject(position=i, **s) for i, s in enumerate(checked["subjects"])]
+    rnd.categories = [VoterCategory(position=i, name=c["name"],
+                                    expected_count=c["expected_count"], weight=c["weight"])
+                      for i, c in enumerate(checked["categories"])]
+    db.session.add(rnd)
+    db.session.flush()
+    return rnd
+
+
+def write_draft(rnd: Round, checked: dict[str, Any]) -> None:
+    """The round's own columns from check_draft's values (not subjects, categories)."""
+    form = checked["form"]
+    rnd.title, rnd.kind = checked["title"], form["kind"]
+    rnd.form_json = json.dumps(form, ensure_ascii=False)
+    rnd.__dict__.pop("_form_cache", None)
+    for name in ("closes_at", "year", "branch_id", "show_live_results", "announce_on_close"):
+        setattr(rnd, name, checked[name])
 
 
 def get_round(round_id: int, committee_id: int | None = None) -> Round:
@@ -232,7 +349,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
         db.session.rollback()
         db.session.refresh(rnd)
         return rnd
-    form, subject_ids = rnd.form, [s.id for s in rnd.subjects]
+    form, subject_ids = round_form(rnd), [s.id for s in rnd.subjects]
     stored = read_ballots(round_id)  # read once: the recount and the results count them
     # While the database rewrites the ballots and spent tokens in random order (in this
     # transaction, on this session's connection), Python counts what it has read: the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
@@ -14,9 +16,14 @@ Range = ma.validate.Range
 class SubjectIn(ma.Schema):
     name = ma.fields.String(required=True, validate=Length(min=1, max=100))
     note = ma.fields.String(load_default="", validate=Length(max=200))
+    section = ma.fields.String(validate=Length(max=40), metadata={
+        "description": "appraisal: the key of the form section the subject is rated in "
+                       "(required when the form has several sections)"})
 
 
 class CategoryIn(ma.Schema):
+    id = ma.fields.Integer(strict=True, validate=Range(1, 2**31 - 1), metadata={
+        "description": "PATCH: the existing category this entry keeps"})
     name = ma.fields.String(required=True, validate=Length(min=1, max=60))
     expected_count = ma.fields.Integer(required=True, strict=True, validate=Range(0, 100000))
     weight = ma.fields.Float(load_default=1.0, allow_nan=False, validate=Range(0, 100,
@@ -54,23 +61,75 @@ class ResultRulesIn(ma.Schema):
     flags = ma.fields.List(ma.fields.Nested(FlagRuleIn), validate=Length(max=20))
 
 
-class RoundIn(ma.Schema):
-    form = ma.fields.String(required=True, validate=Length(min=1, max=60),
-                            metadata={"description": "form preset key, see GET /form-presets"})
+class RoundPatchIn(ma.Schema):
+    """The fields of a draft round; PATCH changes those it gives."""
+
+    form = ma.fields.String(validate=Length(min=1, max=60), metadata={
+        "description": "form preset key, see GET /form-presets (or form_id, not both)"})
+    form_id = ma.fields.Integer(strict=True, validate=Range(1, 2**31 - 1), metadata={
+        "description": "a designed form (GET /forms), or form, not both"})
+    form_version = ma.fields.Integer(strict=True, validate=Range(1, 2**31 - 1), metadata={
+        "description": "the designed form's version number (default: the latest)"})
+    title = ma.fields.String(validate=Length(min=1, max=200))
+    subjects = ma.fields.List(ma.fields.Nested(SubjectIn), validate=Length(min=1, max=500),
+                              metadata={"description": "PATCH replaces the whole list"})
+    categories = ma.fields.List(ma.fields.Nested(CategoryIn), validate=Length(min=1, max=20),
+                                metadata={"description": "PATCH replaces the whole list; a "
+                                          "category keeps its id (matched by id if given, "
+                                          "else by position)"})
+    show_live_results = ma.fields.Boolean()
+    announce_on_close = ma.fields.Boolean(metadata={
+        "description": "当场公布: the projector shows results at close, before publishing"})
+    closes_at = UtcDateTime(allow_none=True, metadata={
+        "description": "deadline; without an offset it is taken as UTC"})
+    min_choices = ma.fields.Integer(strict=True, allow_none=True, validate=Range(0, 500))
+    max_choices = ma.fields.Integer(strict=True, allow_none=True, validate=Range(1, 500))
+    results = ma.fields.Nested(ResultRulesIn, allow_none=True, metadata={
+        "description": "result rules; defaults come from the form (PATCH: from the "
+                       "round's current rules)"})
+    year = ma.fields.Integer(strict=True, allow_none=True, validate=Range(2000, 2100),
+                             metadata={"description": "考核年度 (default: this year)"})
+    branch_id = ma.fields.Integer(strict=True, allow_none=True, validate=Range(1, 2**31 - 1),
+                                  metadata={"description": "the branch the round is for"})
+
+
+class RoundIn(RoundPatchIn):
+    """A new draft round: from a preset (form) or a designed form (form_id)."""
+
     title = ma.fields.String(required=True, validate=Length(min=1, max=200))
     subjects = ma.fields.List(ma.fields.Nested(SubjectIn), required=True,
                               validate=Length(min=1, max=500))
     categories = ma.fields.List(ma.fields.Nested(CategoryIn), required=True,
                                 validate=Length(min=1, max=20))
-    show_live_results = ma.fields.Boolean(load_default=False)
-    closes_at = UtcDateTime(load_default=None, allow_none=True, metadata={
-        "description": "deadline; without an offset it is taken as UTC"})
-    min_choices = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
-                                    validate=Range(0, 500))
-    max_choices = ma.fields.Integer(strict=True, load_default=None, allow_none=True,
-                                    validate=Range(1, 500))
-    results = ma.fields.Nested(ResultRulesIn, load_default=None, allow_none=True, metadata={
-        "description": "result rules; defaults come from the form template"})
+
+
+class CloneIn(ma.Schema):
+    title = ma.fields.String(validate=Length(min=1, max=200), metadata={
+        "description": "default: the source's, + （重新测评） after too low a turnout, or "
+                       "with its year replaced"})
+    year = ma.fields.Integer(strict=True, validate=Range(2000, 2100))
+    form_version = ma.fields.String(load_default="same", validate=ma.validate.OneOf(
+        ["same", "latest"]), metadata={"description": "same: the source's form snapshot; "
+                                       "latest: its form's latest version, the same rules"})
+
+
+class BatchIn(RoundPatchIn):
+    """One draft per branch, from a template round or from the round fields."""
+
+    template_round_id = ma.fields.Integer(strict=True, validate=Range(1, 2**31 - 1))
+    committee_id = ma.fields.Integer(strict=True, validate=Range(1, 2**31 - 1), metadata={
+        "description": "admin only (default: the caller's committee)"})
+    branches = ma.fields.Raw(required=True, metadata={
+        "description": '"all", or a list of branch ids', "oneOf": [
+            {"type": "string", "enum": ["all"]},
+            {"type": "array", "items": {"type": "integer"}, "minItems": 1}]})
+    subjects_from = ma.fields.String(load_default="none", validate=ma.validate.OneOf(
+        ["none", "branch_members"]), metadata={
+        "description": "branch_members: each branch's roster becomes its subjects"})
+
+
+class BatchOut(ma.Schema):
+    ids = ma.fields.List(ma.fields.Integer())
 
 
 class CategoryOut(ma.Schema):
@@ -81,27 +140,59 @@ class CategoryOut(ma.Schema):
     issued_count = ma.fields.Integer()
 
 
+class RoundSubjectOut(SubjectOut):
+    section = ma.fields.String(metadata={"description": "the form section it is rated in"})
+    member_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "the roster member it is (null: none)"})
+
+
 class RoundOut(ma.Schema):
     id = ma.fields.Integer()
     title = ma.fields.String()
     kind = ma.fields.String()
     form_key = ma.fields.String()
     status = ma.fields.String()
+    form_version_id = ma.fields.Integer(allow_none=True, metadata={
+        "description": "the designed form's version it was built from (null: a preset)"})
+    form_version = ma.fields.Method("_form_version", allow_none=True, metadata={
+        "description": "{form_id, version} of that version"})
+    year = ma.fields.Integer(allow_none=True, metadata={"description": "考核年度"})
+    branch_id = ma.fields.Integer(allow_none=True)
+    rehearsal = ma.fields.Boolean(metadata={
+        "description": "opened as a rehearsal (演练): never published, purged back to draft"})
     show_live_results = ma.fields.Boolean()
+    announce_on_close = ma.fields.Boolean(metadata={
+        "description": "当场公布: the projector shows results at close, before publishing"})
     closes_at = UtcDateTime(allow_none=True)
     opened_at = UtcDateTime(allow_none=True)
     closed_at = UtcDateTime(allow_none=True)
     published_at = UtcDateTime(allow_none=True)
     close_problem = ma.fields.String()
+    warning = ma.fields.String(allow_none=True, metadata={
+        "description": "only in the close answer: why the results cannot be published "
+                       "(参评率 below min_turnout), or null"})
     results = ma.fields.Dict(attribute="result_rules",
                              metadata={"description": "the result rules this round uses"})
-    subjects = ma.fields.List(ma.fields.Nested(SubjectOut))
+    subjects = ma.fields.List(ma.fields.Nested(RoundSubjectOut))
     categories = ma.fields.List(ma.fields.Nested(CategoryOut))
+
+    def _form_version(self, rnd: Any) -> dict[str, int] | None:
+        if rnd.form_version_id is None:
+            return None
+        from server.core.db import db
+        from server.forms.models import FormVersion
+
+        version = db.session.get(FormVersion, rnd.form_version_id)
+        return {"form_id": version.form_id, "version": version.version}
 
 
 class RoundListArgs(ma.Schema):
     status = ma.fields.String(validate=ma.validate.OneOf(
         ["draft", "open", "closing", "closed", "published"]))
+    year = ma.fields.Integer(validate=Range(2000, 2100))
+    branch_id = ma.fields.Integer(validate=Range(1, 2**31 - 1))
+    committee_id = ma.fields.Integer(validate=Range(1, 2**31 - 1), metadata={
+        "description": "admin: one committee's rounds (others only ever see their own)"})
     page = ma.fields.Integer(load_default=1, validate=Range(1, 100000))
     per_page = ma.fields.Integer(load_default=50, validate=Range(1, 200))
 
@@ -179,3 +270,9 @@ class ResultsOut(ma.Schema):
     scoring = ma.fields.Dict(metadata={
         "description": "(trimmed) item means, totals, ranks, flags"})
     notes = ma.fields.List(ma.fields.String())
+
+
+class CloseIn(ma.Schema):
+    check_turnout = ma.fields.Boolean(load_default=False, metadata={
+        "description": "refuse (409 below_turnout, with the figures) instead of closing "
+                       "when 参评率 is below the round's min_turnout"})
