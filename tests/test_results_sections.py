@@ -26,6 +26,7 @@ from server.results.rules import round_rules
 from server.results.view import board
 from server.rounds.models import Round, Subject, VoterCategory
 from tests.factories import committee, organizer
+from tests.support.rounds_http import lifecycle, run_round
 from tests.test_console import login
 from tests.test_exports import export, pdf_text
 
@@ -307,3 +308,47 @@ def test_exports_hold_both_sections(app, client, tmp_path):
     assert "好 票数" in team_part and "不称职" not in team_part.split("\r\n")[2]
     assert "1,领导班子,,86.67,3,50.00%,2,33.33%,0,0.00%,1,16.67%" in team_part
     assert "2,李四,副总经理,75.00,0,0.00%,2,40.00%,1,20.00%,2,40.00%,1" in csv_text
+
+
+def test_a_designed_form_of_two_sections_through_the_api(app, client, tmp_path):
+    """Design the form, build a round, vote, watch live results, close, export."""
+    with app.app_context():
+        _, raw = organizer("designer")
+    key = {"Authorization": f"Bearer {raw}"}
+    definition = {k: v for k, v in FORM.items() if k not in ("criteria", "grades", "key")}
+    made = client.post("/api/v1/forms", json={"definition": definition}, headers=key)
+    assert made.status_code == 201, made.json
+    body = {"form_id": made.json["id"], "title": "两级测评", "show_live_results": True,
+            "subjects": [{k: s[k] for k in ("name", "note", "section")} for s in SUBJECTS],
+            "categories": [{"name": CATEGORY["name"], "expected_count": 8}]}
+    sheets = {CATEGORY["name"]: [{f"#{i}": row for i, row in enumerate(answers(s).values())}
+                                 for s in SHEETS]}
+    rnd, _ = run_round(client, key, body, sheets, close=False)
+    rid = rnd["id"]
+
+    def figures(res: dict[str, Any]) -> list[tuple[str, list[tuple[str, Any, Any, list[str]]]]]:
+        return [(p["label"], [(s["name"], s["score"], s["rank"], s["flags"])
+                              for s in p["subjects"]])
+                for p in res["appraisal"]["sections"]]
+
+    expected = [("领导班子", [("领导班子", 86.67, 1, ["“差”率超过10%"])]),
+                ("班子成员", [("张三", 89.0, 1, []),
+                          ("李四", 75.0, 2, ["“不称职”率超过三分之一", "得分低于80分"])])]
+    live = client.get(f"/api/v1/rounds/{rid}/results", headers=key)
+    assert live.status_code == 200 and live.json["live"], live.json
+    assert figures(live.json) == expected
+    assert lifecycle(client, key, rid, "close").status_code == 200
+    official = client.get(f"/api/v1/rounds/{rid}/results", headers=key).json
+    assert not official["live"] and figures(official) == expected
+    scales = [(p["key"], p["criteria"], p["grades"]) for p in official["appraisal"]["sections"]]
+    assert scales == [(p["key"], p["criteria"], p["grades"])
+                      for p in results()["appraisal"]["sections"]]
+    members = official["appraisal"]["sections"][1]["subjects"]
+    assert [counts(c) for c in members[1]["criteria"]] == [
+        {"excellent": (0, 0.0), "competent": (3, 50.0), "basic": (0, 0.0),
+         "incompetent": (3, 50.0), "unknown": (0, None)},
+        {"excellent": (0, 0.0), "competent": (2, 40.0), "basic": (1, 20.0),
+         "incompetent": (2, 40.0), "unknown": (1, None)}]
+
+    text = pdf_text(export(client, key, rid, "pdf").data, tmp_path)
+    assert "领导班子测评结果汇总表" in text and "班子成员测评结果汇总表" in text

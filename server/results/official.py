@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.core.errors import ApiError
+from server.forms.sections import round_form
 from server.results.engine import compute_counted_results
 from server.results.rules import round_rules
 from server.voting.digest import Digest, read_digest
@@ -29,7 +30,7 @@ def official_results(rnd: Any, digest: Digest | None = None) -> dict[str, Any]:
     round's ballots as the close already read them (server/voting/digest.py).
     """
     if digest is None:
-        digest = read_digest(rnd.id, rnd.form, [s.id for s in rnd.subjects])
+        digest = read_digest(rnd.id, round_form(rnd), [s.id for s in rnd.subjects])
     counted, invalid = digest.counted()
     return compute_counted_results(rnd.form, subjects_of(rnd), categories_of(rnd), counted,
                                    invalid, round_rules(rnd.form))
