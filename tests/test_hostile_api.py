@@ -108,6 +108,10 @@ class Steer:
         self.round_ids = [*site.rounds.values(), site.other_round]
         self.tokens = [t for tokens in site.tokens.values() for t in tokens]
         self.receipts = [r for rs in site.receipts.values() for r in rs]
+        with app.app_context():
+            from server.forms.operations import presets
+
+            self.definitions = [dict(p) for p in presets().values()]
 
     def __call__(self, case: Any) -> None:
         body = case.body
@@ -127,6 +131,9 @@ class Steer:
                 params[name] = 2024 + value % 4
             else:
                 params[name] = 1 + value % 6
+        if isinstance(body, dict) and case.path.startswith("/api/v1/form"):
+            self._form(case.path, body, pick)
+            return
         if not isinstance(body, dict) or case.method.upper() != "POST":
             return
         if "token" in body:
@@ -142,6 +149,15 @@ class Steer:
         elif case.path.endswith("/tokens") and type(params.get("round_id")) is int:
             # (a generated non-integer id stays as it is: the app must refuse it)
             self._category(body, params["round_id"], pick)
+
+    def _form(self, path: str, body: dict[str, Any], pick: int) -> None:
+        if "preset" in body:
+            body["preset"] = FORMS[pick - 1]
+        if isinstance(body.get("definition"), dict) and pick > 1:
+            # a valid definition, so versions are made and files imported
+            body["definition"] = self.definitions[pick % len(self.definitions)]
+            if path == "/api/v1/forms/import":
+                body["pingyi_form"] = 1
 
     def _answers(self, body: dict[str, Any], pick: int) -> None:
         from server.core.db import db

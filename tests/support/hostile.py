@@ -14,6 +14,7 @@ from typing import Any
 from server.accounts.models import User
 from server.accounts.operations import new_api_key
 from server.core.db import db
+from server.forms.operations import create_from_preset
 from server.organization.models import Committee
 from server.rounds.operations import (
     close_round,
@@ -93,6 +94,8 @@ def build_site(ballots: int = 3) -> Site:
     site.other_key = new_api_key(other_user, "tests")
     other_round, _ = _round(other.id, "其他党委的测评")
     site.other_round = other_round.id
+    for cid in (world.committee_id, other.id):  # a designed form each (ids 1 and 2)
+        create_from_preset(cid, "appraisal", None)
 
     for state in ("draft", "open", "closed", "published"):
         rnd, tokens = _round(world.committee_id, f"测评-{state}")
