@@ -18,6 +18,7 @@
     data: null,         // the ballot-form answer
     kind: null,
     grades: {},         // appraisal: {sid: {criterion: grade}}
+    sec: {},            // appraisal: {sid: its form section (criteria, grades)}
     choices: [],        // recommendation: [ids] in list order
     triedSubmit: false, // after the first submit attempt, missing rows stay marked
     submitting: false,
@@ -320,17 +321,53 @@
 
   /* ---------- appraisal ---------- */
 
+  /* The form's sections, each with its own criteria and grade scale; a subject is
+   * rated in the one its `section` names (the first when it names none). */
+  function formSections(form) {
+    return form.sections && form.sections.length ? form.sections
+      : [{ key: '', label: '', description: '', criteria: form.criteria, grades: form.grades }];
+  }
+
+  function sectionHead(sec, count) {
+    return h('div', { class: 'section-head', id: 'sec-' + sec.key }, [
+      h('h2', { class: 'section-title' }, [
+        h('span', { text: sec.label }),
+        h('span', { class: 'section-count', text: '共 ' + count + ' 个' })
+      ]),
+      sec.description ? h('p', { class: 'section-desc', text: sec.description }) : null
+    ]);
+  }
+
   function buildAppraisal(root, data) {
-    var criteria = data.form.criteria;
-    var grades = data.form.grades;
-    var best = grades[0];
-    $('form-hint').textContent = '请对每位测评对象的每项指标选择一个等次（共 ' +
-      data.subjects.length + ' 位，每位 ' + criteria.length + ' 项）。';
-    data.subjects.forEach(function (subj, idx) {
+    var sections = formSections(data.form);
+    var byKey = {};
+    sections.forEach(function (sec) { byKey[sec.key] = sec; });
+    S.sec = {};
+    data.subjects.forEach(function (subj) { S.sec[subj.id] = byKey[subj.section] || sections[0]; });
+    // subjects grouped by section, in the form's order (each group in the round's order)
+    data.subjects = sections.reduce(function (all, sec) {
+      return all.concat(data.subjects.filter(function (subj) { return S.sec[subj.id] === sec; }));
+    }, []);
+    var multi = sections.length > 1;
+    $('form-hint').textContent = multi
+      ? '请对每个测评对象的每项指标选择一个等次（共 ' + data.subjects.length + ' 个对象，分 ' +
+        sections.length + ' 个部分，各部分等次不同）。'
+      : '请对每位测评对象的每项指标选择一个等次（共 ' + data.subjects.length + ' 位，每位 ' +
+        sections[0].criteria.length + ' 项）。';
+    var idx = 0, current = null;
+    data.subjects.forEach(function (subj) {
+      var sec = S.sec[subj.id];
+      var criteria = sec.criteria, grades = sec.grades, best = grades[0];
+      if (multi && sec !== current) {
+        current = sec;
+        idx = 0;
+        root.appendChild(sectionHead(sec, data.subjects.filter(function (x) { return S.sec[x.id] === sec; }).length));
+      }
+      idx += 1;
       S.grades[subj.id] = {};
       var card = h('section', { class: 'card subject-card', id: 'subj-' + subj.id, 'data-sid': subj.id }, [
         h('div', { class: 'card-head' }, [
-          h('span', { class: 'subject-index', text: String(idx + 1) }),
+          h('span', { class: 'subject-index', text: String(idx) }),
           h('div', { class: 'subject-meta' }, [
             h('h2', { class: 'subject-name', text: subj.name }),
             subj.note ? h('p', { class: 'subject-note', text: subj.note }) : null
@@ -339,7 +376,7 @@
         ]),
         h('div', { class: 'quick-row' }, [
           h('button', { type: 'button', class: 'quick-fill', 'data-sid': subj.id, 'data-grade': best.key,
-            text: '本人全部选“' + best.label + '”' })
+            text: (multi ? '全部选“' : '本人全部选“') + best.label + '”' })
         ])
       ]);
       criteria.forEach(function (crit) {
@@ -373,7 +410,7 @@
 
   function appraisalSubjectDone(sid) {
     var row = S.grades[sid] || {};
-    return S.data.form.criteria.filter(function (c) { return row[c.key]; }).length;
+    return S.sec[sid].criteria.filter(function (c) { return row[c.key]; }).length;
   }
 
   /* ---------- recommendation ---------- */
@@ -528,7 +565,7 @@
     var done, need;
     if (S.kind === 'appraisal') {
       done = appraisalSubjectDone(sid);
-      need = S.data.form.criteria.length;
+      need = S.sec[sid].criteria.length;
     } else {
       var sc = scoringSubject(sid);
       done = sc.done;
@@ -549,14 +586,15 @@
         frac: n / form.max_choices, complete: n >= form.min_choices && n <= form.max_choices };
     }
     var subjects = S.data.subjects;
-    var per = S.kind === 'appraisal' ? form.criteria.length : form.items.length;
-    var cells = 0, full = 0;
+    var cells = 0, full = 0, all = 0;
     subjects.forEach(function (s) {
+      var per = S.kind === 'appraisal' ? S.sec[s.id].criteria.length : form.items.length;
       var d = S.kind === 'appraisal' ? appraisalSubjectDone(s.id) : scoringSubject(s.id).done;
       cells += d;
+      all += per;
       if (d >= per) full += 1;
     });
-    return { text: '已完成 ' + full + '/' + subjects.length, frac: cells / (per * subjects.length),
+    return { text: '已完成 ' + full + '/' + subjects.length, frac: cells / all,
       complete: full === subjects.length };
   }
 
@@ -655,7 +693,7 @@
     var problems = [];
     if (S.kind === 'appraisal') {
       S.data.subjects.forEach(function (s) {
-        form.criteria.forEach(function (c) {
+        S.sec[s.id].criteria.forEach(function (c) {
           if (!S.grades[s.id][c.key]) {
             problems.push({ el: $('row-' + s.id + '-' + c.key),
               message: '请为“' + s.name + '”的“' + c.label + '”选择等次' });
@@ -735,7 +773,7 @@
     S.data.subjects.forEach(function (s) {
       var row = {};
       if (S.kind === 'appraisal') {
-        form.criteria.forEach(function (c) { row[c.key] = S.grades[s.id][c.key]; });
+        S.sec[s.id].criteria.forEach(function (c) { row[c.key] = S.grades[s.id][c.key]; });
       } else {
         form.items.forEach(function (item) { row[item.key] = readScore(scoreInput(s.id, item.key), item).value; });
       }
@@ -755,13 +793,19 @@
       })));
       return body;
     }
-    var gradeLabel = {};
-    (form.grades || []).forEach(function (g) { gradeLabel[g.key] = g.label; });
+    var multi = S.kind === 'appraisal' && formSections(form).length > 1;
+    var current = null;
     S.data.subjects.forEach(function (s) {
       var rows = [];
       var totalText = null;
       if (S.kind === 'appraisal') {
-        form.criteria.forEach(function (c) {
+        var sec = S.sec[s.id], gradeLabel = {};
+        sec.grades.forEach(function (g) { gradeLabel[g.key] = g.label; });
+        if (multi && sec !== current) {
+          current = sec;
+          body.appendChild(h('p', { class: 'sum-section', text: sec.label }));
+        }
+        sec.criteria.forEach(function (c) {
           var g = S.grades[s.id][c.key];
           rows.push(h('div', { class: 'sum-row' }, [
             h('span', { class: 'sum-k', text: c.label }),
