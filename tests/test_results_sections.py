@@ -352,3 +352,42 @@ def test_a_designed_form_of_two_sections_through_the_api(app, client, tmp_path):
 
     text = pdf_text(export(client, key, rid, "pdf").data, tmp_path)
     assert "领导班子测评结果汇总表" in text and "班子成员测评结果汇总表" in text
+
+
+@pytest.mark.browser
+def test_projector_pages_through_each_section(app, tmp_path):
+    """In Chromium: the big screen shows one section at a time, on its own scale."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.support.liveserver import live_server
+    from tests.test_vote_page_browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    rid, _ = published_round(app)
+    with live_server(app) as base, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/console/login")
+        page.fill("input[name=username]", "organizer")
+        page.fill("input[name=password]", "correct horse 1")
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(lambda url: "/console/login" not in url)
+        page.clock.install()
+        page.goto(f"{base}/console/rounds/{rid}/projector")
+        title, legend = page.locator("#pj-res-title"), page.locator("#pj-legend")
+        expect(title).to_have_text("测评结果 · 领导班子（总体评价）")
+        expect(legend).to_have_text("好较好一般差")
+        expect(page.locator("#pj-page")).to_have_text("1 / 2")
+        expect(page.locator(".pj-card-name")).to_have_text(["领导班子"])
+        page.clock.run_for(12_500)  # the next page
+        expect(title).to_have_text("测评结果 · 班子成员（总体评价）")
+        expect(legend).to_have_text("优秀称职基本称职不称职")
+        expect(page.locator(".pj-card-name")).to_have_text(["张三", "李四"])
+        expect(page.locator(".pj-card").nth(1)).to_contain_text("不了解 1")
+        expect(page.locator(".pj-card").nth(1)).to_contain_text("“不称职”率超过三分之一")
+        page.screenshot(path=str(tmp_path / "projector-members.png"))
+        browser.close()
+        assert not errors, errors
