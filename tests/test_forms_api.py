@@ -277,3 +277,21 @@ def test_scope_and_roles(app, client, staff):
     assert counts(app) == before
     # an admin sees every committee's forms
     assert fid in {f["id"] for f in client.get("/api/v1/forms", headers=staff["admin"]).json}
+
+
+def test_the_demo_has_a_designed_form_made_once(app, client, staff):
+    from server.demo.seed import DESIGNED_FORM, seed_forms
+
+    with app.app_context():
+        cid = committee().id
+        first = [(f.id, f.name) for f in seed_forms(cid)]
+        assert [(f.id, f.name) for f in seed_forms(cid)] == first  # idempotent
+    names = [name for _, name in first]
+    assert names[0] == DESIGNED_FORM["name"] and len(names) == 4
+    form = client.get(f"/api/v1/forms/{first[0][0]}", headers=staff["committee"]).json
+    team, members = form["definition"]["sections"]
+    assert [g["label"] for g in team["grades"]] == ["好", "较好", "一般", "差"]
+    assert [g["label"] for g in members["grades"]] == \
+        ["优秀", "称职", "基本称职", "不称职", "不了解"]
+    assert [c["label"] for c in members["criteria"]] == \
+        ["政治素质", "履职能力", "工作实绩", "作风形象", "党风廉政建设", "总体评价"]

@@ -25,6 +25,9 @@ def seed(base_url: str) -> None:
     for rid, title, status in info["rounds"]:
         click.echo(f"  round {rid} [{status}] {title}")
         click.echo(f"      projector     : {base}/console/rounds/{rid}/projector")
+    click.echo("  designed forms (测评表):")
+    for fid, name in info["forms"]:
+        click.echo(f"      form {fid} {name}  ({base}/api/v1/forms/{fid})")
     click.echo("  printed slips     :")
     for path in info["slips"]:
         click.echo(f"      {path}")

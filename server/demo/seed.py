@@ -1,5 +1,5 @@
 """Demonstration data for `make run`: an organisation, one open round of each kind,
-printed slips, and a few sample voting links."""
+printed slips, a few sample voting links, and designed forms (测评表)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from flask import current_app
 from server.accounts.models import User
 from server.accounts.operations import create_user
 from server.core.db import db
+from server.forms.models import Form
+from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
 from server.rounds.models import Round
 from server.rounds.operations import create_round, open_round
@@ -31,6 +33,44 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 GIVEN = ["建华", "海燕", "志刚", "秀兰", "国强", "丽萍", "永红", "卫东", "春梅", "晓明",
          "玉兰", "德明", "淑华", "文杰", "桂英", "俊峰", "红霞", "振宇", "雪梅", "立新",
          "慧敏", "宏伟", "金凤", "少华", "美玲", "新民", "亚男", "子豪"]
+def _criteria(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
+    return [{"key": k, "label": label, **({"overall": True} if k == "overall" else {})}
+            for k, label in pairs]
+
+
+# The designed form (测评表) of the demo: the team and its members on two scales.
+DESIGNED_FORM: dict[str, Any] = {
+    "kind": "appraisal",
+    "name": "2026年度领导班子和领导人员民主测评",
+    "description": "请对领导班子及其成员在以下方面的表现作出评价，每项选择一个等次。"
+                   "本次测评无记名进行。",
+    "sections": [
+        {"key": "team", "label": "领导班子",
+         "criteria": _criteria(("political", "政治建设"), ("ability", "领导能力"),
+                               ("performance", "工作实绩"), ("style", "作风建设"),
+                               ("integrity", "党风廉政建设"), ("overall", "总体评价")),
+         "grades": [{"key": "good", "label": "好", "points": 95},
+                    {"key": "fair", "label": "较好", "points": 85},
+                    {"key": "average", "label": "一般", "points": 75},
+                    {"key": "poor", "label": "差", "points": 60}]},
+        {"key": "members", "label": "班子成员",
+         "criteria": _criteria(("political", "政治素质"), ("ability", "履职能力"),
+                               ("performance", "工作实绩"), ("style", "作风形象"),
+                               ("integrity", "党风廉政建设"), ("overall", "总体评价")),
+         "grades": [{"key": "excellent", "label": "优秀", "points": 95},
+                    {"key": "competent", "label": "称职", "points": 85},
+                    {"key": "basic", "label": "基本称职", "points": 75},
+                    {"key": "incompetent", "label": "不称职", "points": 65},
+                    {"key": "unknown", "label": "不了解", "abstain": True}]},
+    ],
+    "results": {"min_turnout": 0.6667,
+                "flags": [{"grade": "incompetent", "share_above": 0.3333,
+                           "label": "“不称职”率超过三分之一"},
+                          {"grade": "poor", "share_above": 0.3333,
+                           "label": "“差”率超过三分之一"}]},
+}
+
+
 APPRAISAL_CATEGORIES = [{"name": "公司领导", "expected_count": 8, "weight": 0.3},
                         {"name": "中层干部", "expected_count": 42, "weight": 0.4},
                         {"name": "职工代表", "expected_count": 70, "weight": 0.3}]
@@ -80,15 +120,29 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         samples_file.write_text("\n".join(samples) + "\n", encoding="utf-8")
+    forms = seed_forms(committee.id)
     rounds = db.session.execute(
         db.select(Round).filter_by(committee_id=committee.id).order_by(Round.id)).scalars().all()
     return {
         "user": DEMO_USER, "password": DEMO_PASSWORD,
         "rounds": [(r.id, r.title, r.status) for r in rounds],
+        "forms": [(f.id, f.name) for f in forms],
         "slips": sorted(str(p) for p in folder.glob("slips-*.pdf")),
         "samples": (samples_file.read_text(encoding="utf-8").split()
                     if samples_file.exists() else []),
     }
+
+
+def seed_forms(committee_id: int) -> list[Form]:
+    """The designed form and a copy of each preset, each made once (by name)."""
+    have = {f.name for f in list_forms(committee_id, include_archived=True)}
+    user = db.session.execute(db.select(User).filter_by(username=DEMO_USER)).scalar_one_or_none()
+    if DESIGNED_FORM["name"] not in have:
+        create_form(committee_id, DESIGNED_FORM, user, note="演示：两个部分、两种等次")
+    for key, preset in presets().items():
+        if preset["name"] not in have:
+            create_from_preset(committee_id, key, user)
+    return list(reversed(list_forms(committee_id)))
 
 
 def _roster(committee: Committee) -> None:
