@@ -165,7 +165,8 @@ def notice_content(rnd: Any, base_url: str) -> NoticeContent:
     base = base_url.rstrip("/")
     published = rnd.status == "published"
     return NoticeContent(
-        round_id=rnd.id, title=rnd.title, committee_name=committee.name if committee else "",
+        round_id=rnd.id, title=f"【演练】{rnd.title}" if rnd.rehearsal else rnd.title,
+        committee_name=committee.name if committee else "",
         closed_at=rnd.closed_at, expected=int(total["expected"]), cast=int(total["cast"]),
         valid=int(total["valid"]), turnout_pct=total.get("turnout_pct"), published=published,
         results_url=f"{base}/console/rounds/{rnd.id}/results",

@@ -22,6 +22,8 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/rounds/<int:round_id>/open", "round_open", rounds.round_open, ["POST"]),
     ("/rounds/<int:round_id>/close", "round_close", rounds.round_close, ["POST"]),
     ("/rounds/<int:round_id>/publish", "round_publish", rounds.round_publish, ["POST"]),
+    ("/rounds/<int:round_id>/rehearse", "round_rehearse", rounds.round_rehearse, ["POST"]),
+    ("/rounds/<int:round_id>/purge", "round_purge", rounds.round_purge, ["POST"]),
     ("/rounds/<int:round_id>/slips", "round_slips", rounds.round_slips, ["POST"]),
     ("/rounds/<int:round_id>/projector", "projector", screens.projector, ["GET"]),
     ("/rounds/<int:round_id>/results", "results", screens.results, ["GET"]),

@@ -150,6 +150,22 @@ def round_publish(round_id: int) -> BaseResponse:
     return _lifecycle(round_id, publish_round, "结果已发布。")
 
 
+@require_console_role(*STAFF)
+def round_rehearse(round_id: int) -> BaseResponse:
+    from server.rounds.rehearsal import open_rehearsal
+
+    return _lifecycle(round_id, open_rehearsal,
+                      "演练已开始：现在生成的选票都是演练票，不计入正式结果。演练结束后请清空演练数据。")
+
+
+@require_console_role(*STAFF)
+def round_purge(round_id: int) -> BaseResponse:
+    from server.rounds.rehearsal import purge_rehearsal
+
+    return _lifecycle(round_id, purge_rehearsal,
+                      "演练数据已清空，测评已回到草稿状态，可以修改后正式开始投票。")
+
+
 def _int_field(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
     return int(raw) if raw.isdigit() and len(raw) <= 9 else None

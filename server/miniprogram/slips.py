@@ -136,7 +136,8 @@ def issue_slip_codes(rnd: Round, category_id: int, count: int, user: Any | None,
     try:
         db.session.flush()
         if pdf:
-            document = render_miniprogram_slips_pdf(rnd.title, category.name,
+            title = f"【演练票·不计入正式结果】{rnd.title}" if rnd.rehearsal else rnd.title
+            document = render_miniprogram_slips_pdf(title, category.name,
                                                     list(zip(slip_ids, codes, strict=True)))
     except Exception:
         db.session.rollback()

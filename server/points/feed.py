@@ -67,6 +67,10 @@ def subject_shares(rnd: Round) -> dict[int, Fraction]:
     """The closed round's per-subject shares, from its frozen official results."""
     from server.results.official import frozen_results
 
+    if rnd.rehearsal:
+        from server.rounds.rehearsal import NOT_FOR_POINTS
+
+        raise NOT_FOR_POINTS
     if rnd.status not in ("closed", "published"):
         raise ApiError("round_not_closed", "测评尚未结束，不能计入积分",
                        "the round has not been closed", 409, "round_id")

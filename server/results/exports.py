@@ -44,13 +44,21 @@ def export_file(rnd: Any, fmt: str, user: Any | None) -> Response:
         raise NOT_CLOSED
     render, mimetype = FORMATS[fmt]
     results = ensure_k_safe(frozen_results(rnd), round_rules(rnd.form).k)
-    data = render(build_report(rnd, results))
+    report = build_report(rnd, results)
+    # a rehearsal's export shows what the real one will look like, marked 演练 throughout
+    rehearsal = bool(rnd.rehearsal)
+    if rehearsal:
+        from server.rounds.rehearsal import mark_report
+
+        report = mark_report(report)
+    data = render(report)
     audit.record(user, "round.export", f"round:{rnd.id}", fmt)
     db.session.commit()
     title = re.sub(r'[\\/:*?"<>|\s]+', "_", rnd.title).strip("_")[:80] or "测评"
+    kind = ("rehearsal", "演练结果") if rehearsal else ("results", "结果")
     return Response(data, 200, mimetype=mimetype, headers={
-        "Content-Disposition": attachment(f"round{rnd.id}-results.{fmt}",
-                                          f"{title}-结果.{fmt}"),
+        "Content-Disposition": attachment(f"round{rnd.id}-{kind[0]}.{fmt}",
+                                          f"{title}-{kind[1]}.{fmt}"),
         "Cache-Control": "no-store",
     })
 

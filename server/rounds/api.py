@@ -272,12 +272,17 @@ def qr(body: dict[str, Any]) -> Response:
     """One slip's QR code as PNG or SVG."""
     from server.tokens.qr import qr_png, qr_svg
 
-    round_id, _ = parse_token(body["token"])
+    round_id, token_hash = parse_token(body["token"])
     _round(round_id)
     url = vote_url(base_url(), body["token"].strip())
+    from server.rounds.rehearsal import is_rehearsal_token, mark_png, mark_svg
+
+    marked = is_rehearsal_token(token_hash)  # its image says 演练
     if body["format"] == "svg":
-        return Response(qr_svg(url), mimetype="image/svg+xml")
-    return Response(qr_png(url), mimetype="image/png")
+        svg = qr_svg(url)
+        return Response(mark_svg(svg) if marked else svg, mimetype="image/svg+xml")
+    png = qr_png(url)
+    return Response(mark_png(png) if marked else png, mimetype="image/png")
 
 
 @blp.route("/rounds/<int:round_id>/turnout", methods=["GET"])
@@ -297,3 +302,29 @@ def read_results(round_id: int) -> dict[str, Any]:
     """The results engine's k-safe output: frozen after close; while open only if the
     round shows live results (a snapshot advanced every k ballots, no categories)."""
     return live.results(_round(round_id))
+
+
+@blp.route("/rounds/<int:round_id>/rehearse", methods=["POST"])
+@blp.response(200, RoundOut)
+@_alt
+@require_api_role(*STAFF)
+def rehearse(round_id: int) -> Round:
+    """Open a draft as a rehearsal (演练): slips issued now are rehearsal slips, real
+    ones are refused until the purge; it closes as usual but is never published
+    (409 round_not_draft when not a draft)."""
+    from server.rounds.rehearsal import open_rehearsal
+
+    return open_rehearsal(_round(round_id), api_user())
+
+
+@blp.route("/rounds/<int:round_id>/purge", methods=["POST"])
+@blp.response(200, RoundOut)
+@_alt
+@require_api_role(*STAFF)
+def purge(round_id: int) -> Round:
+    """清空演练数据: stop voting, delete the rehearsal's ballots, spent and rehearsal
+    tokens, comments, mini-program rows and every Redis key, and return the round
+    to draft (409 not_rehearsal when it is not a rehearsal)."""
+    from server.rounds.rehearsal import purge_rehearsal
+
+    return purge_rehearsal(_round(round_id), api_user())

@@ -64,6 +64,34 @@ def publish_cmd(round_id: int) -> None:
     click.echo(f"round {rnd.id} is {rnd.status}")
 
 
+@round_cli.command("rehearse")
+@click.argument("round_id", type=int)
+@with_appcontext
+def rehearse_cmd(round_id: int) -> None:
+    """Open the draft ROUND_ID as a rehearsal (演练): rehearsal slips only, never published."""
+    from server.rounds.rehearsal import open_rehearsal
+
+    try:
+        rnd = open_rehearsal(get_round(round_id))
+    except ApiError as err:
+        raise _fail(err) from None
+    click.echo(f"round {rnd.id} is {rnd.status} (rehearsal)")
+
+
+@round_cli.command("purge")
+@click.argument("round_id", type=int)
+@with_appcontext
+def purge_cmd(round_id: int) -> None:
+    """Purge the rehearsal ROUND_ID: delete its ballots, slips and live state; back to draft."""
+    from server.rounds.rehearsal import purge_rehearsal
+
+    try:
+        rnd = purge_rehearsal(get_round(round_id))
+    except ApiError as err:
+        raise _fail(err) from None
+    click.echo(f"round {rnd.id} is {rnd.status}: rehearsal data purged")
+
+
 @round_cli.command("close-due")
 @with_appcontext
 def close_due_cmd() -> None:

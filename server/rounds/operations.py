@@ -506,6 +506,10 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
     if rnd.status != "closed":
         raise ApiError("round_not_closed", "请先结束投票并完成计票，再发布结果",
                        "Only a closed, counted round can be published", 409)
+    if rnd.rehearsal:
+        from server.rounds.rehearsal import NOT_PUBLISHABLE
+
+        raise NOT_PUBLISHABLE
     problem = publish_problem(rnd)
     if problem:
         audit.record(user, "round.publish_refused", f"round:{rnd.id}", problem[0])

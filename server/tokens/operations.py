@@ -31,8 +31,10 @@ def _insert_tokens(rnd: Round, category_id: int, count: Any,
                        "category_id")
     tokens = [new_token(rnd.id) for _ in range(count)]
     hashes = [token_hash(t) for t in tokens]
+    # A token carries the round's rehearsal mark as the row has it now (rounds/rehearsal.py).
     db.session.execute(
-        text("INSERT INTO tokens (token_hash, round_id, category_id) VALUES (:h, :r, :c)"),
+        text("INSERT INTO tokens (token_hash, round_id, category_id, rehearsal) "
+             "SELECT :h, :r, :c, rehearsal FROM rounds WHERE id = :r"),
         [{"h": h, "r": rnd.id, "c": category.id} for h in hashes],
     )
     db.session.execute(
@@ -63,7 +65,8 @@ def issue_slips(rnd: Round, category_id: int, count: Any, base_url: str,
     category, tokens, hashes = _insert_tokens(rnd, category_id, count, user)
     try:
         pdf = render_slips_pdf(rnd.title, category.name,
-                               [vote_url(base_url, t) for t in tokens], tokens)
+                               [vote_url(base_url, t) for t in tokens], tokens,
+                               rehearsal=rnd.rehearsal)
     except Exception:
         db.session.rollback()
         raise

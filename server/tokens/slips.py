@@ -53,6 +53,9 @@ GRID = 72 / 150
 MAX_PER_PAGE = 10
 
 GREY = (0.35, 0.35, 0.35)
+REHEARSAL_RED = (0.78, 0.12, 0.12)
+REHEARSAL_MARK = "演练"
+REHEARSAL_BAND = "演练票 — 不计入正式结果"
 CUT_GREY = (0.55, 0.55, 0.55)
 
 # Line-breaking: keep Latin words and numbers whole; closing punctuation never
@@ -160,7 +163,7 @@ def slip_cells(per_page: int = 8) -> list[tuple[float, float, float, float]]:
 
 
 def _draw_static(c: Canvas, font: str, title: str, category: str, per_page: int,
-                 token_len: int, qr_n: int) -> _Geometry:
+                 token_len: int, qr_n: int, rehearsal: bool = False) -> _Geometry:
     """Draw the common part of a slip into the form 'slip'; return where the rest goes."""
     cols, rows, slip_w, slip_h = _grid(per_page)
     inner_w = slip_w - 2 * PAD
@@ -225,6 +228,15 @@ def _draw_static(c: Canvas, font: str, title: str, category: str, per_page: int,
     c.setFillColorRGB(*GREY)
     c.drawString(text_x, token_y + token_size * (1.15 * (token_lines - 1) + 1) + 2,
                  CODE_LABEL)
+    if rehearsal:  # across the text column, never over the QR code
+        c.saveState()
+        c.setFillColorRGB(*REHEARSAL_RED)
+        c.setFillAlpha(0.3)
+        c.setFont(font, min(30.0, text_w / 2.4))
+        c.translate(text_x + text_w / 2, qr_y + qr_box / 2)
+        c.rotate(25)
+        c.drawCentredString(0, 0, REHEARSAL_MARK)
+        c.restoreState()
     c.endForm()
     return _Geometry(cols, rows, slip_w, slip_h, qr_x, qr_y, qr_box, text_x, text_w,
                      token_y, token_size, token_lines)
@@ -324,14 +336,16 @@ def _binary_streams() -> Iterator[None]:
 
 
 def render_slips_pdf(round_title: str, category_name: str, urls: list[str],
-                     tokens: list[str], per_page: int = 8) -> bytes:
-    """An A4 PDF with one slip per (url, token), `per_page` slips a page, in two columns."""
+                     tokens: list[str], per_page: int = 8, rehearsal: bool = False) -> bytes:
+    """An A4 PDF with one slip per (url, token), `per_page` slips a page, in two columns.
+    Rehearsal slips (rounds/rehearsal.py) say 演练 in their title, across each slip and
+    at the top of every page."""
     with _binary_streams():
-        return _render(round_title, category_name, urls, tokens, per_page)
+        return _render(round_title, category_name, urls, tokens, per_page, rehearsal)
 
 
 def _render(round_title: str, category_name: str, urls: list[str], tokens: list[str],
-            per_page: int) -> bytes:
+            per_page: int, rehearsal: bool = False) -> bytes:
     if len(urls) != len(tokens):
         raise ValueError("urls and tokens differ in length")
     cells = slip_cells(per_page)
@@ -344,7 +358,10 @@ def _render(round_title: str, category_name: str, urls: list[str], tokens: list[
     c.setCreator("pingyi")
     token_len = max((len(t) for t in tokens), default=25)
     qr_n = qr_row_bytes(urls[0])[0] if urls else 33
-    g = _draw_static(c, font, round_title, category_name, per_page, token_len, qr_n)
+    if rehearsal:
+        round_title = f"【演练】{round_title}"
+    g = _draw_static(c, font, round_title, category_name, per_page, token_len, qr_n,
+                     rehearsal)
     half = math.ceil(token_len / 2)
     caches: dict[int, _RunCache] = {}
     for page in range(pages):
@@ -355,6 +372,10 @@ def _render(round_title: str, category_name: str, urls: list[str], tokens: list[
         c.setFillColorRGB(*CUT_GREY)
         c.setFont(font, 8)
         c.drawString(MARGIN_X + 6.5 * mm, hint_y, CUT_HINT)
+        if rehearsal:
+            c.setFillColorRGB(*REHEARSAL_RED)
+            c.setFont(font, 10)
+            c.drawRightString(PAGE_W - MARGIN_X, hint_y, REHEARSAL_BAND)
         c.setFillColorRGB(*GREY)
         c.setFont(font, 8)
         c.drawCentredString(PAGE_W / 2, MARGIN_BOTTOM / 2 - 1 * mm,

@@ -207,6 +207,7 @@ def ballot_form(raw_token: Any) -> dict[str, Any]:
         "subjects": info.subjects,
         "category": info.categories.get(int(res[3]), ""),
         "comment": {**comment_options(info.form), "check_required": content_check_enabled()},
+        "rehearsal": info.rehearsal,
     }
 
 

@@ -82,12 +82,13 @@ WITH input AS (
 ), open_round AS (
     -- KEY SHARE on the round row: close() takes FOR UPDATE, so it waits for
     -- every batch that saw the round open, and later batches see it closed.
-    SELECT id FROM rounds WHERE id = %(r)b AND status = 'open' FOR KEY SHARE
+    SELECT id, rehearsal FROM rounds WHERE id = %(r)b AND status = 'open' FOR KEY SHARE
 ), spent AS (
     INSERT INTO spent_tokens (token_hash, round_id)
     SELECT t.token_hash, t.round_id
     FROM input i JOIN tokens t ON t.token_hash = i.token_hash AND t.round_id = %(r)b
-    CROSS JOIN open_round
+    -- a rehearsal takes rehearsal tokens only, a real round real ones (rounds/rehearsal.py)
+    JOIN open_round o ON o.rehearsal = t.rehearsal
     ON CONFLICT DO NOTHING
     RETURNING token_hash
 ), cast_ballots AS (
@@ -103,7 +104,8 @@ SELECT token_hash FROM spent
 SQLITE_SPENT = (
     "INSERT INTO spent_tokens (token_hash, round_id) "
     "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r "
-    "AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open') "
+    "AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open' "
+    "AND rehearsal = tokens.rehearsal) "
     "ON CONFLICT DO NOTHING"
 )
 SQLITE_BALLOT = (

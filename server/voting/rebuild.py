@@ -39,10 +39,13 @@ def rebuild(round_id: int, only_if_missing: bool = False) -> dict[str, int]:
         spent = [h for (h,) in db.session.execute(
             text("SELECT token_hash FROM spent_tokens WHERE round_id = :r"), params)]
         spent_set = set(spent)
+        # only tokens whose rehearsal mark is the round's (rounds/rehearsal.py)
         unspent = {
             h: cat
             for h, cat in db.session.execute(
-                text("SELECT token_hash, category_id FROM tokens WHERE round_id = :r"), params)
+                text("SELECT token_hash, category_id FROM tokens "
+                     "WHERE round_id = :r AND rehearsal = :rh"),
+                {**params, "rh": bool(rnd.rehearsal)})
             if h not in spent_set
         }
         counts = recount(round_id, round_form(rnd), [s.id for s in rnd.subjects])

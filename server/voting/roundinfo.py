@@ -28,6 +28,7 @@ class RoundInfo:
     subject_ids: list[int]
     subjects: list[dict[str, Any]]
     categories: dict[int, str]
+    rehearsal: bool = False  # 演练 (rounds/rehearsal.py)
     # the form compiled for this round's subjects (None: the general checks only)
     codec: AppraisalCodec | None = field(default=None, compare=False, repr=False)
 
@@ -57,9 +58,12 @@ def round_info(round_id: int) -> tuple[RoundInfo, str]:
         subjects=[{"id": s.id, "name": s.name, "note": s.note,
                    "section": sections.get(str(s.id), "")} for s in rnd.subjects],
         categories={c.id: c.name for c in rnd.categories},
+        rehearsal=bool(rnd.rehearsal),
         codec=answer_codec(form, subject_ids),
     )
-    if rnd.status != "draft":
+    # A rehearsal is not cached: its purge returns it to an editable draft, and other
+    # processes would keep what they had cached.
+    if rnd.status != "draft" and not rnd.rehearsal:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[round_id] = info

@@ -113,3 +113,5 @@ class BallotFormOut(ma.Schema):
     subjects = ma.fields.List(ma.fields.Nested(SubjectOut), required=True)
     category = ma.fields.String(required=True)
     comment = ma.fields.Nested(BallotCommentOut)
+    rehearsal = ma.fields.Boolean(metadata={
+        "description": "the round is a rehearsal (演练): its ballots never count"})

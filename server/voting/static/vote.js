@@ -299,7 +299,8 @@
     S.triedSubmit = false;
     S.formScroll = 0;
     var round = data.round;
-    document.title = round.title || '评议投票';
+    show($('rehearsal-band'), !!data.rehearsal); // 演练: its ballots never count
+    document.title = (data.rehearsal ? '【演练】' : '') + (round.title || '评议投票');
     $('round-title').textContent = round.title;
     $('form-name').textContent = data.form.name;
     $('form-desc').textContent = data.form.description || '';
