@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from server.console import audit, org, rounds, screens, session
+from server.console import audit, form_pages, form_preview, org, rounds, screens, session
 from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.console.forms import china_time
 
@@ -30,7 +30,24 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/org", "org", org.org_page, ["GET"]),
     ("/org/import", "org_import", org.org_import, ["POST"]),
     ("/audit", "audit", audit.audit_page, ["GET"]),
+    ("/forms", "forms", form_pages.form_list, ["GET"]),
+    ("/forms/new", "form_new", form_pages.form_new, ["GET", "POST"]),
+    ("/forms/presets", "form_from_preset", form_pages.form_from_preset, ["POST"]),
+    ("/forms/import", "form_import", form_pages.form_import, ["POST"]),
+    ("/forms/preview", "form_preview_draft", form_preview.preview_draft, ["POST"]),
+    ("/forms/<int:form_id>/versions/<int:version_no>/edit", "form_edit", form_pages.form_edit,
+     ["GET", "POST"]),
+    ("/forms/<int:form_id>/versions/new", "form_new_version", form_pages.form_new_version,
+     ["GET", "POST"]),
+    ("/forms/<int:form_id>/delete", "form_delete", form_pages.form_delete, ["POST"]),
+    ("/forms/<int:form_id>/export", "form_export", form_pages.form_export, ["GET"]),
+    ("/forms/<int:form_id>/preview", "form_preview", form_preview.preview_page, ["GET"]),
+    ("/forms/<int:form_id>/preview/frame", "form_preview_frame", form_preview.preview_frame,
+     ["GET"]),
 ]
+
+FORM_BODIES = {"console.form_new", "console.form_edit", "console.form_new_version",
+               "console.form_import", "console.form_preview_draft"}
 
 for _rule, _endpoint, _view, _methods in RULES:
     bp.add_url_rule(_rule, _endpoint, _view, methods=_methods)
@@ -42,6 +59,8 @@ def _upload_limit(endpoint: str | None, values: dict[str, Any] | None) -> None:
     # roster upload may be larger than the app-wide MAX_CONTENT_LENGTH meant for ballots.
     if endpoint == "console.org_import":
         request.max_content_length = org.MAX_UPLOAD_BYTES
+    elif endpoint in FORM_BODIES:  # a whole form definition, or a form file
+        request.max_content_length = form_pages.MAX_BODY_BYTES
 
 
 @bp.after_request

@@ -869,6 +869,7 @@
   /* ---------- submit ---------- */
 
   async function submit(isRetry) {
+    if (PREVIEW) { closeSheet(); return toptips('这是预览，选票不会提交', true); }
     if (S.submitting || !S.token) return;
     S.submitting = true;
     if (isRetry) loading('正在提交…'); else setBusy(true);
@@ -971,14 +972,31 @@
     return extractToken(raw.charAt(0) === '#' ? raw.slice(1) : raw);
   }
 
+  /* ---------- preview (console form designer: server/console/form_preview.py) ----------
+   * The page carries the ballot-form answer inline: no token, no API, never submits. */
+  var PREVIEW = (function () {
+    var blob = $('preview-data');
+    if (!blob) return null;
+    try { return JSON.parse(blob.textContent); } catch (e) { return { error: { message: '预览数据无法读取' } }; }
+  }());
+
+  function startPreview() {
+    if (PREVIEW.error) {
+      return showState({ icon: 'bad', tone: 'error', title: '无法预览', text: PREVIEW.error.message || '' });
+    }
+    buildForm(PREVIEW);
+    showScreen('form');
+  }
+
   function start() {
+    if (PREVIEW) return startPreview();
     var token = takeTokenFromHash();
     if (token) loadForm(token, false);
     else showEntry();
   }
 
   window.addEventListener('hashchange', function () {
-    if (S.submitting || !location.hash || location.hash === '#') return;
+    if (PREVIEW || S.submitting || !location.hash || location.hash === '#') return;
     var token = takeTokenFromHash();
     if (token && token !== S.token) {
       S.data = null;
