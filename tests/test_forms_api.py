@@ -295,3 +295,23 @@ def test_the_demo_has_a_designed_form_made_once(app, client, staff):
         ["优秀", "称职", "基本称职", "不称职", "不了解"]
     assert [c["label"] for c in members["criteria"]] == \
         ["政治素质", "履职能力", "工作实绩", "作风形象", "党风廉政建设", "总体评价"]
+
+
+def test_resolve_version_for_building_a_round(app, client, staff):
+    from server.core.errors import ApiError
+    from server.forms.operations import resolve_version
+
+    fid = create(client, staff["organizer"])["id"]
+    client.post(f"/api/v1/forms/{fid}/versions", json={"definition": DEFINITION},
+                headers=staff["organizer"])
+    with app.app_context():
+        cid = committee().id
+        assert resolve_version(cid, fid).version == 2
+        assert resolve_version(cid, fid, 1).version == 1
+        assert resolve_version(None, fid, 1).definition["sections"][0]["key"] == "team"
+        for args, code in (((cid, fid, 3), "form_version_not_found"),
+                           ((cid, fid + 99), "form_not_found"),
+                           ((committee("另一公司党委").id, fid), "form_not_found")):
+            with pytest.raises(ApiError) as err:
+                resolve_version(*args)
+            assert err.value.code == code and err.value.status == 404
