@@ -384,9 +384,11 @@ def test_secretary_gets_403_on_round_management(app, client):
         rid = rnd.id
     assert login(client, "secretary").status_code == 302
     token = token_of(client, "/console/org")
-    for path in ("/console/", "/console/rounds/new", f"/console/rounds/{rid}",
+    for path in ("/console/rounds/new", f"/console/rounds/{rid}",
                  f"/console/rounds/{rid}/projector"):
         assert client.get(path).status_code == 403, path
+    # the console's index sends a secretary to the branch's points ledger
+    assert client.get("/console/").headers["Location"] == "/console/points/entries"
     for action in ("open", "close", "publish"):
         res = client.post(f"/console/rounds/{rid}/{action}", data={"csrf_token": token})
         assert res.status_code == 403
@@ -395,7 +397,7 @@ def test_secretary_gets_403_on_round_management(app, client):
         "categories": "b,1,1"})
     assert res.status_code == 403
     assert status_of(app, rid) == "draft"
-    assert "没有权限" in client.get("/console/").get_data(as_text=True)
+    assert "没有权限" in client.get("/console/rounds/new").get_data(as_text=True)
 
 
 def test_committee_role_reads_but_cannot_act(app, client):

@@ -179,13 +179,14 @@ def test_csv_and_pdf_carry_the_same_figures(app, client, key, tmp_path):
 
 def test_no_export_or_view_shows_a_category_below_k(app, client, key, tmp_path):
     """纪委委员 (3 ballots, k = 5) appears only inside the merged 其他 group."""
-    rnd, _ = appraisal_round(client, key)
+    rnd, _ = appraisal_round(client, key, announce_on_close=True)  # the projector shows them
     rid = rnd["id"]
     small = "纪委委员"
 
     results = client.get(f"/api/v1/rounds/{rid}/results", headers=key).json
     assert_k_safe_json(results, 5, {small})
     feed = client.get(f"/api/v1/rounds/{rid}/projector", headers=key).json
+    assert feed["results"] is not None
     assert_k_safe_json(feed["results"], 5, {small})
     assert small not in str(feed["results"])
 

@@ -81,8 +81,10 @@ def test_feed_is_cached_for_a_second_per_round(app, client, key, monkeypatch):
     assert calls == [rid, rid]
 
 
-def test_close_shows_the_results_at_once(app, client, key):
-    rnd, _ = run_round(client, key, appraisal_body(),
+def test_close_shows_the_results_at_once_when_announced_on_close(app, client, key):
+    """当场公布: the round says so; otherwise the hall waits for publish
+    (tests/test_meeting_day.py)."""
+    rnd, _ = run_round(client, key, appraisal_body(announce_on_close=True),
                        {"中层干部": [sheet("excellent", "basic")] * 3,
                         "职工代表": [sheet("competent", "basic")] * 3}, close=False)
     rid = rnd["id"]
@@ -103,7 +105,7 @@ def test_close_shows_the_results_at_once(app, client, key):
 def test_rankings_for_recommendation_and_scoring(app, client, key):
     body = {"form": "recommendation", "title": "推荐", "max_choices": 2,
             "subjects": [{"name": f"候选人{i}"} for i in range(1, 5)],
-            "categories": [{"name": "全体", "expected_count": 8}]}
+            "categories": [{"name": "全体", "expected_count": 8}], "announce_on_close": True}
     rnd, _ = run_round(client, key, body, {"全体": [{"choices": [2, 1]}] * 5
                                                   + [{"choices": [0, 2]}] * 3})
     b = feed(client, key, rnd["id"])["results"]
@@ -113,7 +115,7 @@ def test_rankings_for_recommendation_and_scoring(app, client, key):
         ("候选人1", 3, 37.5, "below_threshold"), ("候选人4", 0, 0.0, "below_threshold")]
 
     body = {"form": "review", "title": "评议", "subjects": [{"name": "甲"}, {"name": "乙"}],
-            "categories": [{"name": "考评组", "expected_count": 5}]}
+            "categories": [{"name": "考评组", "expected_count": 5}], "announce_on_close": True}
     low = {"responsibility": 10, "organization": 10, "conduct": 10, "innovation": 10,
            "answers": 5}
     high = {**low, "responsibility": 30}
@@ -274,7 +276,7 @@ def test_live_results_and_projector_cache_on_a_redis_cluster(cluster_app):
         _, raw = organizer()
     key = {"Authorization": f"Bearer {raw}"}
     body = {"form": "recommendation", "title": "集群", "max_choices": 1, "show_live_results": True,
-            "subjects": [{"name": "甲"}, {"name": "乙"}],
+            "announce_on_close": True, "subjects": [{"name": "甲"}, {"name": "乙"}],
             "categories": [{"name": "全体", "expected_count": 10}]}
     rnd, _ = run_round(client, key, body, {"全体": [{"choices": [0]}] * 6}, close=False)
     rid = rnd["id"]

@@ -55,6 +55,16 @@ def load_round(round_id: int) -> Round:
     return get_round(round_id, committee_scope())
 
 
+def home_url() -> str:
+    """Where the signed-in user lands: a page the role may see (a branch secretary:
+    the points ledger of the branch; everyone else: the rounds)."""
+    from flask import url_for
+
+    if current_user.role not in READERS:
+        return url_for("points_console.entries")
+    return url_for("console.rounds")
+
+
 def can_run_rounds() -> bool:
     return current_user.is_authenticated and current_user.role in STAFF
 

@@ -9,7 +9,7 @@ from werkzeug.wrappers import Response
 from server.accounts import audit
 from server.accounts.models import User
 from server.accounts.operations import authenticate
-from server.console.access import safe_next
+from server.console.access import home_url, safe_next
 from server.core import ratelimit
 from server.core.db import db
 
@@ -20,7 +20,7 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(next_url or url_for("console.rounds"))
+            return redirect(next_url or home_url())
         return render_template("console/login.html", next_url=next_url, username="")
     username = request.form.get("username", "")[:60]
     # Refused before the password is even hashed: per username and per address
@@ -44,7 +44,7 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
     login_user(user)
     audit.record(user, "console.login", f"user:{user.id}", f"from {ratelimit.client_address()}")
     db.session.commit()
-    return redirect(next_url or url_for("console.rounds"))
+    return redirect(next_url or home_url())
 
 
 def _target(username: str) -> str:

@@ -105,6 +105,9 @@ class ErrorBody(ma.Schema):
     message = ma.fields.String(required=True, metadata={"description": "中文说明"})
     message_en = ma.fields.String(required=True, metadata={"description": "English message"})
     field = ma.fields.String(allow_none=True, metadata={"description": "offending field"})
+    details = ma.fields.Dict(metadata={"description": "figures some errors carry "
+                                       "(below_turnout: cast, expected, turnout_pct, "
+                                       "min_turnout_pct)"})
 
 
 class ErrorEnvelope(ma.Schema):

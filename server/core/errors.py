@@ -36,6 +36,7 @@ class ApiError(Exception):
         message_en: str,
         status: int = 400,
         field: str | None = None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message_en)
         self.code = code
@@ -43,14 +44,18 @@ class ApiError(Exception):
         self.message_en = message_en
         self.status = status
         self.field = field
+        self.details = details  # figures a client may show (e.g. below_turnout)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "code": self.code,
             "message": _safe(self.message),
             "message_en": _safe(self.message_en),
             "field": _safe(self.field),
         }
+        if self.details is not None:
+            out["details"] = self.details
+        return out
 
 
 HTTP_CODES: dict[int, tuple[str, str, str]] = {

@@ -2,9 +2,11 @@
 
 `results_body` is the one place that decides what may be shown when: the
 frozen official results after close, the live snapshot while open if the
-round allows it, nothing otherwise. `projector_payload` condenses it for the
-big screen and is cached in Redis for a second, so fifty projectors polling
-cost one computation a second, and none of it touches the ballot path.
+round allows it, nothing otherwise. `compute_projector` condenses it for the
+big screen, which after close shows results only once they are published
+(unless the round says 当场公布, announce_on_close); it is cached in Redis for a
+second, so fifty projectors polling cost one computation a second, and none of
+it touches the ballot path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from server.voting import livetally
 
 PROJECTOR_CACHE_MS = 1000
 HIDDEN = ApiError("results_hidden", "投票结束前不显示结果", "Results are hidden until close", 409)
+UNPUBLISHED = "投票已结束，结果发布后显示"
 
 
 def ensure_k_safe(data: Any, k: int) -> Any:
@@ -129,6 +132,9 @@ def compute_projector(rnd: Any) -> dict[str, Any]:
     payload: dict[str, Any] = {"round_id": rnd.id, "title": rnd.title, "status": rnd.status,
                                "turnout": _turnout_json(rnd), "results": None,
                                "hidden_reason": None, "generated_at": int(time.time())}
+    if rnd.status == "closed" and not rnd.announce_on_close:
+        payload["hidden_reason"] = UNPUBLISHED  # the hall sees results once published
+        return payload
     try:
         payload["results"] = board(results_body(rnd))
     except ApiError as err:

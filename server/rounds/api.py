@@ -11,13 +11,16 @@ from server.core.api import BINARY, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.results.official import publish_problem
 from server.rounds import live
+from server.rounds.closing import refuse_below_turnout
 from server.rounds.models import Round
 from server.rounds.operations import close_round, create_round, get_round, open_round, publish_round
 from server.rounds.schemas import (
     BatchIn,
     BatchOut,
     CloneIn,
+    CloseIn,
     QrIn,
     ResultsOut,
     RoundIn,
@@ -194,6 +197,7 @@ def batch(body: dict[str, Any]) -> dict[str, Any]:
     created = batch_create(cid, body, template, user)
     return {"ids": [r.id for r in created]}
 
+
 @blp.route("/rounds/<int:round_id>", methods=["GET"])
 @blp.response(200, RoundOut)
 @_alt
@@ -206,13 +210,25 @@ def read(round_id: int) -> Round:
 def _lifecycle(action: str) -> Any:
     ops = {"open": open_round, "close": close_round, "publish": publish_round}
 
-    def view(round_id: int) -> Round:
-        return ops[action](_round(round_id), api_user())
+    def view(*body: dict[str, Any], round_id: int) -> Round:
+        rnd = _round(round_id)
+        if action != "close":
+            return ops[action](rnd, api_user())
+        if body and body[0].get("check_turnout"):
+            refuse_below_turnout(rnd)
+        rnd = close_round(rnd, api_user())
+        problem = publish_problem(rnd) if rnd.status == "closed" else None
+        rnd.warning = problem[0] if problem else None  # type: ignore[attr-defined]
+        return rnd
 
     view.__name__ = f"{action}_round"
     view.__doc__ = {"open": "Open for voting (idempotent).",
                     "close": "Stop voting, recount from SQL, compare with the live tally, "
-                             "freeze (idempotent; 409 tally_mismatch on a difference).",
+                             "freeze (idempotent; 409 tally_mismatch on a difference).\n\n"
+                             "Below the round's min_turnout it still closes (the answer's "
+                             "`warning` says the results cannot be published) unless the "
+                             "body says `check_turnout: true`: then 409 below_turnout with "
+                             "the figures in error.details, and the round stays open.",
                     "publish": "Publish the frozen results (idempotent; 409 "
                                "turnout_below_threshold when 参评率 is below the round's "
                                "min_turnout)."}[action]
@@ -223,6 +239,8 @@ def _lifecycle(action: str) -> Any:
          "close": ("publish", "results", "export", "open"),
          "publish": ("results", "receipts", "projector")}[action]))})(view)
     view = blp.response(200, RoundOut)(view)
+    if action == "close":
+        view = blp.arguments(CloseIn, required=False)(view)
     return blp.route(f"/rounds/<int:round_id>/{action}", methods=["POST"])(view)
 
 

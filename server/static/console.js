@@ -249,7 +249,8 @@
     renderTurnout(data.turnout);
     renderResults(data);
     var done = data.status === "closed" || data.status === "published";
-    document.getElementById("pj-results").hidden = !done;
+    // After close the hall sees results once published (or when the round says 当场公布).
+    document.getElementById("pj-results").hidden = !(done && data.results);
     return done;
   }
 
@@ -275,7 +276,8 @@
         .then(function (data) {
           failures = 0;
           var done = render(data);
-          if (done) stamp(data.status === "published" ? "结果已发布" : "投票已结束，以上为最终结果", false);
+          if (done && !data.results) stamp(data.hidden_reason || "投票已结束", false);
+          else if (done) stamp(data.status === "published" ? "结果已发布" : "投票已结束，以上为最终结果", false);
           else stamp("更新于 " + new Date().toLocaleTimeString("zh-CN", { hour12: false }), false);
           // Frozen results change only when published: poll gently.
           window.setTimeout(tick, done ? Math.max(every, 10000) : every);
