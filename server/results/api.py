@@ -25,7 +25,8 @@ blp = Blueprint("results", __name__, url_prefix="/api/v1",
 READERS = ("admin", "organizer", "committee")
 ERRORS = (400, 401, 403, 404, 409, 422, 503)
 EXPORT_DOC = {
-    "xlsx": "Excel workbook: 汇总 (ranking), one sheet per subject (appraisal) or per "
+    "xlsx": "Excel workbook: 汇总 (ranking), one sheet per subject (appraisal; on a form "
+            "of several sections a 汇总 per section, each on its own scale) or per "
             "category group, 有效性 (应到/实到/有效/无效/参评率, rules, notes).",
     "pdf": "PDF report with the same tables (A4 landscape, CJK font embedded).",
     "csv": "CSV (UTF-8 with BOM) with the same tables one after another.",
@@ -38,7 +39,8 @@ class ProjectorOut(ma.Schema):
     status = ma.fields.String()
     turnout = ma.fields.Nested(TurnoutOut)
     results = ma.fields.Dict(allow_none=True, metadata={
-        "description": "what the screen draws: grade bars per subject (appraisal) or a "
+        "description": "what the screen draws: grade bars per subject (appraisal; "
+                       "`sections`, one board per section, on a form of several) or a "
                        "ranking (recommendation, scoring); null while hidden"})
     hidden_reason = ma.fields.String(allow_none=True)
     generated_at = ma.fields.Integer(metadata={"description": "epoch seconds"})
