@@ -269,8 +269,10 @@ def test_rehearsal_slips_pdf_is_marked(app, client, key, tmp_path):
     assert pdf.status_code == 201 and pdf.mimetype == "application/pdf"
     path = tmp_path / "slips.pdf"
     path.write_bytes(pdf.data)
-    words = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
-                           capture_output=True, text=True).stdout
+    read = subprocess.run(["pdftotext", "-enc", "UTF-8", str(path), "-"], check=True,
+                          capture_output=True, text=True)
+    assert "Syntax Error" not in read.stderr
+    words = read.stdout
     assert "演练票 — 不计入正式结果" in words and "【演练】" in words
     assert _rows(app, rid)["rehearsal_tokens"] == 2
 

@@ -54,6 +54,7 @@ MAX_PER_PAGE = 10
 
 GREY = (0.35, 0.35, 0.35)
 REHEARSAL_RED = (0.78, 0.12, 0.12)
+REHEARSAL_PALE = (0.97, 0.8, 0.8)
 REHEARSAL_MARK = "演练"
 REHEARSAL_BAND = "演练票 — 不计入正式结果"
 CUT_GREY = (0.55, 0.55, 0.55)
@@ -207,6 +208,14 @@ def _draw_static(c: Canvas, font: str, title: str, category: str, per_page: int,
     text_x = qr_x + qr_box + 1 * mm
     text_w = slip_w - PAD - text_x
 
+    if rehearsal:  # pale, across the text column beneath its text, never over the QR code
+        c.saveState()
+        c.setFillColorRGB(*REHEARSAL_PALE)
+        c.setFont(font, min(30.0, text_w / 2.4))
+        c.translate(text_x + text_w / 2, qr_y + qr_box / 2)
+        c.rotate(25)
+        c.drawCentredString(0, 0, REHEARSAL_MARK)
+        c.restoreState()
     ins_size, ins_lines = _fit(INSTRUCTIONS, font, text_w, _sizes(9, 6.5), 5, 6)
     ins_lead = ins_size * 1.5
     y = qr_y + qr_box - quiet
@@ -228,15 +237,6 @@ def _draw_static(c: Canvas, font: str, title: str, category: str, per_page: int,
     c.setFillColorRGB(*GREY)
     c.drawString(text_x, token_y + token_size * (1.15 * (token_lines - 1) + 1) + 2,
                  CODE_LABEL)
-    if rehearsal:  # across the text column, never over the QR code
-        c.saveState()
-        c.setFillColorRGB(*REHEARSAL_RED)
-        c.setFillAlpha(0.3)
-        c.setFont(font, min(30.0, text_w / 2.4))
-        c.translate(text_x + text_w / 2, qr_y + qr_box / 2)
-        c.rotate(25)
-        c.drawCentredString(0, 0, REHEARSAL_MARK)
-        c.restoreState()
     c.endForm()
     return _Geometry(cols, rows, slip_w, slip_h, qr_x, qr_y, qr_box, text_x, text_w,
                      token_y, token_size, token_lines)
