@@ -161,3 +161,50 @@ def test_design_two_sections_save_and_preview(app: Flask, base_url: str, page: P
     expect(frame.locator("#screen-form")).to_be_visible()
     with app.app_context():
         assert db.session.execute(db.text("SELECT count(*) FROM ballots")).scalar() == 0
+
+
+def test_design_scoring_and_recommendation(app: Flask, base_url: str, page: Page) -> None:
+    sign_in(page, base_url)
+    page.goto(f"{base_url}/console/forms/new")
+    page.fill("#d-name", "党支部书记述职评议")
+    page.locator(".d-kind", has_text="评分").click()
+    expect(page.locator(".d-section")).to_have_count(0)
+    page.locator("[data-path='items[0].label']").fill("党建工作责任落实")
+    page.locator("[data-path='items[0].max']").fill("60")
+    page.get_by_role("button", name="＋ 添加评分项目").click()
+    page.keyboard.type("工作创新")
+    page.locator("[data-path='items[1].max']").fill("40")
+    page.locator("[data-path='items[1].weight']").fill("1.5")
+    page.locator("[data-path='decimals']").select_option("1")
+    page.locator("[data-path='results.trim']").fill("1")
+    page.locator("[data-path='results.min_turnout']").fill("80%")
+    page.locator("#preview-btn").click()
+    frame = page.frame_locator("#preview-frame")
+    expect(frame.locator(".score-input")).to_have_count(4)  # two samples, two items
+    shot(page, "designer-scoring")
+    page.locator("#save-btn").click()
+    expect(page.locator(".flash-success")).to_contain_text("已保存测评表")
+
+    page.get_by_role("link", name="＋ 新建测评表").click()
+    page.fill("#d-name", "后备干部民主推荐")
+    page.locator(".d-kind", has_text="推荐").click()
+    page.locator("[data-path='min_choices']").fill("2")
+    page.locator("[data-path='max_choices']").fill("1")
+    page.locator("#save-btn").click()  # min above max: refused beside a field
+    expect(page.locator("#designer-alert")).to_be_visible()
+    expect(page.locator(".d-card .field-error")).to_have_count(1)
+    page.locator("[data-path='max_choices']").fill("3")
+    page.locator("[data-path='results.recommend_threshold']").fill("1/2")
+    page.locator("#save-btn").click()
+    expect(page.locator(".flash-success")).to_contain_text("后备干部民主推荐")
+
+    with app.app_context():
+        forms = {f.kind: f.latest.definition for f in db.session.execute(db.select(Form)).scalars()}
+    scoring = forms["scoring"]
+    assert [(i["label"], i["max"], i["weight"]) for i in scoring["items"]] == [
+        ("党建工作责任落实", 60, 1), ("工作创新", 40, 1.5)]
+    assert scoring["decimals"] == 1 and scoring["results"]["trim"] == 1
+    assert scoring["results"]["min_turnout"] == pytest.approx(0.8)
+    rec = forms["recommendation"]
+    assert (rec["min_choices"], rec["max_choices"]) == (2, 3)
+    assert rec["results"]["recommend_threshold"] == pytest.approx(0.5)

@@ -598,18 +598,18 @@
     return input.closest(".d-row, .field, .rule-grid > label, .d-block, .d-card") || input.parentNode;
   }
 
-  function clearError(input) {
+  function clearError(input, keepAlert) {
     input.classList.remove("is-invalid");
     var path = input.getAttribute("data-path");
     var alert = document.getElementById("designer-alert");
-    if (alert && path && path === firstError.field) alert.hidden = true; // fixed: the page's alert goes
+    if (!keepAlert && alert && path && path === firstError.field) alert.hidden = true; // fixed: the page's alert goes
     Array.prototype.forEach.call(holderOf(input).querySelectorAll(".field-error[data-for]"), function (err) {
       if (err.getAttribute("data-for") === path) err.parentNode.removeChild(err);
     });
   }
 
   function showError(input, message) {
-    clearError(input);
+    clearError(input, true);
     input.classList.add("is-invalid");
     var p = h("div", { class: "field-error", role: "alert", "data-for": input.getAttribute("data-path"), text: message });
     holderOf(input).appendChild(p);
