@@ -245,7 +245,7 @@ def test_round_list_shows_own_rounds(app, staff):
         db.session.add(other)
         db.session.commit()
         create_round(other.id, "appraisal", "别家的测评", [{"name": "某人"}],
-                     [dict(CATEGORIES[0])])
+                     [dict(c) for c in CATEGORIES])
     html = staff.get("/console/").get_data(as_text=True)
     assert title in html and "投票中" in html
     assert "别家的测评" not in html
@@ -364,7 +364,7 @@ def test_other_committees_round_is_404(app, staff):
         db.session.add(other)
         db.session.commit()
         rnd = create_round(other.id, "appraisal", "别家的测评", [{"name": "某人"}],
-                           [dict(CATEGORIES[0])])
+                           [dict(c) for c in CATEGORIES])
         rid = rnd.id
     token = token_of(staff, "/console/")
     for path in ("", "/projector", "/results"):

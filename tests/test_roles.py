@@ -85,6 +85,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "rounds.publish_round": STAFF,
     "rounds.issue": STAFF,
     "rounds.qr": STAFF,
+    "rounds.update": STAFF,
+    "rounds.delete": STAFF,
+    "rounds.clone": STAFF,
+    "rounds.batch": STAFF,
     "results.projector": READERS,
     "results.export_xlsx": READERS,
     "results.export_csv": READERS,
@@ -120,6 +124,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "console.round_close": STAFF,
     "console.round_publish": STAFF,
     "console.round_slips": STAFF,
+    "console.round_edit": STAFF,
+    "console.round_delete": STAFF,
+    "console.round_clone": STAFF,
+    "console.round_batch": STAFF,
     "console.org_import": STAFF,
     "console.audit": STAFF,
     "points_console.static": PUBLIC,
@@ -232,6 +240,15 @@ def _xlsx() -> bytes:
     return out.getvalue()
 
 
+def _fresh_draft(app, s: Site) -> int:
+    """A new draft of the site's committee (for requests that delete one)."""
+    from server.rounds.operations import create_round
+
+    with app.app_context():
+        return create_round(s.committee_id, "appraisal", "待删除", [{"name": "甲"}],
+                            [{"name": "中层", "expected_count": 5}]).id
+
+
 def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
     """For each endpoint, a request it would accept from a role it lets in."""
     s = w.site
@@ -292,6 +309,11 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "rounds.issue": lambda: Call("POST", f"/api/v1/rounds/{draft}/tokens",
                                      {"category_id": cat, "count": 2}),
         "rounds.qr": lambda: Call("POST", "/api/v1/qr", {"token": s.tokens["draft"][0]}),
+        "rounds.update": lambda: Call("PATCH", f"/api/v1/rounds/{draft}", {"title": "改名"}),
+        "rounds.delete": lambda: Call("DELETE", f"/api/v1/rounds/{_fresh_draft(app, s)}"),
+        "rounds.clone": lambda: Call("POST", f"/api/v1/rounds/{closed}/clone", {}),
+        "rounds.batch": lambda: Call("POST", "/api/v1/rounds/batch", {
+            "template_round_id": draft, "branches": [branch]}),
         "results.projector": lambda: Call("GET", f"/api/v1/rounds/{open_}/projector"),
         "results.export_xlsx": lambda: Call("GET", f"/api/v1/rounds/{closed}/export.xlsx"),
         "results.export_csv": lambda: Call("GET", f"/api/v1/rounds/{closed}/export.csv"),
@@ -339,6 +361,14 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
                                               data={}),
         "console.round_slips": lambda: Call("POST", f"/console/rounds/{draft}/slips",
                                             data={"category_id": str(cat), "count": "2"}),
+        "console.round_edit": lambda: Call("POST", f"/console/rounds/{draft}/edit", data={
+            "form": "appraisal", "title": "角色测试", "subjects": "甲 书记",
+            "categories": "中层,5,1"}),
+        "console.round_delete": lambda: Call(
+            "POST", f"/console/rounds/{_fresh_draft(app, s)}/delete", data={}),
+        "console.round_clone": lambda: Call("POST", f"/console/rounds/{closed}/clone", data={}),
+        "console.round_batch": lambda: Call("POST", "/console/rounds/batch", data={
+            "template_round_id": str(draft), "branches": str(branch)}),
         "console.org_import": lambda: Call("POST", "/console/org/import", data={
             "roster": (io.BytesIO("支部,姓名\n第一党支部,新人\n".encode()), "r.csv"),
             "dry_run": "1"}),

@@ -8,28 +8,15 @@ from urllib.parse import quote
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from server.console import access
-from server.console.access import READERS, STAFF
-from server.console.forms import (
-    DEFAULT_CATEGORIES,
-    RULE_INPUTS,
-    flag_grade,
-    parse_categories,
-    parse_choice_limit,
-    parse_deadline,
-    parse_rules,
-    parse_subjects,
-    rule_defaults,
-)
+from server.console import access, round_drafts
+from server.console.access import READERS, STAFF, STATUS_LABELS
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
-from server.forms import available_forms
 from server.results.official import publish_problem
-from server.results.rules import site_k
 from server.rounds import live
 from server.rounds.models import Round
-from server.rounds.operations import close_round, create_round, open_round, publish_round
+from server.rounds.operations import close_round, open_round, publish_round
 
 SLIPS_WARNING = "选票二维码只显示这一次，系统不保存；请妥善打印保管，并随机发放给参会人员。"
 
@@ -44,73 +31,45 @@ def round_list() -> str:
     scope = access.committee_scope()
     if scope is not None:
         q = q.where(Round.committee_id == scope)
+    yq = db.select(Round.year).distinct()
+    if scope is not None:
+        yq = yq.where(Round.committee_id == scope)
+    years = sorted((y for y in db.session.execute(yq).scalars() if y), reverse=True)
+    shown = {name: request.args.get(name, "").strip() for name in ("year", "branch_id", "status")}
+    for name in ("year", "branch_id"):
+        if shown[name].isdigit() and len(shown[name]) < 10:
+            q = q.where(getattr(Round, name) == int(shown[name]))
+    if shown["status"] in STATUS_LABELS:
+        q = q.where(Round.status == shown["status"])
     rounds = db.session.execute(q.limit(500)).scalars().all()
-    return render_template("console/rounds.html", rounds=rounds)
-
-
-def _new_values() -> dict[str, Any]:
-    forms = available_forms()
-    return {"form": "appraisal" if "appraisal" in forms else next(iter(forms), ""),
-            "title": "", "subjects": "", "categories": DEFAULT_CATEGORIES,
-            "show_live_results": False, "closes_at": "", "min_choices": "",
-            "max_choices": "", **{name: "" for name, *_ in RULE_INPUTS}}
-
-
-def _new_page(forms: dict[str, Any], values: dict[str, Any], **extra: Any) -> str:
-    return render_template(
-        "console/round_new.html", forms=forms, values=values,
-        defaults={key: rule_defaults(f, site_k()) for key, f in forms.items()},
-        flag_grades={key: (flag_grade(f) or {}).get("label", "") for key, f in forms.items()},
-        **extra)
-
-
-def _located(err: ApiError) -> dict[str, str]:
-    """The error for the page: which input it belongs to, and which entry of a list."""
-    field = err.field or ""
-    if field == "results" or field.startswith("results."):
-        key = field.partition(".")[2].split(".")[0].split("[")[0]
-        field = {"flags": "flag_share", "": "rules"}.get(key, key)
-    base, _, rest = field.partition("[")
-    message = err.message
-    if rest and rest.split("]")[0].isdigit():
-        n = int(rest.split("]")[0]) + 1
-        what = {"subjects": "测评对象", "categories": "参评人员类别"}.get(base, "")
-        message = f"第 {n} 个{what}：{message}"
-    return {"field": base, "message": message, "code": err.code}
+    return render_template("console/rounds.html", rounds=rounds, years=years, shown=shown,
+                           branches={b.id: b.name for b in round_drafts.branches_of(scope)},
+                           statuses=STATUS_LABELS)
 
 
 @require_console_role(*STAFF)
 def round_new() -> str | BaseResponse | tuple[str, int]:
-    forms = available_forms()
-    if request.method == "GET":
-        return _new_page(forms, _new_values())
-    f = request.form
-    values = {"form": f.get("form", ""), "title": f.get("title", ""),
-              "subjects": f.get("subjects", ""), "categories": f.get("categories", ""),
-              "show_live_results": bool(f.get("show_live_results")),
-              "closes_at": f.get("closes_at", ""), "min_choices": f.get("min_choices", ""),
-              "max_choices": f.get("max_choices", ""),
-              **{name: f.get(name, "") for name, *_ in RULE_INPUTS}}
-    try:
-        cid = access.own_committee()
-        is_rec = forms.get(values["form"], {}).get("kind") == "recommendation"
-        rnd = create_round(
-            cid, values["form"], values["title"],
-            parse_subjects(values["subjects"]), parse_categories(values["categories"]),
-            show_live_results=values["show_live_results"],
-            closes_at=parse_deadline(values["closes_at"]),
-            min_choices=parse_choice_limit(values["min_choices"], "min_choices", "最少推荐人数")
-            if is_rec else None,
-            max_choices=parse_choice_limit(values["max_choices"], "max_choices", "最多推荐人数")
-            if is_rec else None,
-            results=parse_rules(values, forms.get(values["form"], {})),
-            user=access.user(),
-        )
-    except ApiError as err:
-        db.session.rollback()
-        return _new_page(forms, values, error=_located(err)), err.status
-    flash(f"已创建测评“{rnd.title}”。下一步：发放选票，然后开始投票。", "success")
-    return _detail(rnd.id)
+    return round_drafts.new_round()
+
+
+@require_console_role(*STAFF)
+def round_edit(round_id: int) -> str | BaseResponse | tuple[str, int]:
+    return round_drafts.edit_round(round_id)
+
+
+@require_console_role(*STAFF)
+def round_delete(round_id: int) -> BaseResponse:
+    return round_drafts.remove_round(round_id)
+
+
+@require_console_role(*STAFF)
+def round_clone(round_id: int) -> BaseResponse:
+    return round_drafts.copy_round(round_id)
+
+
+@require_console_role(*STAFF)
+def round_batch() -> str | BaseResponse | tuple[str, int]:
+    return round_drafts.batch_page()
 
 
 @require_console_role(*READERS)
