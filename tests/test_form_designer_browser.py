@@ -124,6 +124,7 @@ def test_design_two_sections_save_and_preview(app: Flask, base_url: str, page: P
     shot(page, "designer-full", full_page=True)
     page.locator("#save-btn").click()
     expect(page.locator(".flash-success")).to_contain_text("已保存测评表")
+    shot(page, "forms-list")
 
     with app.app_context():
         form = db.session.execute(db.select(Form)).scalar_one()

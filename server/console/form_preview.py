@@ -77,17 +77,21 @@ def _error_frame(err: ApiError, definition: Any = None) -> Response:
                              "field": shown["field"]}}, err.status)
 
 
+def _version(form_id: int) -> Any:
+    """The version ?v= names, else the latest (404 for another committee's form)."""
+    return ops.resolve_version(access.committee_scope(), form_id,
+                               request.args.get("v", type=int))
+
+
 @require_console_role(*STAFF)
 def preview_page(form_id: int) -> str:
-    form = ops.get_form(form_id, access.committee_scope())
-    version = ops.get_version(form, request.args.get("v", type=int) or form.latest.version)
-    return render_template("console/form_preview.html", form=form, version=version)
+    version = _version(form_id)
+    return render_template("console/form_preview.html", form=version.form, version=version)
 
 
 @require_console_role(*STAFF)
 def preview_frame(form_id: int) -> Response:
-    form = ops.get_form(form_id, access.committee_scope())
-    version = ops.get_version(form, request.args.get("v", type=int) or form.latest.version)
+    version = _version(form_id)
     return _frame(preview_payload(ops.check_definition(version.definition)))
 
 
