@@ -147,7 +147,7 @@ def _write_categories(rnd: Round, rows: list[VoterCategory | None],
     renamed = [(row, c) for row, c in zip(rows, wanted, strict=True)
                if row is not None and row.name != c["name"]]
     for row, _ in renamed:  # names may swap between rows: free them all first
-        row.name = f"\x00{row.id}"
+        row.name = f"~{row.id}~"
     if renamed:
         db.session.flush()
     kept = []
