@@ -41,17 +41,28 @@ fonts:
 
 # The demo: migrate, seed an organisation with open rounds and printed slips,
 # start the local WeChat/WeCom fake, publish a leaderboard to it, then serve.
-# Ctrl-C stops the server and the fake.
+# Quiet: the setup logs to instance/run.log and the server to instance/server.log;
+# what is printed is a short summary. Slips and links use an address phones can
+# reach: PUBLIC_BASE_URL, else HOST, else (HOST=0.0.0.0) the machine's LAN address
+# (server/demo/address.py). Ctrl-C stops the server and the fake.
 run: $(STAMP) fonts
-	mkdir -p instance
-	$(BIN)/pingyi db upgrade
-	$(BIN)/pingyi demo seed --base-url http://$(HOST):$(PORT)
-	@$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) > instance/wechat-fake.log 2>&1 & fake=$$!; \
+	@mkdir -p instance; log=instance/run.log; : > $$log; \
+	base=$$($(BIN)/python -m server.demo.address --host '$(HOST)' --port '$(PORT)') || exit 1; \
+	why=$$($(BIN)/python -m server.demo.address --host '$(HOST)' --port '$(PORT)' --explain); \
+	fail() { echo "make run: $$1 failed; the end of $$log:"; tail -n 20 $$log; exit 1; }; \
+	$(BIN)/pingyi db upgrade >>$$log 2>&1 || fail "pingyi db upgrade"; \
+	echo ""; echo "pingyi demo — phones and slips use $$why"; \
+	$(BIN)/pingyi demo seed --base-url $$base 2>>$$log || fail "pingyi demo seed"; \
+	$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) > instance/wechat-fake.log 2>&1 & fake=$$!; \
 	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) --wait; \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT) WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi bot demo --fake-url http://127.0.0.1:$(FAKE_PORT) || echo "bot demo failed (see above); the server still starts"; \
-	echo "  WeChat fake (messages the bot sent): http://127.0.0.1:$(FAKE_PORT)/"; \
-	PUBLIC_BASE_URL=http://$(HOST):$(PORT) WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run --host $(HOST) --port $(PORT) --with-threads
+	$(BIN)/python -m bot.wechat_fake --port $(FAKE_PORT) --wait >>$$log 2>&1; \
+	PUBLIC_BASE_URL=$$base WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi bot demo \
+	  --fake-url http://127.0.0.1:$(FAKE_PORT) 2>>$$log || echo "  (bot demo failed: see $$log)"; \
+	echo "  logs         : $$log (setup), instance/server.log (server and requests)"; \
+	echo "serving on $(HOST):$(PORT) — Ctrl-C stops it"; echo ""; \
+	PUBLIC_BASE_URL=$$base WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run \
+	  --host $(HOST) --port $(PORT) --with-threads > instance/server.log 2>&1 \
+	  || { echo "the server stopped; the end of instance/server.log:"; tail -n 20 instance/server.log; exit 1; }
 
 test: $(STAMP) system-deps
 	$(BIN)/ruff check server bot tests bench migrations

@@ -266,9 +266,9 @@ def demo_cmd(fake_url: str) -> None:
     from bot.demo import publish_demo
 
     info = publish_demo(fake_url)
-    click.echo(f"  bot demo          : {info['branch']} leaderboards → {info['fake_page']}")
-    for label, status in info["posts"]:
-        click.echo(f"      {label}: {STATUS_LABELS.get(status, status)}")
-    click.echo(f"  secretary login   : {info['secretary']} / {info['password']} "
-               "(console → 群聊推送)")
-    click.echo(f"  share page        : {info['share_url']}")
+    posts = "、".join(f"{label} {STATUS_LABELS.get(status, status)}"
+                     for label, status in info["posts"])
+    click.echo(f"  WeChat fake  : {info['fake_page']}   {info['branch']} leaderboards: {posts}")
+    click.echo(f"  secretary    : login {info['secretary']} / {info['password']} "
+               "(lands on the branch's points ledger; 群聊推送 in the console)")
+    click.echo(f"  share page   : {info['share_url']}")

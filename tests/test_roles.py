@@ -114,7 +114,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "points.publish_period": MANAGERS,
     "points.review_year": MANAGERS,
     # console
-    "console.rounds": READERS,
+    "console.rounds": SIGNED_IN,  # the index: a secretary is sent to the points ledger
     "console.round_detail": READERS,
     "console.projector": READERS,
     "console.results": READERS,

@@ -6,8 +6,17 @@ from typing import Any
 
 from flask import Blueprint, request
 
-from server.console import audit, form_pages, form_preview, org, rounds, screens, session
-from server.console import audit, closing, form_pages, form_preview, org, rounds, screens, session
+from server.console import (
+    audit,
+    closing,
+    form_pages,
+    form_preview,
+    org,
+    rounds,
+    screens,
+    session,
+    slips,
+)
 from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.console.forms import china_time
 
@@ -21,12 +30,11 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/rounds/new", "round_new", rounds.round_new, ["GET", "POST"]),
     ("/rounds/<int:round_id>", "round_detail", rounds.round_detail, ["GET"]),
     ("/rounds/<int:round_id>/open", "round_open", rounds.round_open, ["POST"]),
-    ("/rounds/<int:round_id>/close", "round_close", rounds.round_close, ["POST"]),
     ("/rounds/<int:round_id>/close", "round_close", closing.round_close, ["POST"]),
     ("/rounds/<int:round_id>/publish", "round_publish", rounds.round_publish, ["POST"]),
     ("/rounds/<int:round_id>/rehearse", "round_rehearse", rounds.round_rehearse, ["POST"]),
     ("/rounds/<int:round_id>/purge", "round_purge", rounds.round_purge, ["POST"]),
-    ("/rounds/<int:round_id>/slips", "round_slips", rounds.round_slips, ["POST"]),
+    ("/rounds/<int:round_id>/slips", "round_slips", slips.round_slips, ["POST"]),
     ("/rounds/<int:round_id>/edit", "round_edit", rounds.round_edit, ["GET", "POST"]),
     ("/rounds/<int:round_id>/delete", "round_delete", rounds.round_delete, ["POST"]),
     ("/rounds/<int:round_id>/clone", "round_clone", rounds.round_clone, ["POST"]),

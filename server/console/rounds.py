@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
+from server.accounts.models import ROLES
 from server.console import access, round_drafts
 from server.console.access import READERS, STAFF, STATUS_LABELS
 from server.core.auth import require_console_role
@@ -16,7 +16,7 @@ from server.core.errors import ApiError
 from server.results.official import publish_problem
 from server.rounds import live
 from server.rounds.models import Round
-from server.rounds.operations import close_round, open_round, publish_round
+from server.rounds.operations import open_round, publish_round
 
 SLIPS_WARNING = "选票二维码只显示这一次，系统不保存；请妥善打印保管，并随机发放给参会人员。"
 
@@ -25,8 +25,10 @@ def _detail(round_id: int) -> BaseResponse:
     return redirect(url_for("console.round_detail", round_id=round_id), 303)
 
 
-@require_console_role(*READERS)
-def round_list() -> str:
+@require_console_role(*ROLES)
+def round_list() -> str | BaseResponse:
+    if access.user().role not in READERS:  # the console's index: a secretary's home
+        return redirect(access.home_url())
     q = db.select(Round).order_by(Round.id.desc())
     scope = access.committee_scope()
     if scope is not None:
@@ -79,7 +81,15 @@ def round_detail(round_id: int) -> str:
     problem = publish_problem(rnd) if rnd.status == "closed" else None
     return render_template("console/round_detail.html", rnd=rnd, turnout=turnout,
                            slips_warning=SLIPS_WARNING,
-                           publish_block=problem[0] if problem else None)
+                           publish_block=problem[0] if problem else None,
+                           clone_url=_clone_url(rnd.id) if problem else None)
+
+
+def _clone_url(round_id: int) -> str | None:
+    """重新测评 (clone the round) once the console has the route."""
+    if "console.round_clone" not in current_app.view_functions:
+        return None
+    return url_for("console.round_clone", round_id=round_id)
 
 
 def _lifecycle(round_id: int, action: Any, done: str) -> BaseResponse:
@@ -97,11 +107,6 @@ def _lifecycle(round_id: int, action: Any, done: str) -> BaseResponse:
 @require_console_role(*STAFF)
 def round_open(round_id: int) -> BaseResponse:
     return _lifecycle(round_id, open_round, "投票已开始。")
-
-
-@require_console_role(*STAFF)
-def round_close(round_id: int) -> BaseResponse:
-    return _lifecycle(round_id, close_round, "投票已结束，计票完成，结果已冻结。")
 
 
 @require_console_role(*STAFF)
@@ -124,39 +129,3 @@ def round_purge(round_id: int) -> BaseResponse:
     return _lifecycle(round_id, purge_rehearsal,
                       "演练数据已清空，测评已回到草稿状态，可以修改后正式开始投票。")
 
-
-def _int_field(name: str) -> int | None:
-    raw = request.form.get(name, "").strip()
-    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
-
-
-@require_console_role(*STAFF)
-def round_slips(round_id: int) -> BaseResponse:
-    """Issue N tokens of one category and answer with the printable slips (the only copy)."""
-    rnd = access.load_round(round_id)
-    category = next((c for c in rnd.categories if c.id == _int_field("category_id")), None)
-    if category is None:
-        flash("参评人员类别不存在", "error")
-        return _detail(round_id)
-    count = _int_field("count")
-    if count is None:
-        flash("发放数量应为正整数", "error")
-        return _detail(round_id)
-    from server.rounds.api import base_url
-    from server.tokens.operations import issue_slips
-
-    try:
-        category, pdf = issue_slips(rnd, category.id, count, base_url(), access.user())
-    except ApiError as err:
-        db.session.rollback()
-        flash(err.message, "error")
-        return _detail(round_id)
-    current_app.logger.info("console: %d slips issued for round %d category %d",
-                            count, rnd.id, category.id)
-    ascii_name = f"slips-round{rnd.id}-cat{category.id}.pdf"
-    utf8_name = quote(f"slips-round{rnd.id}-{category.name}.pdf")
-    return Response(pdf, 200, mimetype="application/pdf", headers={
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
-                               f"filename*=UTF-8''{utf8_name}",
-        "Cache-Control": "no-store",
-    })

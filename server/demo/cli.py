@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from flask.cli import with_appcontext
 
@@ -10,29 +12,39 @@ from server.demo.seed import seed_demo
 demo_cli = click.Group("demo", help="Demonstration data for `make run`.")
 
 
+def rebased(url: str, base: str) -> str:
+    """A sample voting link at `base` (the demo is seeded once; the address may change)."""
+    _, sep, token = url.partition("/v/#")
+    return f"{base}/v/#{token}" if sep else url
+
+
 @demo_cli.command("seed")
 @click.option("--base-url", default="http://127.0.0.1:5000", show_default=True,
               help="where phones will reach the server (goes into the QR codes)")
 @with_appcontext
 def seed(base_url: str) -> None:
-    """Create the demo (once) and print where to go."""
+    """Create the demo (once) and print a short summary of where to go."""
     info = seed_demo(base_url)
     base = base_url.rstrip("/")
-    click.echo("")
-    click.echo("pingyi demo is ready")
-    click.echo(f"  organizer console : {base}/console/  (user {info['user']}, "
-               f"password {info['password']}; demo only)")
-    for rid, title, status in info["rounds"]:
-        click.echo(f"  round {rid} [{status}] {title}")
-        click.echo(f"      projector     : {base}/console/rounds/{rid}/projector")
-    click.echo("  designed forms (测评表):")
-    for fid, name in info["forms"]:
-        click.echo(f"      form {fid} {name}  ({base}/api/v1/forms/{fid})")
-    click.echo("  printed slips     :")
-    for path in info["slips"]:
-        click.echo(f"      {path}")
-    click.echo("  sample voting links (open on a phone or in a browser):")
-    for url in info["samples"][:6]:
-        click.echo(f"      {url}")
-    click.echo(f"  API description   : {base}/api/v1/openapi.json")
-    click.echo("")
+    pad = " " * 17
+    click.echo(f"  console      : {base}/console/   login {info['user']} / {info['password']}"
+               " (demo only)")
+    for i, (rid, title, _status) in enumerate(info["rounds"]):
+        label = "  projectors   : " if i == 0 else pad
+        click.echo(f"{label}{base}/console/rounds/{rid}/projector   {title}")
+    if info.get("forms"):
+        names = "、".join(name for _, name in info["forms"][:3])
+        click.echo(f"  forms        : {base}/console/forms   测评表 {names}")
+    slips = info["slips"]
+    if slips:
+        folder = Path(slips[0]).parent
+        if folder.is_relative_to(Path.cwd()):
+            folder = folder.relative_to(Path.cwd())
+        click.echo(f"  slips (PDF)  : {folder}/  ({len(slips)} files, slips-round*.pdf)")
+        printed_for = info["samples"][0].partition("/v/#")[0] if info["samples"] else base
+        if printed_for != base:
+            click.echo(f"{pad}(printed for {printed_for}; delete instance/ to print them again)")
+    for i, url in enumerate(info["samples"][:3]):
+        label = "  vote links   : " if i == 0 else pad
+        click.echo(f"{label}{rebased(url, base)}")
+    click.echo(f"  API          : {base}/api/v1/openapi.json")

@@ -11,14 +11,54 @@
     });
   });
 
-  // Slip forms: each click issues a new batch, so block double clicks for a while.
+  // Slip forms: more than 应到 asks first. Each click issues a new batch, so the
+  // button stays off until the PDF has arrived: the answer sets the cookie
+  // slips_download to this submit's nonce (server/console/slips.py); then the page
+  // reloads with the new counts and the button back.
+  function readCookie(name) {
+    var m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return m ? m[1] : null;
+  }
+
+  function nonce() {
+    var bytes = window.crypto.getRandomValues(new Uint8Array(12));
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
   document.querySelectorAll("form[data-slips]").forEach(function (form) {
-    form.addEventListener("submit", function () {
+    form.addEventListener("submit", function (ev) {
       var btn = form.querySelector("button[type=submit]");
+      if (btn && btn.disabled) { ev.preventDefault(); return; }
+      var count = parseInt(form.elements.count.value, 10) || 0;
+      var expected = parseInt(form.getAttribute("data-expected"), 10) || 0;
+      var issued = parseInt(form.getAttribute("data-issued"), 10) || 0;
+      var extra = issued + count - Math.max(expected, issued);
+      form.elements.allow_over.value = "";
+      if (extra > 0) {
+        var ask = "“" + form.getAttribute("data-category") + "”应到 " + expected + " 人，已发放 " + issued +
+          " 张，本次再发 " + count + " 张将超出应到人数 " + extra + " 张。确定要多发吗？";
+        if (!window.confirm(ask)) { ev.preventDefault(); return; }
+        form.elements.allow_over.value = "1";
+      }
       if (!btn) return;
+      var mine = nonce();
+      form.elements.download.value = mine;
       var label = btn.textContent;
+      var started = Date.now();
       window.setTimeout(function () { btn.disabled = true; btn.textContent = "正在生成…"; }, 0);
-      window.setTimeout(function () { btn.disabled = false; btn.textContent = label; }, 8000);
+      var timer = window.setInterval(function () {
+        if (readCookie("slips_download") === mine) {
+          window.clearInterval(timer);
+          document.cookie = "slips_download=; Max-Age=0; Path=/console; SameSite=Strict";
+          btn.disabled = false;
+          btn.textContent = label;
+          window.location.reload();  // the new 已发放 counts, and the message
+        } else if (Date.now() - started > 120000) {
+          window.clearInterval(timer);  // no answer seen: let the organizer try again
+          btn.disabled = false;
+          btn.textContent = label;
+        }
+      }, 250);
     });
   });
 

@@ -1,22 +1,29 @@
 """Token and receipt formats.
 
-A token is "<round id>.<22 url-safe chars>": 128 bits from the OS CSPRNG, with
-the round id in clear so the server finds the round's Redis slot without a
-global look-up. Only sha256(token) is ever stored.
+A token is "<round id>.<26 chars of RECEIPT_ALPHABET>": 31**26 (about 2**128.8)
+from the OS CSPRNG, with the round id in clear so the server finds the round's
+Redis slot without a global look-up. Only sha256(token) is ever stored. The
+alphabet has no look-alikes (no 0/O, 1/I/L), so a code typed by hand may be in
+either case, with spaces or dashes, full-width, or with O/I/L for 0/1 in the
+round id: `canonical_token` makes it the printed token again. Tokens issued
+before were "<round id>.<22 url-safe chars>" (case-sensitive); they stay valid.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-import secrets
+import unicodedata
 
 from server.core.errors import ApiError
 from server.core.randompool import random_below, random_bytes
 
 MAX_ROUND_ID = 2**31 - 1
-TOKEN_RE = re.compile(r"^([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{22})$")
+TOKEN_CHARS = 26
+TOKEN_RE = re.compile(r"^([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{22}|[2-9A-HJKMNP-Z]{26})$")
+TYPED_RE = re.compile(r"^([1-9][0-9]{0,9})\.([2-9A-HJKMNP-Z]{26})$")
 RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
+_ROUND_DIGITS = str.maketrans({"O": "0", "I": "1", "L": "1"})  # look-alikes in the round id
 RECEIPT_RE = re.compile(r"^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$")
 
 MALFORMED = ApiError("token_malformed", "投票码格式不正确，请重新扫描选票上的二维码",
@@ -24,7 +31,26 @@ MALFORMED = ApiError("token_malformed", "投票码格式不正确，请重新扫
 
 
 def new_token(round_id: int) -> str:
-    return f"{round_id}.{secrets.token_urlsafe(16)}"
+    return f"{round_id}.{random_chars(TOKEN_CHARS)}"
+
+
+def canonical_token(raw: object) -> str | None:
+    """The token as printed, from what was scanned or typed; None if it cannot be one.
+
+    Exact tokens pass as they are (the old case-sensitive ones too); a typed code is
+    folded: NFKC (full-width letters, digits and dots), 。 for the dot, spaces and
+    dashes dropped, upper case, O/I/L read as 0/1 in the round id.
+    """
+    if not isinstance(raw, str):
+        return None
+    s = raw.strip()
+    if TOKEN_RE.match(s):
+        return s
+    s = unicodedata.normalize("NFKC", s).replace("。", ".")
+    s = re.sub(r"[\s\-]+", "", s).upper()
+    rid, dot, code = s.partition(".")
+    s = rid.translate(_ROUND_DIGITS) + dot + code
+    return s if TYPED_RE.match(s) else None
 
 
 def token_hash(token: str) -> str:
@@ -33,9 +59,8 @@ def token_hash(token: str) -> str:
 
 def parse_token(raw: object) -> tuple[int, str]:
     """Return (round id, sha256 hex) or raise `token_malformed`."""
-    if not isinstance(raw, str):
-        raise MALFORMED
-    m = TOKEN_RE.match(raw.strip())
+    token = canonical_token(raw)
+    m = TOKEN_RE.match(token) if token else None
     if not m or int(m.group(1)) > MAX_ROUND_ID:  # ids are SQL integers
         raise MALFORMED
     return int(m.group(1)), token_hash(m.group(0))

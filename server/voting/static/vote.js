@@ -10,7 +10,10 @@
 
   var app = document.getElementById('app');
   var API = ((app && app.getAttribute('data-api-base')) || '/api/v1').replace(/\/$/, '');
-  var TOKEN_RE = /^[1-9][0-9]{0,9}\.[A-Za-z0-9_-]{22}$/;
+  // A token as printed (server/tokens/codec.py): 26 characters without look-alikes,
+  // or the older 22 case-sensitive url-safe characters.
+  var TOKEN_RE = /^[1-9][0-9]{0,9}\.(?:[A-Za-z0-9_-]{22}|[2-9A-HJKMNP-Z]{26})$/;
+  var TYPED_RE = /^[1-9][0-9]{0,9}\.[2-9A-HJKMNP-Z]{26}$/;
   var REQUEST_TIMEOUT_MS = 20000;
 
   var S = {
@@ -241,6 +244,17 @@
     return s.replace(/\s+/g, '');
   }
 
+  // A code typed by hand, as printed: any case, spaces or dashes, full-width
+  // characters, 。 for the dot, O/I/L for 0/1 in the round id (as canonical_token).
+  function typedToken(raw) {
+    if (TOKEN_RE.test(raw)) return raw;
+    var s = raw.normalize ? raw.normalize('NFKC') : raw;
+    s = s.replace(/。/g, '.').replace(/[\s-]+/g, '').toUpperCase();
+    var dot = s.indexOf('.');
+    if (dot > 0) s = s.slice(0, dot).replace(/O/g, '0').replace(/[IL]/g, '1') + s.slice(dot);
+    return TYPED_RE.test(s) ? s : null;
+  }
+
   function showEntry(message) {
     showScreen('entry');
     document.title = '评议投票';
@@ -254,7 +268,8 @@
     ev.preventDefault();
     var token = extractToken($('entry-token').value);
     if (!token) return showEntry('请输入选票上的投票码');
-    if (!TOKEN_RE.test(token)) return showEntry('投票码格式不正确，请核对后重新输入');
+    token = typedToken(token);
+    if (!token) return showEntry('投票码格式不正确，请核对后重新输入');
     $('entry-token').value = '';
     loadForm(token, true);
   });
