@@ -237,7 +237,7 @@ def test_login_limit_per_address_and_success_does_not_reset_it(app, site):
     assert _login(client, "sec_a", PASSWORD, attacker).status_code == 302
     client.post("/console/logout", environ_base={"REMOTE_ADDR": attacker},
                 data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', client.get(
-                    "/console/").get_data(as_text=True))[1]})
+                    "/console/", follow_redirects=True).get_data(as_text=True))[1]})
     assert _login(client, "guess-last", "x", attacker).status_code == 401
     res = _login(client, "admin", PASSWORD, attacker)
     assert res.status_code == 429 and "rate_limited" not in res.get_data(as_text=True)
