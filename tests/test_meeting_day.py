@@ -19,6 +19,7 @@ from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import create, issue, lifecycle, run_round
 
+
 @pytest.fixture
 def key(app):
     with app.app_context():
