@@ -1,0 +1,1 @@
+"""Operating pingyi: backups and restores, schema revisions, `pingyi doctor`."""
