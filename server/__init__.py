@@ -41,8 +41,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     core_api.init_app(app)
     health.init_app(app)
 
-    from server import console, forms, organization, results, rounds, tokens, voting
+    from server import accounts, console, forms, organization, results, rounds, tokens, voting
 
+    accounts.init_app(app)
     forms.init_app(app)
     voting.init_app(app)
     tokens.init_app(app)

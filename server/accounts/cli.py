@@ -1,4 +1,5 @@
-"""`pingyi user ...`: staff accounts and API keys.
+"""`pingyi user ...`: staff accounts (create, deactivate, reactivate) and API keys
+(api-key, keys, revoke-key).
 
 A branch secretary (支部书记, role ``secretary``) is scoped to one branch: it is
 created with ``--branch`` (name or id), and sees and edits only that branch's
@@ -8,11 +9,16 @@ refused for the other roles, whose scope is the whole committee.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import click
 from flask.cli import with_appcontext
 
+from server.accounts import keys
 from server.accounts.models import ROLES, User
-from server.accounts.operations import create_user, new_api_key
+from server.accounts.operations import create_user, deactivate_user, reactivate_user
+from server.console.forms import china_time
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.tabular import clean_text
@@ -55,14 +61,77 @@ def create(username: str, password: str, role: str, committee_name: str | None,
 
 @user_cli.command("api-key")
 @click.argument("username")
-@click.option("--name", default="cli")
+@click.option("--name", default="cli", show_default=True, help="what the key is for")
+@click.option("--expires", default="", help="stops working at this date (00:00 China time), "
+              "e.g. 2027-01-01, or date and time; default: never")
 @with_appcontext
-def api_key(username: str, name: str) -> None:
-    """Print a new API key for USERNAME (shown once)."""
+def api_key(username: str, name: str, expires: str) -> None:
+    """Print a new API key for USERNAME (shown once; only its SHA-256 is kept)."""
+    user = _user(username)
+    with _errors():
+        click.echo(keys.create_key(user, name, keys.parse_expiry(expires))[1])
+
+
+@user_cli.command("keys")
+@click.argument("username")
+@with_appcontext
+def list_keys(username: str) -> None:
+    """List USERNAME's API keys: id, state, name, created, expires (China time)."""
+    user = _user(username)
+    rows = keys.list_keys(user)
+    if not rows:
+        click.echo(f"{user.username} 没有 API 密钥")
+    for key in rows:
+        expires = china_time(key.expires_at) or "永不过期"
+        click.echo(f"{key.id}\t{keys.STATE_LABELS[key.state()]}\t{key.name}\t"
+                   f"创建 {china_time(key.created_at)}\t到期 {expires}")
+
+
+@user_cli.command("revoke-key")
+@click.argument("key_id", type=click.IntRange(1, MAX_ID))
+@with_appcontext
+def revoke_key(key_id: int) -> None:
+    """Revoke API key KEY_ID (see `pingyi user keys`): it stops on the next request."""
+    with _errors():
+        key = keys.revoke_key(key_id, None)
+    click.echo(f"revoked key {key.id} ({key.name}) of {key.user.username}")
+
+
+@user_cli.command("deactivate")
+@click.argument("username")
+@with_appcontext
+def deactivate(username: str) -> None:
+    """Deactivate USERNAME: console sessions, API keys and mini-program sessions stop."""
+    with _errors():
+        user = deactivate_user(_user(username))
+    click.echo(f"deactivated {user.username}")
+
+
+@user_cli.command("reactivate")
+@click.argument("username")
+@with_appcontext
+def reactivate(username: str) -> None:
+    """Reactivate USERNAME (its unrevoked, unexpired keys work again)."""
+    with _errors():
+        user = reactivate_user(_user(username))
+    click.echo(f"reactivated {user.username}")
+
+
+def _user(username: str) -> User:
     user = db.session.execute(db.select(User).filter_by(username=username)).scalar_one_or_none()
     if user is None:
         raise click.ClickException(f"没有用户“{username}”")
-    click.echo(new_api_key(user, name))
+    return user
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """An ApiError as a command-line error (message and code), nothing changed."""
+    try:
+        yield
+    except ApiError as err:
+        db.session.rollback()
+        raise click.ClickException(f"{err.message}（{err.code}）") from None
 
 
 def _committee(name: str | None) -> Committee | None:

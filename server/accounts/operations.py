@@ -1,18 +1,17 @@
-"""Creating staff accounts, checking passwords, issuing API keys."""
+"""Staff accounts: creating, checking passwords, deactivating; API keys (keys.py)."""
 
 from __future__ import annotations
 
-import secrets
+import datetime as dt
 from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from server.accounts import audit
-from server.accounts.models import ROLES, ApiKey, User
-from server.core.auth import key_digest
+from server.accounts import audit, keys
+from server.accounts.models import ROLES, User
 from server.core.db import db
 from server.core.errors import ApiError
-from server.organization.models import Branch
+from server.organization.models import Branch, Committee
 
 # A hash to compare against when the user does not exist, so both paths take
 # the same time and a login attempt cannot probe for usernames.
@@ -69,10 +68,57 @@ def authenticate(username: str, password: str) -> User | None:
     return user
 
 
-def new_api_key(user: Any, name: str = "") -> str:
+def new_api_key(user: Any, name: str = "cli", expires_at: dt.datetime | None = None) -> str:
     """Create a bearer key; the raw key is returned once and stored hashed."""
-    raw = "pk_" + secrets.token_urlsafe(32)
-    db.session.add(ApiKey(user_id=user.id, key_hash=key_digest(raw), name=name[:60]))
-    audit.record(user, "apikey.create", f"user:{user.id}", name)
+    return keys.create_key(user, name, expires_at)[1]
+
+
+# -- deactivating and reactivating accounts ----------------------------------------
+
+def _committee_staff(committee_id: int | None) -> list[int]:
+    """Ids of the active admins and organizers of a committee (locked on PostgreSQL,
+    so two deactivations at once cannot both leave it without one)."""
+    where = (User.committee_id.is_(None) if committee_id is None
+             else User.committee_id == committee_id)
+    return list(db.session.execute(
+        db.select(User.id).where(where, User.active.is_(True),
+                                 User.role.in_(keys.MANAGERS)).with_for_update()).scalars())
+
+
+def deactivate_user(user: User, by: Any | None = None) -> User:
+    """Stop an account: its console sessions, API keys and mini-program sessions stop on
+    their next request (each is checked against `active`). Its keys are kept, revoked
+    or not, for a reactivation."""
+    if by is not None and by.id == user.id:
+        raise ApiError("cannot_deactivate_self", "不能停用自己正在使用的账号",
+                       "You cannot deactivate your own account", 409, "user_id")
+    if not user.active:
+        raise ApiError("user_already_inactive", f"账号“{user.username}”已是停用状态",
+                       "This account is already deactivated", 409, "user_id")
+    if user.role in keys.MANAGERS and _committee_staff(user.committee_id) == [user.id]:
+        raise ApiError("last_organizer",
+                       f"“{user.username}”是{_where(user)}最后一个可用的组织者/管理员账号，"
+                       "不能停用；请先为其创建或启用另一个组织者账号",
+                       "This is the last active organizer or admin of its committee", 409,
+                       "user_id")
+    user.active = False
+    audit.record(by, "user.deactivate", f"user:{user.id}",
+                 user.username + ("" if by is not None else " (command line)"))
     db.session.commit()
-    return raw
+    return user
+
+
+def reactivate_user(user: User, by: Any | None = None) -> User:
+    if user.active:
+        raise ApiError("user_already_active", f"账号“{user.username}”已是启用状态",
+                       "This account is already active", 409, "user_id")
+    user.active = True
+    audit.record(by, "user.reactivate", f"user:{user.id}",
+                 user.username + ("" if by is not None else " (command line)"))
+    db.session.commit()
+    return user
+
+
+def _where(user: User) -> str:
+    committee = db.session.get(Committee, user.committee_id) if user.committee_id else None
+    return committee.name if committee is not None else "系统中"

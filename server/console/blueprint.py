@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, request
 
 from server.console import (
+    accounts,
     audit,
     closing,
     form_pages,
@@ -44,6 +45,12 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/org", "org", org.org_page, ["GET"]),
     ("/org/import", "org_import", org.org_import, ["POST"]),
     ("/audit", "audit", audit.audit_page, ["GET"]),
+    ("/keys", "keys", accounts.keys_page, ["GET"]),
+    ("/keys/new", "key_create", accounts.key_create, ["POST"]),
+    ("/keys/<int:key_id>/revoke", "key_revoke", accounts.key_revoke, ["POST"]),
+    ("/users", "users", accounts.users_page, ["GET"]),
+    ("/users/<int:user_id>/deactivate", "user_deactivate", accounts.user_deactivate, ["POST"]),
+    ("/users/<int:user_id>/reactivate", "user_reactivate", accounts.user_reactivate, ["POST"]),
     ("/forms", "forms", form_pages.form_list, ["GET"]),
     ("/forms/new", "form_new", form_pages.form_new, ["GET", "POST"]),
     ("/forms/presets", "form_from_preset", form_pages.form_from_preset, ["POST"]),

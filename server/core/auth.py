@@ -35,10 +35,12 @@ def init_app(app: Flask) -> None:
 
     @login_manager.user_loader
     def _load(user_id: str) -> User | None:
+        # Read from SQL on every request: a deactivated account's sessions end at once.
         try:
-            return db.session.get(User, int(user_id))
-        except ValueError:
+            user = db.session.get(User, int(user_id))
+        except (ValueError, OverflowError):
             return None
+        return user if user is not None and user.active else None
 
 
 # Other kinds of bearer credential, tried before API keys: each takes the raw
@@ -72,13 +74,34 @@ def api_user() -> Any | None:
                 db.select(ApiKey).filter_by(key_hash=key_digest(raw))
                 .options(joinedload(ApiKey.user))
             ).scalar_one_or_none()
-            user = key.user if key and key.user.active else None
+            user = _key_user(key)
         if user is None:
             raise ApiError("invalid_api_key", "API 密钥无效", "Invalid API key", 401)
     elif request.method in ("GET", "HEAD") and current_user.is_authenticated:
         user = current_user._get_current_object()
     g.api_user = user
     return user
+
+
+KEY_REFUSED = {
+    "revoked": ("api_key_revoked", "该 API 密钥已吊销", "This API key has been revoked"),
+    "expired": ("api_key_expired", "该 API 密钥已过期，请在控制台“API 密钥”页面创建新密钥",
+                "This API key has expired"),
+}
+
+
+def _key_user(key: Any) -> Any | None:
+    """The user of an API key that still works, read from SQL on every request (no
+    cache: revocation, expiry and deactivation hold on the next request on every host)."""
+    if key is None:
+        return None
+    state = key.state()
+    if state in KEY_REFUSED:
+        raise ApiError(*KEY_REFUSED[state], 401)
+    if not key.user.active:
+        raise ApiError("account_disabled", "该账号已停用，请联系系统管理员",
+                       "This account is deactivated", 401)
+    return key.user
 
 
 def require_api_role(*roles: str) -> Callable[[F], F]:

@@ -7,8 +7,9 @@ loaded as ORM objects, then flask-smorest around the view). This layer answers
 the common case with one SQL statement and one Redis round trip:
 
 - a GET of exactly that path, no query string, `Authorization: Bearer <API key>`;
-- the key's user is active, may read rounds, and the round is its committee's
-  (any round for an admin), in draft or open, its live state present in Redis.
+- the key is neither revoked nor expired, its user is active, may read rounds,
+  and the round is its committee's (any round for an admin), in draft or open,
+  its live state present in Redis.
 
 Everything else (a console session, another kind of bearer credential, an
 unknown key, a closed round, lost live state, any error) goes to Flask, which
@@ -24,9 +25,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine, bindparam, or_, select
 
-from server.accounts.models import ApiKey, User
+from server.accounts.models import ApiKey, User, utcnow
 from server.core.auth import key_digest
 from server.core.db import db
 from server.rounds.api import READERS
@@ -50,7 +51,8 @@ LOOKUP = (
     .select_from(_k.join(_u, _u.c.id == _k.c.user_id)
                  .join(_r, _r.c.id == bindparam("round_id"))
                  .outerjoin(_c, _c.c.round_id == _r.c.id))
-    .where(_k.c.key_hash == bindparam("key_hash"))
+    .where(_k.c.key_hash == bindparam("key_hash"), _k.c.revoked_at.is_(None),
+           or_(_k.c.expires_at.is_(None), _k.c.expires_at > bindparam("now")))
     .order_by(_c.c.position, _c.c.id)
 )
 _CLOSES_AT = TurnoutOut().fields["closes_at"]
@@ -86,7 +88,7 @@ class TurnoutFastRead:
             # Autocommit: one statement needs no BEGIN, nor a ROLLBACK when the
             # connection goes back to the pool (two round trips of three).
             with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                rows = conn.execute(LOOKUP, {"round_id": round_id,
+                rows = conn.execute(LOOKUP, {"round_id": round_id, "now": utcnow(),
                                              "key_hash": key_digest(raw_key)}).all()
             if not rows:
                 return None
