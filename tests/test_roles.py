@@ -130,6 +130,16 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "console.round_batch": STAFF,
     "console.org_import": STAFF,
     "console.audit": STAFF,
+    "console.keys": SIGNED_IN,  # one's own API keys
+    "console.key_create": SIGNED_IN,
+    "console.key_revoke": SIGNED_IN,  # one's own, or (staff) the committee's accounts'
+    "console.users": STAFF,
+    "console.user_deactivate": STAFF,
+    "console.user_reactivate": STAFF,
+    # API keys
+    "api_keys.list_keys": SIGNED_IN,
+    "api_keys.create_key": SIGNED_IN,
+    "api_keys.revoke_key": SIGNED_IN,
     "points_console.static": PUBLIC,
     "points_console.boards": POINTS_READERS,
     "points_console.entries": POINTS_READERS,
@@ -247,6 +257,28 @@ def _fresh_draft(app, s: Site) -> int:
     with app.app_context():
         return create_round(s.committee_id, "appraisal", "待删除", [{"name": "甲"}],
                             [{"name": "中层", "expected_count": 5}]).id
+
+
+def _spare_key(app, s: Site) -> int:
+    """A new key of the organizer's (revoked by the requests that revoke one)."""
+    from server.accounts.keys import create_key
+    from server.accounts.models import User
+
+    with app.app_context():
+        return create_key(db.session.get(User, s.users["organizer"]), "备用")[0].id
+
+
+def _spare_user(app, s: Site, active: bool = True) -> int:
+    """A new committee account of the site's committee (to deactivate or reactivate)."""
+    from server.accounts.models import User
+    from tests.support.hostile import _user
+
+    with app.app_context():
+        n = db.session.execute(db.select(db.func.count(User.id))).scalar()
+        user = _user(f"spare{n}", "committee", s.committee_id)
+        user.active = active
+        db.session.commit()
+        return user.id
 
 
 def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
@@ -373,6 +405,18 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
             "roster": (io.BytesIO("支部,姓名\n第一党支部,新人\n".encode()), "r.csv"),
             "dry_run": "1"}),
         "console.audit": lambda: Call("GET", "/console/audit"),
+        "console.keys": lambda: Call("GET", "/console/keys"),
+        "console.key_create": lambda: Call("POST", "/console/keys/new", data={"name": "角色"}),
+        "console.key_revoke": lambda: Call(
+            "POST", f"/console/keys/{_spare_key(app, s)}/revoke", data={}),
+        "console.users": lambda: Call("GET", "/console/users"),
+        "console.user_deactivate": lambda: Call(
+            "POST", f"/console/users/{_spare_user(app, s)}/deactivate", data={}),
+        "console.user_reactivate": lambda: Call(
+            "POST", f"/console/users/{_spare_user(app, s, active=False)}/reactivate", data={}),
+        "api_keys.list_keys": lambda: Call("GET", "/api/v1/api-keys"),
+        "api_keys.create_key": lambda: Call("POST", "/api/v1/api-keys", {"name": "角色"}),
+        "api_keys.revoke_key": lambda: Call("DELETE", f"/api/v1/api-keys/{_spare_key(app, s)}"),
         "points_console.static": lambda: Call("GET", "/console/points/static/points.css"),
         "points_console.boards": lambda: Call("GET", "/console/points/"),
         "points_console.entries": lambda: Call("GET", "/console/points/entries"),
