@@ -17,6 +17,7 @@ rounds): objects out of scope answer 404, so their existence is not revealed.
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -88,6 +89,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "rounds.update": STAFF,
     "rounds.delete": STAFF,
     "rounds.clone": STAFF,
+    "rounds.rehearse": STAFF,
+    "rounds.purge": STAFF,
     "rounds.batch": STAFF,
     "results.projector": READERS,
     "results.export_xlsx": READERS,
@@ -125,6 +128,19 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "console.round_publish": STAFF,
     "console.round_slips": STAFF,
     "console.round_edit": STAFF,
+    "console.round_rehearse": STAFF,
+    "console.round_purge": STAFF,
+    "console.forms": STAFF,
+    "console.form_new": STAFF,
+    "console.form_from_preset": STAFF,
+    "console.form_import": STAFF,
+    "console.form_preview_draft": STAFF,
+    "console.form_edit": STAFF,
+    "console.form_new_version": STAFF,
+    "console.form_delete": STAFF,
+    "console.form_export": STAFF,
+    "console.form_preview": STAFF,
+    "console.form_preview_frame": STAFF,
     "console.round_delete": STAFF,
     "console.round_clone": STAFF,
     "console.round_batch": STAFF,
@@ -259,6 +275,16 @@ def _fresh_draft(app, s: Site) -> int:
                             [{"name": "中层", "expected_count": 5}]).id
 
 
+def _rehearsal(app, s: Site) -> int:
+    """A new draft of the site's committee opened as a rehearsal (for purge requests)."""
+    from server.rounds.rehearsal import open_rehearsal
+
+    draft = _fresh_draft(app, s)
+    with app.app_context():
+        open_rehearsal(get_round(draft), None)
+    return draft
+
+
 def _spare_key(app, s: Site) -> int:
     """A new key of the organizer's (revoked by the requests that revoke one)."""
     from server.accounts.keys import create_key
@@ -344,6 +370,9 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "rounds.update": lambda: Call("PATCH", f"/api/v1/rounds/{draft}", {"title": "改名"}),
         "rounds.delete": lambda: Call("DELETE", f"/api/v1/rounds/{_fresh_draft(app, s)}"),
         "rounds.clone": lambda: Call("POST", f"/api/v1/rounds/{closed}/clone", {}),
+        "rounds.rehearse": lambda: Call("POST",
+                                        f"/api/v1/rounds/{_fresh_draft(app, s)}/rehearse", {}),
+        "rounds.purge": lambda: Call("POST", f"/api/v1/rounds/{_rehearsal(app, s)}/purge", {}),
         "rounds.batch": lambda: Call("POST", "/api/v1/rounds/batch", {
             "template_round_id": draft, "branches": [branch]}),
         "results.projector": lambda: Call("GET", f"/api/v1/rounds/{open_}/projector"),
@@ -399,6 +428,32 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "console.round_delete": lambda: Call(
             "POST", f"/console/rounds/{_fresh_draft(app, s)}/delete", data={}),
         "console.round_clone": lambda: Call("POST", f"/console/rounds/{closed}/clone", data={}),
+        "console.round_rehearse": lambda: Call(
+            "POST", f"/console/rounds/{_fresh_draft(app, s)}/rehearse", data={}),
+        "console.round_purge": lambda: Call(
+            "POST", f"/console/rounds/{_rehearsal(app, s)}/purge", data={}),
+        "console.forms": lambda: Call("GET", "/console/forms"),
+        "console.form_new": lambda: Call("POST", "/console/forms/new", data={
+            "definition": json.dumps(definition, ensure_ascii=False)}),
+        "console.form_from_preset": lambda: Call("POST", "/console/forms/presets",
+                                                 data={"preset": "appraisal"}),
+        "console.form_import": lambda: Call("POST", "/console/forms/import", data={
+            "file": (io.BytesIO(json.dumps({"pingyi_form": 1, "name": "导入", "version": 1,
+                                            "definition": definition}).encode()),
+                     "form.json")}),
+        "console.form_preview_draft": lambda: Call("POST", "/console/forms/preview", data={
+            "definition": json.dumps(definition, ensure_ascii=False)}),
+        "console.form_edit": lambda: Call("POST", f"/console/forms/{form}/versions/1/edit",
+                                          data={"definition": json.dumps(definition)}),
+        "console.form_new_version": lambda: Call(
+            "POST", f"/console/forms/{form}/versions/new",
+            data={"definition": json.dumps(definition)}),
+        "console.form_delete": lambda: Call("POST", f"/console/forms/{spare_form}/delete",
+                                            data={}),
+        "console.form_export": lambda: Call("GET", f"/console/forms/{form}/export"),
+        "console.form_preview": lambda: Call("GET", f"/console/forms/{form}/preview"),
+        "console.form_preview_frame": lambda: Call("GET",
+                                                   f"/console/forms/{form}/preview/frame"),
         "console.round_batch": lambda: Call("POST", "/console/rounds/batch", data={
             "template_round_id": str(draft), "branches": str(branch)}),
         "console.org_import": lambda: Call("POST", "/console/org/import", data={
