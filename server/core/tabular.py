@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from server.core.spreadsheet import unescape
+
 __all__ = ["MAX_COLUMNS", "FileProblem", "RowError", "Rows", "clean_text", "csv_rows",
            "file_kind", "normalize_name", "read_rows", "xlsx_rows"]
 
@@ -103,7 +105,7 @@ def clean_text(value: Any) -> str:
     elif isinstance(value, dt.date | dt.time):
         text = value.isoformat()
     else:
-        text = str(value)
+        text = unescape(str(value))  # our own exports' apostrophe before = + - @
     return " ".join(text.translate(_ZERO_WIDTH).split())
 
 

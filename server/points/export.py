@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from server.core.db import db
+from server.core.spreadsheet import workbook, xlsx_bytes
 from server.organization.models import Branch, Member, PartyGroup
 from server.points.amounts import as_float
 from server.points.models import StarRating
 
 HEADERS = ["序号", "党支部", "党小组", "工号", "姓名", "年度积分", "扣分", "星级", "评定等次",
            "否决情况", "规则", "综评时间（UTC）"]
-
-
-def safe_text(value: Any) -> str:
-    """Text for a cell that a spreadsheet will not run as a formula."""
-    text = str(value or "")
-    while text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        text = text[1:]
-    return text
 
 
 def star_rows(committee_id: int, year: int) -> list[dict[str, Any]]:
@@ -38,27 +30,23 @@ def star_rows(committee_id: int, year: int) -> list[dict[str, Any]]:
 
 
 def star_workbook(committee_name: str, year: int, rows: list[dict[str, Any]]) -> bytes:
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
-    wb = Workbook()
+    wb = workbook()
     ws = wb.active
     ws.title = f"{year}年评星定级"
-    ws.append([safe_text(f"{committee_name}{year}年度党员评星定级资料库")])
+    ws.append([f"{committee_name}{year}年度党员评星定级资料库"])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(HEADERS)
     for cell in ws[2]:
         cell.font = Font(bold=True)
         cell.alignment = Alignment(horizontal="center")
     for i, r in enumerate(rows, start=1):
-        ws.append([i, safe_text(r["branch"]), safe_text(r["group"]), safe_text(r["member_no"]),
-                   safe_text(r["name"]), r["points"], r["deductions"], r["stars"],
-                   safe_text(r["level"]), safe_text(r["veto"]), safe_text(r["rule_set"]),
+        ws.append([i, r["branch"], r["group"], r["member_no"], r["name"], r["points"],
+                   r["deductions"], r["stars"], r["level"], r["veto"] or "", r["rule_set"],
                    r["reviewed_at"].strftime("%Y-%m-%d %H:%M")])
     for col, width in zip("ABCDEFGHIJKL", (6, 18, 14, 12, 10, 10, 8, 10, 12, 30, 14, 18),
                           strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes(wb)

@@ -3,30 +3,32 @@ each sheet's tables one after another, a blank line between them."""
 
 from __future__ import annotations
 
-import csv
-from io import StringIO
+from collections.abc import Iterator
+from typing import Any
 
-from server.results.report import Report, format_value, safe_text
+from server.core.spreadsheet import Figure, csv_bytes
+from server.results.report import Report, format_value
+
+
+def _rows(report: Report) -> Iterator[list[Any]]:
+    yield [report.title]
+    yield [report.subtitle]
+    for section in report.sections:
+        yield []
+        yield [f"【{section.heading}】"]
+        for table in section.tables:
+            if table.title:
+                yield [table.title]
+            yield list(table.flat_header())
+            for values in table.rows:
+                yield [v if isinstance(v, str) else Figure(format_value(v, c.fmt))
+                       for v, c in zip(values, table.columns, strict=True)]
+            yield []
+        for line in section.lines:
+            yield [line]
+    yield []
+    yield [report.footer]
 
 
 def render_csv(report: Report) -> bytes:
-    out = StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
-    w.writerow([safe_text(report.title)])
-    w.writerow([safe_text(report.subtitle)])
-    for section in report.sections:
-        w.writerow([])
-        w.writerow([safe_text(f"【{section.heading}】")])
-        for table in section.tables:
-            if table.title:
-                w.writerow([safe_text(table.title)])
-            w.writerow([safe_text(h) for h in table.flat_header()])
-            for values in table.rows:
-                w.writerow([safe_text(v) if isinstance(v, str) else format_value(v, c.fmt)
-                            for v, c in zip(values, table.columns, strict=True)])
-            w.writerow([])
-        for line in section.lines:
-            w.writerow([safe_text(line)])
-    w.writerow([])
-    w.writerow([safe_text(report.footer)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    return csv_bytes(_rows(report))

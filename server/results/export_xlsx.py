@@ -3,7 +3,6 @@ a title block, merged header cells, thin borders, set column widths, A4 landscap
 
 from __future__ import annotations
 
-from io import BytesIO
 from typing import Any
 
 from openpyxl import Workbook
@@ -12,7 +11,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
-from server.results.report import DASH, Report, Section, Table, safe_text
+from server.core.spreadsheet import workbook, xlsx_bytes
+from server.results.report import DASH, Report, Section, Table
 
 THIN = Side(style="thin", color="808080")
 BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -22,13 +22,13 @@ NUMBER_FORMATS = {"int": "0", "dec2": "0.00", "pct": "0.00%"}
 
 
 def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str = "text") -> Cell:
-    """Write one value: text escaped against formulas, numbers with their format."""
+    """Write one value: text (escaped against formulas by `xlsx_bytes`), numbers with
+    their format."""
     cell = ws.cell(row=row, column=col)
     if value is None:
         cell.value = DASH
     elif isinstance(value, str):
-        cell.value = safe_text(value)
-        cell.data_type = "s"  # never a formula, whatever the text
+        cell.value = value
     elif fmt == "pct":
         cell.value = value / 100
         cell.number_format = NUMBER_FORMATS["pct"]
@@ -130,12 +130,10 @@ def _sheet(wb: Workbook, report: Report, section: Section) -> None:
 
 
 def render_xlsx(report: Report) -> bytes:
-    wb = Workbook()
+    wb = workbook()
     wb.remove(wb.active)
     for section in report.sections:
         _sheet(wb, report, section)
-    wb.properties.title = safe_text(report.title)
+    wb.properties.title = report.title
     wb.properties.creator = "评议"
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return xlsx_bytes(wb)

@@ -25,17 +25,6 @@ RECOMMEND_STATUS = {"selected": "推荐人选", "tie": "得票相同，待定", 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 DASH = "—"
 
-# Characters that make a spreadsheet read a cell as a formula (or DDE), also in
-# their full-width forms, which some spreadsheet programs normalise.
-FORMULA_START = tuple("=+-@\t\r\n") + tuple("＝＋－＠")
-
-
-def safe_text(value: str) -> str:
-    """Text that no spreadsheet will evaluate: a leading = + - @ tab or CR is
-    escaped with an apostrophe (OWASP's CSV-injection advice; Indico strips them)."""
-    return "'" + value if value.startswith(FORMULA_START) else value
-
-
 def sheet_title(name: str, taken: set[str]) -> str:
     """An Excel sheet name: no []:*?/\\, no leading formula character or apostrophe,
     at most 31 characters, unique in the workbook."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +10,7 @@ from flask import Response, render_template, request
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.spreadsheet import workbook, xlsx_bytes
 from server.organization.models import Committee, Member, PartyGroup
 from server.points import access, importer
 from server.points.pages import common
@@ -63,10 +63,8 @@ def import_upload() -> tuple[str, int]:
 @require_console_role(*KEEPERS)
 def import_template() -> Response:
     """A sheet with the columns the importer reads, pre-filled with the branch's people."""
-    from openpyxl import Workbook
-
     branch = common.chosen_branch()
-    wb = Workbook()
+    wb = workbook()
     ws = wb.active
     ws.title = "积分导入"
     ws.append(["工号", "姓名", "党小组", "项目", "分值", "事由", "佐证材料"])
@@ -79,9 +77,7 @@ def import_template() -> Response:
             ws.append(["", "", g.name, "", "", "", ""])
     for col, width in zip("ABCDEFG", (12, 10, 14, 28, 8, 30, 24), strict=True):
         ws.column_dimensions[col].width = width
-    out = io.BytesIO()
-    wb.save(out)
     name = f"积分导入-{branch.name if branch else ''}.xlsx"
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument."
+    return Response(xlsx_bytes(wb), mimetype="application/vnd.openxmlformats-officedocument."
                     "spreadsheetml.sheet", headers={
                         "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
