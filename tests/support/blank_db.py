@@ -42,3 +42,12 @@ def blank_app(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str,
         app = make_app(tmp_path, redis_url, **extra)
     drop_everything(app)
     return app
+
+
+def migrated_app(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str,
+                 **extra: Any) -> Flask:
+    """blank_app with the schema built by `pingyi db upgrade`, as a deployment has it."""
+    app = blank_app(request, tmp_path, redis_url, **extra)
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    return app
