@@ -8,7 +8,7 @@ import pytest
 from server.core.db import db
 from server.points.models import PointsEntry
 from server.rounds.models import Round
-from server.rounds.operations import close_round
+from server.rounds.operations import close_round, publish_round
 from tests.factories import make_round, valid_answers
 from tests.support.points import build_world
 
@@ -122,6 +122,13 @@ def test_appraisal_results_feed_pending_entries(app, client, world):
     assert res.status_code == 409 and res.json["error"]["code"] == "round_not_closed"
     with app.app_context():
         close_round(db.session.get(Round, rid))
+    # closed but not published: subject names and scores stay with the committee
+    res = post(client, w, "sec_a", f"/api/v1/points/rounds/{rid}/feed",
+               {"item": "群众测评", "period": "2026Q2"})
+    assert res.status_code == 409 and res.json["error"]["code"] == "round_not_published"
+    assert "name" not in res.get_data(as_text=True)
+    with app.app_context():
+        publish_round(db.session.get(Round, rid))
     res = post(client, w, "dangwei", f"/api/v1/points/rounds/{rid}/feed",
                {"item": "innovation", "period": "2026Q2"})
     assert res.status_code == 422 and res.json["error"]["code"] == "unknown_item"

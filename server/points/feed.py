@@ -1,4 +1,4 @@
-"""Appraisal results feeding points: a closed round's per-subject scores become
+"""Appraisal results feeding points: a published round's per-subject scores become
 pending entries of a 党员互评 / 群众测评 item (still subject to 支委会审定).
 
 Each subject linked to a roster member (Subject.member_id) gets
@@ -77,6 +77,21 @@ def subject_shares(rnd: Round) -> dict[int, Fraction]:
     return shares_from_results(frozen_results(rnd))
 
 
+def require_published(rnd: Round) -> None:
+    """Results feed points only once published (which the 参评率 rule allows): before
+    that, subject names and scores are for the organizers and the committee only."""
+    from server.results.official import publish_problem
+
+    if rnd.rehearsal or rnd.status not in ("closed", "published"):
+        subject_shares(rnd)  # refuses a rehearsal, or a round not yet closed
+    if rnd.status != "published":
+        raise ApiError("round_not_published", "测评结果尚未发布，不能计入积分",
+                       "the round's results have not been published", 409, "round_id")
+    problem = publish_problem(rnd)
+    if problem:
+        raise ApiError("turnout_below_threshold", *problem, 409, "round_id")
+
+
 def _tenths(share: Fraction, max_entry: int) -> int:
     value = share * max_entry
     return int(value + Fraction(1, 2)) if value >= 0 else 0
@@ -88,6 +103,7 @@ def feed_round(user: Any, round_id: Any, item_key: str, period: Any) -> FeedRepo
     rnd = db.session.get(Round, safe_id(round_id))
     if rnd is None or not scope.has_committee(rnd.committee_id):
         raise ApiError("round_not_found", "找不到该测评", "no such round", 404, "round_id")
+    require_published(rnd)
     per = parse_period_field(period)
     periods.ensure_open(rnd.committee_id, per)
     rules = rules_for_committee(rnd.committee_id, per.year)
