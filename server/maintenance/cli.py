@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from server.maintenance.backup import BackupError, read_header, restore_backup, write_backup
@@ -50,3 +51,22 @@ def restore_cmd(file: Path, yes: bool) -> None:
                "该时间之后确认的选票不在其中，那些选票的票证可以重新投票。")
     click.echo(f"已按数据库重建 Redis：{meta['rebuilt_rounds']} 个测评，"
                f"{meta['rebuilt_boards']} 个积分榜。如果代码比备份新，请运行 pingyi db upgrade。")
+
+
+@click.command("doctor")
+@click.option("--timeout", default=5.0, show_default=True, help="seconds per network check")
+@with_appcontext
+def doctor_cmd(timeout: float) -> None:
+    """Check this deployment: settings, database, Redis, clocks, fonts, WeChat.
+
+    One line per finding, 正常 / 警告 / 异常 with what to do; exit status 1 when
+    anything is 异常 (for monitoring).
+    """
+    from server.maintenance.doctor import FAIL, run_checks, summary
+
+    lines = run_checks(current_app._get_current_object(), timeout)  # type: ignore[attr-defined]
+    for line in lines:
+        click.echo(str(line))
+    click.echo(summary(lines))
+    if any(line.status == FAIL for line in lines):
+        raise click.exceptions.Exit(1)

@@ -12,8 +12,9 @@ from server.core.redis import redis_server_binary
 
 
 class RedisProcess:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *extra_args: str) -> None:
         self.folder = folder
+        self.extra_args = list(extra_args)  # e.g. "--appendonly", "yes" (later ones win)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.sock = folder / "redis.sock"
         self.url = f"unix://{self.sock}"
@@ -22,7 +23,7 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", "0", "--unixsocket", str(self.sock),
-             "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
+             "--save", "", "--appendonly", "no", "--dir", str(self.folder), *self.extra_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
