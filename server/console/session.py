@@ -23,8 +23,9 @@ def login() -> str | Response | tuple[str, int, dict[str, str]]:
             return redirect(next_url or home_url())
         return render_template("console/login.html", next_url=next_url, username="")
     username = request.form.get("username", "")[:60]
-    # Refused before the password is even hashed: per username and per address
-    # (core/ratelimit.py). Same answer whether or not the username exists.
+    # Refused before the password is even hashed: per user name and address, and per
+    # address (core/ratelimit.py), never per user name alone (no one can lock another
+    # out). Same answer and same work whether or not the user name exists.
     blocked = ratelimit.login_blocked(username)
     if blocked is not None:
         audit.record(None, "console.login_refused", _target(username),

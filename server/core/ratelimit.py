@@ -8,11 +8,12 @@ cookies); with 0, the default, X-Forwarded-* headers are ignored. IPv6 clients
 are counted per /64 (one customer's network, which hands out its addresses
 freely). Redis keys hold a keyed hash of the address, never the address.
 
-Limits (config/default.toml): LOGIN_FAIL_LIMIT failed sign-ins per username and
-per address within LOGIN_FAIL_WINDOW_S; TOKEN_GUESS_LIMIT unknown or malformed
-voting tokens per address (per round, and once more for tokens with no round)
-within TOKEN_GUESS_WINDOW_S. Over a limit: 429 `rate_limited`. A success resets
-nothing: an attacker with one good account cannot wash their address clean.
+Limits (config/default.toml): LOGIN_FAIL_LIMIT failed sign-ins per user name and
+address, and LOGIN_FAIL_ADDRESS_LIMIT per address, within LOGIN_FAIL_WINDOW_S;
+TOKEN_GUESS_LIMIT unknown or malformed voting tokens per address (per round, and
+once more for tokens with no round) within TOKEN_GUESS_WINDOW_S. Over a limit:
+429 `rate_limited`. A success resets nothing: an attacker with one good account
+cannot wash their address clean.
 """
 
 from __future__ import annotations
@@ -167,18 +168,27 @@ def guess_args_for(app: Flask, round_id: int, remote_addr: str | None) -> tuple[
 # -- console sign-in ----------------------------------------------------------
 
 def _login_keys(username: str) -> tuple[str, str]:
-    user = hashlib.sha256(username.strip().casefold().encode()).hexdigest()[:20]
-    return f"{{login}}:u:{user}", f"{{login}}:a:{client_id()}"
+    """(per user name and address, per address): both hold only a keyed hash."""
+    client = client_id()
+    pair = hashlib.sha256(f"{client}\0{username.strip().casefold()}".encode()).hexdigest()
+    return f"{{login}}:ua:{pair[:24]}", f"{{login}}:a:{client}"
 
 
 def login_blocked(username: str) -> ApiError | None:
-    """429 when this username or this address has failed too often recently."""
+    """429 when this address failed too often for this user name, or for any.
+
+    Nothing is counted per user name alone: a storm of wrong passwords from one
+    address must not lock the account's owner out from another. The answer is the
+    same whether or not the user name exists (the counters do not know either).
+    """
     cfg = current_app.config
-    limit, window = int(cfg["LOGIN_FAIL_LIMIT"]), int(cfg["LOGIN_FAIL_WINDOW_S"])
-    if limit and max(counts(*_login_keys(username))) >= limit:
+    pair_limit, addr_limit = int(cfg["LOGIN_FAIL_LIMIT"]), int(cfg["LOGIN_FAIL_ADDRESS_LIMIT"])
+    window = int(cfg["LOGIN_FAIL_WINDOW_S"])
+    pair, addr = counts(*_login_keys(username))
+    if (pair_limit and pair >= pair_limit) or (addr_limit and addr >= addr_limit):
         minutes = max(1, window // 60)
         return too_many(f"登录失败次数过多，请 {minutes} 分钟后再试",
-                        "Too many failed sign-ins for this account or from this network; "
+                        "Too many failed sign-ins from this network; "
                         f"wait {minutes} minutes", window)
     return None
 
