@@ -83,7 +83,8 @@ def form_source(committee_id: int, form_key: str | None, form_id: int | None = N
 
     version = resolve_version(committee_id, form_id, form_version)
     form = copy.deepcopy(version.definition)
-    return form, f"form-{version.form_id}-v{version.version}", version.id
+    form["key"] = f"form-{version.form_id}-v{version.version}"  # what voters' pages name it by
+    return form, form["key"], version.id
 
 
 def _weights_sum(weights: list[float]) -> None:

@@ -221,7 +221,7 @@ def _public_section(section: dict[str, Any]) -> dict[str, Any]:
 def public_form(form: dict[str, Any]) -> dict[str, Any]:
     """The parts of a form a voter needs (no scoring points; an appraisal's sections,
     the first one's criteria and grades also at the top, as before sections)."""
-    out: dict[str, Any] = {"key": form["key"], "kind": form["kind"], "name": form["name"],
+    out: dict[str, Any] = {"key": form.get("key", ""), "kind": form["kind"], "name": form["name"],
                            "description": form.get("description", "")}
     if form["kind"] == "appraisal":
         sections = [_public_section(s) for s in sections_of(form)]
