@@ -31,6 +31,8 @@ from server.core.db import db
 from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess
 
+pytest_plugins = ["tests.support.browser"]  # the `browser` fixture of the Chromium tests
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--redis-cluster", action="store_true",

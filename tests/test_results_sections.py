@@ -276,10 +276,10 @@ def test_exports_hold_both_sections(app, client, tmp_path):
     team = cells("领导班子汇总")
     assert team[1][0] == "领导班子测评结果汇总表"
     head = [h for h in team[5] if h]  # the grade header row (row 4 is the table's title)
-    assert head[4:9] == ["好", "较好", "一般", "差", "标记"]
+    assert head[4:11] == ["好", "较好", "一般", "差", "较好以上率", "一般以上率", "标记"]
     [row] = [r for r in team if r[1] == "领导班子"]
     assert row[:12] == [1, "领导班子", None, 86.67, 3, 0.5, 2, 0.3333, 0, 0, 1, 0.1667]
-    assert row[12] == "“差”率超过10%"
+    assert row[12:15] == [pytest.approx(0.8333), pytest.approx(0.8333), "“差”率超过10%"]
 
     members = cells("班子成员汇总")
     assert members[1][0] == "班子成员测评结果汇总表"
@@ -289,7 +289,9 @@ def test_exports_hold_both_sections(app, client, tmp_path):
     # 名次 姓名 职务 得分 | 优秀 n % | 称职 n % | 基本称职 n % | 不称职 n % | 不了解 | 标记
     assert rows["张三"][:13] == [1, "张三", "党委书记", 89, 3, 0.6, 1, 0.2, 1, 0.2, 0, 0, 1]
     assert rows["李四"][:13] == [2, "李四", "副总经理", 75, 0, 0, 2, 0.4, 1, 0.2, 2, 0.4, 1]
-    assert rows["李四"][13] == "“不称职”率超过三分之一；得分低于80分"
+    # … | 称职以上率 基本称职以上率 | 标记
+    assert rows["张三"][13:15] == [pytest.approx(0.8), pytest.approx(1)]
+    assert rows["李四"][15] == "“不称职”率超过三分之一；得分低于80分"
     zhang = cells("张三")
     assert zhang[1][0] == "班子成员 · 测评对象：张三（党委书记）"
     [political] = [r[:11] for r in zhang if r[0] == "政治素质"]
@@ -355,19 +357,16 @@ def test_a_designed_form_of_two_sections_through_the_api(app, client, tmp_path):
 
 
 @pytest.mark.browser
-def test_projector_pages_through_each_section(app, tmp_path):
+def test_projector_pages_through_each_section(app, tmp_path, browser):
     """In Chromium: the big screen shows one section at a time, on its own scale."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from tests.support.liveserver import live_server
-    from tests.test_vote_page_browser import CHROMIUM, CHROMIUM_ARGS
 
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
     rid, _ = published_round(app)
-    with live_server(app) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    with live_server(app) as base:
+        ctx = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+        page = ctx.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{base}/console/login")
@@ -389,5 +388,5 @@ def test_projector_pages_through_each_section(app, tmp_path):
         expect(page.locator(".pj-card").nth(1)).to_contain_text("不了解 1")
         expect(page.locator(".pj-card").nth(1)).to_contain_text("“不称职”率超过三分之一")
         page.screenshot(path=str(tmp_path / "projector-members.png"))
-        browser.close()
+        ctx.close()
         assert not errors, errors

@@ -23,18 +23,12 @@ from server.core.db import db
 from server.core.redis import get_redis
 from server.rounds.models import Round
 from tests.factories import organizer
-from tests.support.browser import chromium, desk, phone, shot, sign_in, slip_tokens
+from tests.support.browser import desk, phone, shot, sign_in, slip_tokens
 from tests.support.liveserver import live_server
 
 pytestmark = pytest.mark.browser
 
 FORM_NAME = "2027年度领导班子和领导人员民主测评"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -44,6 +44,13 @@ def chromium() -> Iterator[Browser]:
             browser.close()
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium per test module (registered for every test by tests/conftest.py)."""
+    with chromium() as b:
+        yield b
+
+
 def _watch(ctx: BrowserContext, errors: list[str]) -> Page:
     ctx.set_default_timeout(10000)
     page = ctx.new_page()
