@@ -87,6 +87,7 @@ def list_keys(args: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/api-keys", methods=["POST"])
 @blp.arguments(KeyIn)
 @blp.response(201, KeyCreatedOut)
+@_errors(422)
 @require_api_role(*ROLES)
 def create_key(body: dict[str, Any]) -> dict[str, Any]:
     """A new API key of your own. 422 invalid_key_name, expiry_in_past."""
