@@ -45,8 +45,9 @@ fonts:
 # what is printed is a short summary. Slips and links use an address phones can
 # reach: PUBLIC_BASE_URL, else HOST, else (HOST=0.0.0.0) the machine's LAN address
 # (server/demo/address.py). Ctrl-C stops the server and the fake.
+# umask 077: the logs, the database, the secrets and the slips are the owner's alone.
 run: $(STAMP) fonts
-	@mkdir -p instance; log=instance/run.log; : > $$log; \
+	@umask 077; mkdir -p instance; chmod 700 instance; log=instance/run.log; : > $$log; \
 	base=$$($(BIN)/python -m server.demo.address --host '$(HOST)' --port '$(PORT)') || exit 1; \
 	why=$$($(BIN)/python -m server.demo.address --host '$(HOST)' --port '$(PORT)' --explain); \
 	fail() { echo "make run: $$1 failed; the end of $$log:"; tail -n 20 $$log; exit 1; }; \

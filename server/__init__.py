@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Application factory: settings, then every subsystem's init_app."""
+    from server.core.files import private_umask
+
+    private_umask()  # the database, secrets, logs and exports: owner only
     app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True)
     from server.core.config import load_settings
 

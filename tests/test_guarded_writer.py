@@ -217,7 +217,9 @@ def test_hostile_roster_through_every_writer(app, client, hostile, tmp_path):
     outputs["server/points/pages/sheets.py"] = [template]
     assert set(outputs) == set(WRITERS)
 
-    for args in (["points", "close", "2026", "--committee", COMMITTEE],
+    closes = [["points", "close", f"2026Q{q}", "--committee", COMMITTEE, "--as", "dangwei"]
+              for q in range(1, 5)]
+    for args in (*closes, ["points", "close", "2026", "--committee", COMMITTEE],
                  ["points", "review", "2026", "--committee", COMMITTEE]):
         res = runner.invoke(args=args)
         assert res.exit_code == 0, res.output

@@ -8,6 +8,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from server.core.files import private_dir, tighten
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 
 
@@ -44,7 +46,7 @@ def load_settings(instance_path: str, overrides: dict[str, Any] | None = None) -
 
     instance = Path(instance_path)
     if not settings["DATABASE_URL"]:
-        instance.mkdir(parents=True, exist_ok=True)
+        private_dir(instance)
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'pingyi.sqlite3'}"
     if not settings["SECRET_KEY"]:
         if not settings["DATABASE_URL"].startswith("sqlite"):
@@ -59,7 +61,7 @@ def load_settings(instance_path: str, overrides: dict[str, Any] | None = None) -
 
 def _instance_secret(instance: Path) -> str:
     """A per-installation random key, so a dev setup never runs on a known key."""
-    instance.mkdir(parents=True, exist_ok=True)
+    private_dir(instance)
     path = instance / "secret_key"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -68,4 +70,5 @@ def _instance_secret(instance: Path) -> str:
     else:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
+    tighten(path)  # one written by an earlier release
     return path.read_text().strip()

@@ -11,6 +11,8 @@ from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
+from server.core.files import private_sqlite
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -63,6 +65,7 @@ def _postgres_session(dbapi_conn: Any, _record: Any) -> None:
 
 def init_app(app: Flask) -> None:
     url = app.config["DATABASE_URL"]
+    private_sqlite(url)
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(
         url, app.config["DB_POOL_SIZE"], app.config["DB_MAX_OVERFLOW"]))

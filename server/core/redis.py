@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -28,6 +27,8 @@ import redis.client
 from flask import Flask, current_app
 from redis.cluster import ClusterNode, RedisCluster, get_node_name
 from redis.exceptions import RedisClusterException
+
+from server.core.files import private_dir
 
 EXTENSION_KEY = "pingyi_redis"
 
@@ -55,8 +56,7 @@ def _ping(url: str) -> bool:
 
 def ensure_private_redis(instance_path: str) -> str:
     """Start (once) a private redis-server on a unix socket; return its URL."""
-    folder = Path(instance_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(instance_path)
     sock = folder / "redis.sock"
     url = f"unix://{sock}"
     if _ping(url):

@@ -11,6 +11,7 @@ from flask import current_app
 from server.accounts.models import User
 from server.accounts.operations import create_user
 from server.core.db import db
+from server.core.files import private_dir, write_private
 from server.forms.models import Form
 from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
@@ -81,15 +82,14 @@ def _slips(rnd: Round, base_url: str, folder: Path) -> list[str]:
     samples: list[str] = []
     for cat in rnd.categories:
         _, pdf = issue_slips(rnd, cat.id, cat.expected_count, base_url)
-        (folder / f"slips-round{rnd.id}-{cat.name}.pdf").write_bytes(pdf)
+        write_private(folder / f"slips-round{rnd.id}-{cat.name}.pdf", pdf)
         samples.extend(vote_url(base_url, t) for t in issue_tokens(rnd, cat.id, 1))
     return samples
 
 
 def seed_demo(base_url: str) -> dict[str, Any]:
     """Create the demo once; later calls only report where things are."""
-    folder = Path(current_app.instance_path) / "demo"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(Path(current_app.instance_path) / "demo")
     samples_file = folder / "sample-links.txt"
     committee = db.session.execute(
         db.select(Committee).filter_by(name=COMMITTEE)).scalar_one_or_none()
@@ -119,7 +119,7 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         samples += _slips(review, base_url, folder)
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
-        samples_file.write_text("\n".join(samples) + "\n", encoding="utf-8")
+        write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
     forms = seed_forms(committee.id)
     rounds = db.session.execute(
         db.select(Round).filter_by(committee_id=committee.id).order_by(Round.id)).scalars().all()

@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from server.accounts.models import User
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.files import write_private
 from server.organization.models import Branch, Committee
 from server.points import boards, export, periods
 from server.points.calendar import Period, PeriodError, parse_period
@@ -177,7 +178,7 @@ def export_cmd(year: int, committee_name: str | None, output: Path) -> None:
     rows = export.star_rows(committee.id, year)
     if not rows:
         raise click.ClickException(f"{year}年度尚未进行党委综评（pingyi points review {year}）")
-    output.write_bytes(export.star_workbook(committee.name, year, rows))
+    write_private(output, export.star_workbook(committee.name, year, rows))
     click.echo(f"{output}：{len(rows)} 名党员")
 
 
