@@ -23,8 +23,8 @@ from server.voting.digest import digest
 from tests import test_vote_page_browser as vote_page
 from tests.factories import organizer
 
-# the voting page's browser fixtures (Chromium, a live server, a phone-sized page)
-browser, base_url, page = vote_page.browser, vote_page.base_url, vote_page.page
+# the voting page's fixtures (a live server, a phone-sized page; Chromium is conftest's)
+base_url, page = vote_page.base_url, vote_page.page
 
 TEAM_GRADES = [("good", "好", 95), ("fair", "较好", 85), ("average", "一般", 75),
                ("poor", "差", 60)]

@@ -76,7 +76,8 @@ def test_error_envelope_is_documented(spec):
     env = spec["components"]["schemas"]["ErrorEnvelope"]
     body = spec["components"]["schemas"]["ErrorBody"]
     assert env["required"] == ["error"]
-    assert set(body["properties"]) == {"code", "message", "message_en", "field"}
+    assert set(body["properties"]) == {"code", "message", "message_en", "field", "details"}
+    assert set(body["required"]) == {"code", "message", "message_en"}
     bearer = spec["components"]["securitySchemes"]["bearer"]
     assert "auth/wechat" in bearer["description"]
 

@@ -215,7 +215,8 @@ def _public_section(section: dict[str, Any]) -> dict[str, Any]:
     return {"key": section["key"], "label": section.get("label", ""),
             "description": section.get("description", ""),
             "criteria": [{"key": c["key"], "label": c["label"]} for c in section["criteria"]],
-            "grades": [{"key": g["key"], "label": g["label"]} for g in section["grades"]]}
+            "grades": [{"key": g["key"], "label": g["label"], "abstain": bool(g.get("abstain"))}
+                       for g in section["grades"]]}
 
 
 def public_form(form: dict[str, Any]) -> dict[str, Any]:

@@ -60,10 +60,15 @@ class ItemOut(LabelledKey):
     weight = ma.fields.Float(required=True)
 
 
+class GradeOut(LabelledKey):
+    abstain = ma.fields.Boolean(required=True, metadata={
+        "description": "not counted in rates and scores (e.g. 不了解)"})
+
+
 class SectionOut(LabelledKey):
     description = ma.fields.String(required=True)
     criteria = ma.fields.List(ma.fields.Nested(LabelledKey), required=True)
-    grades = ma.fields.List(ma.fields.Nested(LabelledKey), required=True)
+    grades = ma.fields.List(ma.fields.Nested(GradeOut), required=True)
 
 
 class PublicFormOut(ma.Schema):
@@ -72,7 +77,7 @@ class PublicFormOut(ma.Schema):
     name = ma.fields.String(required=True)
     description = ma.fields.String(required=True)
     criteria = ma.fields.List(ma.fields.Nested(LabelledKey))
-    grades = ma.fields.List(ma.fields.Nested(LabelledKey))
+    grades = ma.fields.List(ma.fields.Nested(GradeOut))
     sections = ma.fields.List(ma.fields.Nested(SectionOut), metadata={
         "description": "appraisal: each section's criteria and grade scale (criteria and "
                        "grades above are the first section's); a subject's `section` names its"})

@@ -34,6 +34,16 @@
 
   function $(id) { return document.getElementById(id); }
 
+  // A grade's colour from its place on its own scale (any designed scale): the upper
+  // half good, the lower half a warning, the last one bad, a not-counted grade grey.
+  function gradeTone(grades, g) {
+    if (g.abstain) return 'abstain';
+    var counted = grades.filter(function (x) { return !x.abstain; });
+    var i = counted.indexOf(g), n = counted.length;
+    if (n > 1 && i === n - 1) return 'low';
+    return i >= n / 2 ? 'mid' : 'high';
+  }
+
   function h(tag, attrs, children) {
     var node = document.createElement(tag);
     if (attrs) {
@@ -400,7 +410,7 @@
         var chips = h('div', { class: 'chips', role: 'radiogroup', 'aria-labelledby': labelId });
         chips.style.gridTemplateColumns = 'repeat(' + Math.min(grades.length, 5) + ', minmax(0, 1fr))';
         grades.forEach(function (g) {
-          chips.appendChild(h('label', { class: 'chip', 'data-grade': g.key }, [
+          chips.appendChild(h('label', { class: 'chip', 'data-grade': g.key, 'data-tone': gradeTone(grades, g) }, [
             h('input', { type: 'radio', name: 'a-' + subj.id + '-' + crit.key, value: g.key,
               'data-sid': subj.id, 'data-crit': crit.key }),
             h('span', { text: g.label })
@@ -815,8 +825,8 @@
       var rows = [];
       var totalText = null;
       if (S.kind === 'appraisal') {
-        var sec = S.sec[s.id], gradeLabel = {};
-        sec.grades.forEach(function (g) { gradeLabel[g.key] = g.label; });
+        var sec = S.sec[s.id], gradeLabel = {}, gradeOf = {};
+        sec.grades.forEach(function (g) { gradeLabel[g.key] = g.label; gradeOf[g.key] = g; });
         if (multi && sec !== current) {
           current = sec;
           body.appendChild(h('p', { class: 'sum-section', text: sec.label }));
@@ -825,7 +835,7 @@
           var g = S.grades[s.id][c.key];
           rows.push(h('div', { class: 'sum-row' }, [
             h('span', { class: 'sum-k', text: c.label }),
-            h('span', { class: 'sum-v grade-' + g, text: gradeLabel[g] })
+            h('span', { class: 'sum-v tone-' + gradeTone(sec.grades, gradeOf[g]), text: gradeLabel[g] })
           ]));
         });
       } else {
