@@ -78,10 +78,16 @@ def answers_of(form: dict[str, Any], ids: list[int]) -> st.SearchStrategy[dict[s
 
 @st.composite
 def rules_for(draw: st.DrawFn, form: dict[str, Any]) -> ResultRules:
+    # The oracle predates issue 22: weighted rounds with small categories (official
+    # weights, hiding) and trimming by total are left out here (k 1 when weighted,
+    # trim by item); tests/test_results_rules.py checks those.
     options: dict[str, Any] = {"k": draw(st.integers(1, 4)),
                                "use_category_weights": draw(st.sampled_from([None, True,
                                                                              False]))}
+    if options["use_category_weights"] is not False:
+        options["k"] = 1
     if form["kind"] == "scoring":
+        options["trim_by"] = "item"
         options["trim"] = draw(st.integers(0, 3))
         options["trim_scope"] = draw(st.sampled_from([None, "category", "overall"]))
         if draw(st.booleans()):
@@ -114,6 +120,19 @@ def rounds(draw: st.DrawFn, kind: str) -> dict[str, Any]:
             "invalid": {c["id"]: draw(st.integers(0, 2)) for c in cats}}
 
 
+NEW_FIELDS = {"rates", "level", "level_tie", "vetoes", "rate_defs", "abstain_in_rates",
+              "counts_hidden", "levels", "trim_by", "total_trimmed", "rules"}
+
+
+def as_before(out: Any) -> Any:
+    """The output without the fields issue 22 added (the oracle has none of them)."""
+    if isinstance(out, dict):
+        return {k: as_before(v) for k, v in out.items() if k not in NEW_FIELDS}
+    if isinstance(out, list):
+        return [as_before(v) for v in out]
+    return out
+
+
 def outcome(fn: Any, *args: Any) -> Any:
     """fn(*args), or the kind of error it raised."""
     try:
@@ -132,6 +151,7 @@ def test_engine_from_counts_equals_the_engine_ballot_by_ballot(kind: str, data: 
     r = data.draw(rounds(kind))
     args = (r["form"], r["subjects"], r["categories"], r["ballots"], r["invalid"], r["rules"])
     new, old = outcome(compute_results, *args), outcome(oracle.compute_results, *args)
+    new, old = as_before(new), as_before(old)
     assert new == old
     if not isinstance(old, tuple):  # the same figures, to the last digit and note
         assert json.dumps(new, sort_keys=True) == json.dumps(old, sort_keys=True)
@@ -187,14 +207,14 @@ def old_official(r: dict[str, Any], stored: list[tuple[int, str]]) -> dict[str, 
                                                      decode_answers(r["form"], raw))))
         except (ApiError, ValueError):
             invalid[category_id] += 1
-    return oracle.compute_results(r["form"], r["subjects"], r["categories"], valid,
-                                  dict(invalid), r["rules"])
+    return as_before(oracle.compute_results(r["form"], r["subjects"], r["categories"], valid,
+                                            dict(invalid), r["rules"]))
 
 
 def new_official(r: dict[str, Any], stored: list[tuple[int, str]]) -> dict[str, Any]:
     counted, invalid = digest(r["form"], r["ids"], stored).counted()
-    return compute_counted_results(r["form"], r["subjects"], r["categories"], counted,
-                                   invalid, r["rules"])
+    return as_before(compute_counted_results(r["form"], r["subjects"], r["categories"], counted,
+                                             invalid, r["rules"]))
 
 
 BAD_VALUES = ["great", "", None, 7, 7.25, -1, 1e400, 10**30, True, [1], {"x": 1}, "}", "{"]

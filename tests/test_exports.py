@@ -98,7 +98,8 @@ def test_xlsx_layout_and_figures(app, client, key):
     assert wb.sheetnames == ["汇总", "领导班子", "王建国", "有效性"]
     ws = wb["汇总"]
     assert ws["A1"].value == "2026年度领导班子民主测评"
-    assert "A1:N1" in {str(r) for r in ws.merged_cells.ranges}  # title over all 14 columns
+    # title over all 16 columns (…, 称职以上率, 基本称职以上率, 标记)
+    assert "A1:P1" in {str(r) for r in ws.merged_cells.ranges}
     assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9  # A4
     assert ws.sheet_properties.pageSetUpPr.fitToPage is True
     assert ws.column_dimensions["B"].width >= 12
@@ -121,6 +122,9 @@ def test_xlsx_layout_and_figures(app, client, key):
         assert row[5] == pytest.approx(excellent["rate_pct"] / 100)
         cell = ws.cell(header + 2 + rows.index(row), 6)
         assert cell.number_format == "0.00%" and cell.border.left.style == "thin"
+        competent_up = next(r for r in s["rates"] if r["label"] == "称职以上率")
+        assert ws.cell(header + 2 + rows.index(row), 14).value == pytest.approx(
+            competent_up["pct"] / 100)
 
     # a subject's sheet: criteria × grades, counts and rates, then its score
     team = wb["领导班子"]

@@ -42,6 +42,9 @@ def dec(x: float) -> Fraction:
 
 
 def ranks_of(values: dict[Any, Fraction | None]) -> dict[Any, int | None]:
+    """Ranks by the value shown (two decimals, 四舍五入): equal shown values share one."""
+    values = {k: None if v is None else (Fraction(v) * 100 + Fraction(1, 2)).__floor__()
+              for k, v in values.items()}
     return {k: None if v is None else 1 + sum(1 for w in values.values()
                                                if w is not None and w > v)
             for k, v in values.items()}
@@ -259,11 +262,33 @@ def trimmed_mean(values: list[Fraction], n: int) -> tuple[list[Fraction], bool]:
 
 
 def recount_scoring(form: dict[str, Any], r: dict[str, Any], n: int, scope: str,
-                    weighted: bool) -> dict[int, tuple[Fraction | None, dict[str, Any]]]:
+                    weighted: bool, by: str = "item"
+                    ) -> dict[int, tuple[Fraction | None, dict[str, Any]]]:
     out = {}
     for s in r["subjects"]:
         sid = str(s["id"])
         means: dict[str, Fraction | None] = {}
+        if by == "total":  # each scorer's weighted total trimmed; the items are not
+            def totals(cid: int | None) -> list[Fraction]:
+                return [sum(dec(a[sid][i["key"]]) * dec(i["weight"]) for i in form["items"])
+                        for c, a in r["ballots"] if cid in (None, c)]
+            untrimmed = recount_scoring(form, r, 0, scope, weighted)[s["id"]][1]
+            if scope == "overall":
+                kept, _ = trimmed_mean(totals(None), n)
+                out[s["id"]] = (sum(kept) / len(kept) if kept else None, untrimmed)
+                continue
+            parts = [(dec(c["weight"]), trimmed_mean(totals(c["id"]), n)[0])
+                     for c in r["categories"]]
+            parts = [(w, kept) for w, kept in parts if kept]
+            if not parts:
+                total = None
+            elif weighted:
+                total = sum(w * sum(k) / len(k) for w, k in parts) / sum(w for w, _ in parts)
+            else:
+                kept = [v for _, k in parts for v in k]
+                total = sum(kept) / len(kept)
+            out[s["id"]] = (total, untrimmed)
+            continue
         for item in form["items"]:
             def scores(cid: int | None, key: str = item["key"]) -> list[Fraction]:
                 return [dec(a[sid][key]) for c, a in r["ballots"] if cid in (None, c)]
@@ -291,16 +316,17 @@ def recount_scoring(form: dict[str, Any], r: dict[str, Any], n: int, scope: str,
 
 @PROPERTY
 @given(random_round(WEIGHTED_REVIEW), st.integers(0, 2), st.sampled_from([None, True, False]),
-       st.sampled_from(["overall", "category"]))
+       st.sampled_from(["overall", "category"]), st.sampled_from(["item", "total"]))
 def test_scoring_totals_equal_a_recount(r: dict[str, Any], trim: int, use_weights: bool | None,
-                                        scope: str) -> None:
+                                        scope: str, by: str) -> None:
     weighted = is_weighted(use_weights, r["categories"])
     if weighted:
         scope = "category"  # the only scope that combines with weights
-    rules = ResultRules(k=1, trim=trim, trim_scope=scope, use_category_weights=use_weights)
+    rules = ResultRules(k=1, trim=trim, trim_scope=scope, use_category_weights=use_weights,
+                        trim_by=by)
     out = run(WEIGHTED_REVIEW, r, rules)
     check_validity(out, r)
-    expected = recount_scoring(WEIGHTED_REVIEW, r, trim, scope, weighted)
+    expected = recount_scoring(WEIGHTED_REVIEW, r, trim, scope, weighted, by)
     ranks = ranks_of({sid: total for sid, (total, _) in expected.items()})
     for s in out["scoring"]["subjects"]:
         total, means = expected[s["id"]]
@@ -328,11 +354,16 @@ def test_no_breakdown_below_k_and_totals_keep_every_ballot(case: Any, k: int) ->
         rest = out["validity"]["total"][field] - sum(row[field] for row in shown)
         assert rest == 0 or rest >= k or not any(row[field] for row in shown)
     block = out[form["kind"]]
-    assert sum(row["ballots"] for row in block["by_category"]) in (0, len(r["ballots"]))
+    # unweighted, the rows cover every ballot; weighted, the hidden ones have no row
+    # (official_plan), and what they leave over is at least k ballots
+    rest = len(r["ballots"]) - sum(row["ballots"] for row in block["by_category"])
+    assert rest == 0 or rest >= k or not block["by_category"]
+    if not block.get("weighted"):
+        assert rest in (0, len(r["ballots"]))
     if form["kind"] == "recommendation":
         for c in block["candidates"]:
             assert c["votes"] == sum(c["id"] in a["choices"] for _, a in r["ballots"])
-    if form["kind"] == "appraisal":
+    if form["kind"] == "appraisal" and not block["counts_hidden"]:
         s = block["subjects"][0]
         overall = next(row for row in s["criteria"] if row["key"] == "overall")
         assert overall["answered"] + overall["abstained"] == len(r["ballots"])
@@ -365,7 +396,8 @@ def test_28_secretaries_scored_by_a_panel_of_12_with_trimmed_mean() -> None:
             raw[str(s["id"])] = row
         ballots.append((1, check_answers(REVIEW, [s["id"] for s in secretaries], raw)))
 
-    out = compute_results(REVIEW, secretaries, [panel], ballots, None, ResultRules(trim=1))
+    out = compute_results(REVIEW, secretaries, [panel], ballots, None,
+                          ResultRules(trim=1, trim_by="item"))
     result = {s["id"]: s for s in out["scoring"]["subjects"]}
     first = result[1]  # responsibility 15: scores 14..16 and 30, 5
     assert first["items"][0] == {"key": "responsibility", "mean": 15.0, "trimmed": True}
@@ -573,11 +605,12 @@ def test_a_category_of_3_never_appears_on_its_own() -> None:
     out = run(APPRAISAL, r, ResultRules())
     assert small_breakdowns(out, 5) == []
     assert "类别0" not in _names_alone(out)
-    # 3 is folded together with the smallest other category, so subtracting the
-    # shown rows from the totals gives back nothing smaller than k
-    rows = out["appraisal"]["by_category"]
-    assert [(r["name"], r["categories"], r["ballots"]) for r in rows] == [
-        ("类别2", ["类别2"], 30), ("其他", ["类别0", "类别1"], 23)]
+    # weighted: 3 keeps its official weight; with the counts over all and the
+    # composite shown, any one shown category would let its mean be solved, so no
+    # category is shown on its own (the validity table pools them, 53 >= k)
+    assert out["appraisal"]["by_category"] == []
+    assert [(r["name"], r["categories"], r["valid"]) for r in
+            out["validity"]["by_category"]] == [("其他", ["类别0", "类别1", "类别2"], 53)]
     assert out["validity"]["total"]["valid"] == 53
     assert "人数少于5人的类别已合并或隐藏" in out["notes"]
 
@@ -603,14 +636,15 @@ def test_fewer_than_k_ballots_in_all_hides_every_breakdown() -> None:
 
 
 def test_weighting_never_isolates_a_small_category() -> None:
-    """With weights, a small category is weighted only as part of its merged group:
-    otherwise the weighted score and the pooled counts would solve for its mean."""
+    """With weights, a small category keeps its official weight and is hidden, with
+    whatever would let the weighted score and the counts solve for its mean
+    (tests/test_results_rules.py tries)."""
     r = _appraisal_round([4, 20, 30], [0.5, 0.25, 0.25])
     out = run(APPRAISAL, r, ResultRules())
-    # groups: 类别2 (30, weight 0.25) and 其他 = 类别0 + 类别1 (24, weight 0.75);
-    # every group is half 优秀 (95) and half 基本称职 (75), so the score is 85
+    # every category is half 优秀 (95) and half 基本称职 (75), so the score is 85
     assert out["appraisal"]["subjects"][0]["score"] == 85.0
-    assert "分类加权时，人数不足的类别按合并后的类别计算权重" in out["notes"]
+    assert "类别0" not in _names_alone(out)
+    assert any("规定的权重" in n for n in out["notes"])
 
 
 def test_apply_k_anonymity_by_itself() -> None:

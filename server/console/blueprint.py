@@ -20,6 +20,8 @@ from server.console import (
 )
 from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.console.forms import china_time
+from server.results.official import categories_of
+from server.results.rules import round_warnings, threshold_text
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
@@ -115,6 +117,9 @@ def _num2(value: float | None) -> str:
 bp.add_app_template_global(_status_label, "status_label")
 bp.add_app_template_filter(_pct2, "pct2")
 bp.add_app_template_filter(_num2, "num2")
+bp.add_app_template_filter(lambda v: threshold_text(v, "at_least"), "threshold_text")
+bp.add_app_template_global(
+    lambda rnd: round_warnings(rnd.form, categories_of(rnd)), "round_k_warnings")
 bp.add_app_template_global(_kind_label, "kind_label")
 bp.add_app_template_filter(_percent, "percent")
 bp.add_app_template_filter(china_time, "china_time")

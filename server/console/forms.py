@@ -11,6 +11,7 @@ import re
 from typing import Any
 
 from server.core.errors import ApiError
+from server.results.config import fraction_of, fraction_words
 
 CHINA = dt.timezone(dt.timedelta(hours=8))  # deadlines are typed in China time
 DEFAULT_CATEGORIES = "公司领导,10,0.3\n中层干部,40,0.4\n职工代表,70,0.3"
@@ -118,7 +119,16 @@ RULE_INPUTS = (
 NO_FLAG = ("无", "不标记", "-", "—")
 
 
-def _percent(raw: str, field: str, label: str) -> float:
+def _percent(raw: str, field: str, label: str) -> float | str:
+    """A percentage ("66.67", "50%") as a fraction; a written fraction ("2/3") as written."""
+    if "/" in raw:
+        try:
+            if 0 <= fraction_of(raw.strip()) <= 1:
+                return raw.strip().replace(" ", "")
+        except ValueError:
+            pass
+        raise _bad(field, f"{label}应为 0～100 之间的百分数或“2/3”这样的分数",
+                   f"{field} is not a fraction in [0, 1]")
     text = raw.strip().rstrip("%％").strip()
     try:
         value = float(text)
@@ -136,19 +146,28 @@ def _count(raw: str, field: str, label: str) -> int:
     return int(text)
 
 
+def _share_input(value: Any) -> str:
+    """A rule's share as the new-round form shows it: "2/3" as written, else a percentage."""
+    if isinstance(value, dict):
+        value = value.get("value", 0)
+    if isinstance(value, str) and "/" in value:
+        return value
+    return f"{float(fraction_of(value)) * 100:g}"
+
+
 def rule_defaults(form: dict[str, Any], site_k: int) -> dict[str, str]:
     """The template's rules as the form's placeholders (percentages as percentages)."""
     rules = form.get("results") or {}
     out: dict[str, str] = {"k": str(site_k)}
     for key in ("min_turnout", "recommend_threshold"):
         if key in rules:
-            out[key] = f"{rules[key] * 100:g}"
+            out[key] = _share_input(rules[key])
     for key in ("trim", "places", "k"):
         if rules.get(key) is not None:
             out[key] = str(rules[key])
     shares = [f for f in rules.get("flags") or [] if "share_above" in f]
     if shares:
-        out["flag_share"] = f"{shares[0]['share_above'] * 100:g}"
+        out["flag_share"] = _share_input(shares[0]["share_above"])
     elif form.get("kind") == "appraisal":
         out["flag_share"] = "无"
     return out
@@ -176,9 +195,8 @@ def parse_rules(values: dict[str, str], form: dict[str, Any]) -> dict[str, Any]:
                 out["flags"] = []
                 continue
             share = _percent(raw, name, label)
-            shown = f"{share * 100:g}"
             out["flags"] = [{"grades": [grade["key"]], "share_above": share,
-                             "label": f"“{grade['label']}”率超过{shown}%"}]
+                             "label": f"“{grade['label']}”率超过{fraction_words(share)}"}]
         else:
             out[key] = _count(raw, name, label)
     return out

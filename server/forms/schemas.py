@@ -5,6 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
+from server.results.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 
 Length = ma.validate.Length
 
@@ -51,8 +52,8 @@ class FormFlagOut(ma.Schema):
     grade = ma.fields.String()
     grades = ma.fields.List(ma.fields.String())
     criterion = ma.fields.String()
-    share_above = ma.fields.Float()
-    share_at_least = ma.fields.Float()
+    share_above = Share()
+    share_at_least = Share()
     score_below = ma.fields.Float()
 
 
@@ -63,10 +64,16 @@ class ResultRulesOut(ma.Schema):
     trim = ma.fields.Integer()
     trim_scope = ma.fields.String(allow_none=True)
     use_category_weights = ma.fields.Boolean(allow_none=True)
-    recommend_threshold = ma.fields.Float()
+    recommend_threshold = Share()
     places = ma.fields.Integer(allow_none=True)
-    min_turnout = ma.fields.Float()
+    min_turnout = Share()
     flags = ma.fields.List(ma.fields.Nested(FormFlagOut))
+    trim_by = ma.fields.String(validate=ma.validate.OneOf(["total", "item"]), metadata={
+        "description": "scoring: trim each scorer's total (default) or each item's scores"})
+    abstain_in_rates = ma.fields.Raw(metadata={
+        "description": "exclude (default) or include 不了解 in the rates, or a table by section"})
+    levels = ma.fields.Raw(metadata={"description": LEVELS_DOC})
+    vetoes = rule_list(VETOES_DOC)
 
 
 class FormDefinition(ma.Schema):

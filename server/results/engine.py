@@ -28,9 +28,19 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from server.results.config import SCORE_TESTS, SHARE_TESTS, ResultRules
+from server.results import levels
+from server.results.config import (
+    COMPARES,
+    SCORE_TESTS,
+    SHARE_TESTS,
+    ResultRules,
+    compare,
+    fraction_of,
+    fraction_words,
+)
 
 OTHER = "其他"
+TOTAL = "*"  # the cell key of a scoring row's weighted total (item keys are [a-z0-9_])
 COUNT_FIELDS = ("ballots", "cast", "valid")  # group sizes that k-anonymity bounds
 
 Key = TypeVar("Key", bound=Hashable)
@@ -66,20 +76,23 @@ def result_sections(appraisal: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def exact(value: Any) -> Fraction:
-    """A configured number as the decimal it was written as (0.3 is 3/10, not a binary float)."""
-    if isinstance(value, Fraction):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"not a finite number: {value!r}")
-    return Fraction(value) if isinstance(value, int) else Fraction(repr(value))
+    """A configured number as the decimal it was written as (0.3 is 3/10, not a binary
+    float); "2/3", "50%" and decimal strings are exact too (config.fraction_of)."""
+    return fraction_of(value)
+
+
+def shown(value: Fraction | None) -> Fraction | None:
+    """The value as shown, exactly: rounded half away from zero (四舍五入) to 2 decimals."""
+    if value is None:
+        return None
+    cents = math.floor(abs(value) * 100 + Fraction(1, 2))
+    return Fraction(-cents if value < 0 else cents, 100)
 
 
 def round2(value: Fraction | None) -> float | None:
     """Round half away from zero (四舍五入) to 2 decimals, from the exact value."""
-    if value is None:
-        return None
-    cents = math.floor(abs(value) * 100 + Fraction(1, 2))
-    return float(Fraction(-cents if value < 0 else cents, 100))
+    value = shown(value)
+    return None if value is None else float(value)
 
 
 def pct(part: Fraction | int, whole: Fraction | int) -> float | None:
@@ -98,6 +111,13 @@ def competition_ranks(values: Mapping[Key, Fraction | int | None]) -> dict[Key, 
     for i, v in enumerate(sorted((v for v in values.values() if v is not None), reverse=True)):
         first.setdefault(v, i + 1)
     return {key: None if v is None else first[v] for key, v in values.items()}
+
+
+def shown_ranks(values: Mapping[Key, Fraction | None]) -> dict[Key, int | None]:
+    """Ranks by the value people see (rounded to 2 decimals): 78.63, 78.63, 78.63 share
+    a rank (并列) even when their exact values differ, and the next is ranked after all
+    of them ("1224" style)."""
+    return competition_ranks({key: shown(v) for key, v in values.items()})
 
 
 def _order(ids: Sequence[int], ranks: Mapping[int, int | None]) -> list[int]:
@@ -131,6 +151,11 @@ class KPlan:
     groups: tuple[CategoryGroup, ...]
     hidden: tuple[int, ...]
     note: str | None
+    # weighted rounds (official_plan): the hidden categories pooled, for the validity
+    # table only (its counts follow from the totals anyway); and whether the subjects'
+    # vote counts must be withheld because they would reveal a small category's mean
+    pooled: CategoryGroup | None = None
+    counts_hidden: bool = False
 
     def pools(self) -> list[tuple[int, ...]]:
         """The k-safe pools of categories; together they cover every category once."""
@@ -190,6 +215,127 @@ def apply_k_anonymity(
         name = OTHER if OTHER not in {names[c] for c in rest} else f"{OTHER}（合并）"
         groups.append(CategoryGroup(name, tuple(pool), tuple(names[c] for c in pool), True))
     return KPlan(k, tuple(groups), hidden, k_note(k))
+
+
+Answered = Sequence[Mapping[int, int]]  # per subject (and item): answers per category
+
+
+def _derivable(small: int, hidden: Sequence[int], answered: Answered,
+               weight: Mapping[int, Fraction], raw_totals: bool) -> bool:
+    """Whether a hidden small category's mean follows from what a weighted round shows.
+
+    Shown are the composite (Σ w_c·mean_c / Σ w_c) and the rows of the categories not
+    hidden; on appraisal forms also the vote counts over all categories (raw totals).
+    Subtracting the shown rows leaves, over the hidden set H, Σ w_c·mean_c (and with
+    raw totals Σ n_c·mean_c, n_c answers). Taking every n_c as known, the small
+    category's mean is determined exactly when the rest of H cannot absorb it: no
+    other hidden category answered, or (with raw totals) all that did have the same
+    w_c / n_c, which makes the two sums one equation in the small mean. Checked for
+    every subject (and item), since n_c differs between them.
+    """
+    for row in answered:
+        if not row.get(small):
+            continue
+        others = [c for c in hidden if c != small and row.get(c)]
+        ratios = {weight[c] / row[c] for c in others}
+        if len(ratios) < (2 if raw_totals else 1):
+            return True
+    return False
+
+
+def official_plan(
+    categories: Sequence[Mapping[str, Any]],
+    sizes: Mapping[int, int | Sequence[int]],
+    k: int,
+    weights: Mapping[int, Fraction],
+    answered: Answered,
+    raw_totals: bool,
+) -> KPlan:
+    """k-anonymity for a round weighted by category: hide, never merge or reweigh.
+
+    The composite always uses every category's official weight on its own mean. A
+    category of 1..k-1 ballots has no breakdown row, and neither has any shown
+    category whose row would let the small one's mean be solved from the composite
+    and totals (`_derivable`): the smallest shown categories are hidden with it until
+    none can. If even hiding every category does not suffice (an appraisal of two
+    categories: the vote counts over all and the weighted composite give two
+    equations in two means), the subjects' vote counts are withheld as well.
+    """
+    ids = [int(c["id"]) for c in categories]
+    names = {int(c["id"]): str(c["name"]) for c in categories}
+    width = max((1 if isinstance(s, int) else len(s) for s in sizes.values()), default=1)
+
+    def counts(cid: int) -> tuple[int, ...]:
+        s = sizes.get(cid, 0)
+        return (s,) * width if isinstance(s, int) else tuple(s)
+
+    smalls = [c for c in ids if any(0 < n < k for n in counts(c))]
+    if not smalls:
+        return KPlan(k, tuple(CategoryGroup(names[c], (c,), (names[c],), False) for c in ids),
+                     (), None)
+    hidden = list(smalls)
+    shown_ids = [c for c in ids if c not in hidden]
+    counts_hidden = False
+
+    def small_pool() -> bool:  # the validity table's remainder follows from its total
+        return any(0 < sum(col) < k for col in zip(*(counts(c) for c in hidden), strict=True))
+
+    while small_pool() or any(_derivable(c, hidden, answered, weights, raw_totals)
+                              for c in smalls):
+        with_ballots = [c for c in shown_ids if any(counts(c))]
+        if not with_ballots:
+            counts_hidden = raw_totals and not small_pool()
+            break
+        pick = min(with_ballots, key=lambda c: (counts(c), ids.index(c)))
+        hidden.append(pick)
+        shown_ids.remove(pick)
+    hidden.sort(key=ids.index)
+    pool_sizes = [sum(col) for col in zip(*(counts(c) for c in hidden), strict=True)]
+    pooled = None
+    if not any(0 < n < k for n in pool_sizes):
+        name = OTHER if OTHER not in {names[c] for c in shown_ids} else f"{OTHER}（合并）"
+        pooled = CategoryGroup(name, tuple(hidden), tuple(names[c] for c in hidden), True)
+    return KPlan(k, tuple(CategoryGroup(names[c], (c,), (names[c],), False) for c in shown_ids),
+                 tuple(hidden), k_note(k), pooled, counts_hidden)
+
+
+def k_warnings(categories: Sequence[Mapping[str, Any]], k: int, weighted: bool,
+               kind: str) -> list[str]:
+    """What building a round with these categories means for k-anonymity, in Chinese:
+    which categories are expected to have fewer than k voters (`expected_count`) and
+    what will be hidden or merged, assuming everyone expected votes."""
+    cats = [{"id": i, "name": str(c["name"]), "n": int(c.get("expected_count") or 0),
+             "w": exact(c.get("weight", 1))} for i, c in enumerate(categories)]
+    small = [c for c in cats if 0 < c["n"] < k]
+    if not small:
+        return []
+    names = "、".join(f"“{c['name']}”（应到 {c['n']} 人）" for c in small)
+    out = [f"参评类别 {names} 少于 {k} 人，其分类结果不单独显示"]
+    sizes = {c["id"]: c["n"] for c in cats}
+    plain = [{"id": c["id"], "name": c["name"]} for c in cats]
+    if weighted and kind != "recommendation":
+        plan = official_plan(plain, sizes, k, {c["id"]: c["w"] for c in cats},
+                             [{c["id"]: c["n"] for c in cats}], kind == "appraisal")
+        total = sum(c["w"] for c in cats) or 1
+        out.append("综合得分仍按规定权重计算（" + "、".join(
+            f"{c['name']} {fraction_words(c['w'] / total)}" for c in small) + "）")
+        more = [names_ for names_ in (c["name"] for c in cats if c["id"] in plan.hidden)
+                if names_ not in {c["name"] for c in small}]
+        if more:
+            out.append("为防止由综合得分推算出人数少的类别的得分，“" + "”“".join(more)
+                       + "”的分类结果也不单独显示")
+        if plan.counts_hidden:
+            out.append("各对象的等次票数和比例也不予显示（仅显示综合得分和考核等次），"
+                       "否则可由合计票数和综合得分推算出人数少的类别的得分")
+    else:
+        plan = apply_k_anonymity(plain, sizes, k)
+        merged = [g for g in plan.groups if g.merged]
+        if merged:
+            out.append("分类结果中与“" + "”“".join(merged[0].category_names)
+                       + f"”合并为“{merged[0].name}”显示")
+        elif plan.hidden:
+            out.append("全部参评人数少于 k，不显示分类结果")
+    return out
 
 
 def k_violations(data: Any, k: int, path: str = "$") -> list[str]:
@@ -253,8 +399,11 @@ class _Round:
         return sum((by_id[c] for c in ids), Fraction(0))
 
     def units(self) -> list[tuple[tuple[int, ...], Fraction]]:
-        """The pools that category weighting combines: k-safe, so a weighted figure
-        cannot be solved back into a small category's own figure."""
+        """What the composite combines: weighted, every category on its own at its
+        official weight (official_plan hides what could reveal a small one);
+        unweighted, the k-safe pools (trimming within each, trim_scope category)."""
+        if self.weighted:
+            return [((c.id,), c.weight) for c in self.categories]
         return [(p, self.weight(p)) for p in self.plan.pools()]
 
     def size(self, ids: Iterable[int]) -> int:
@@ -286,19 +435,24 @@ class Cells:
             self.grades = {g["key"] for s in sections for g in s["grades"]}
         elif self.kind == "scoring":
             self.keys = [i["key"] for i in form["items"]]
+            self.item_weight = {i["key"]: exact(i.get("weight", 1)) for i in form["items"]}
             self.scale = 10 ** int(form.get("decimals", 0))
         elif self.kind != "recommendation":
             raise ValueError(f"unknown form kind {self.kind!r}")
 
     def row(self, row: Answers) -> list[tuple[str, Any]]:
         """(criterion, grade) or (item, exact score) for each answer of one subject's
-        row of an appraisal or scoring ballot, in form order."""
+        row of an appraisal or scoring ballot, in form order; a scoring row that scores
+        every item also gives (TOTAL, its weighted total), which trimming by total
+        (去掉一个最高分、一个最低分 of the scorers' totals) needs."""
         out: list[tuple[str, Any]] = []
         for key in self.keys:
             value = row.get(key)
             if value is not None:
                 out.append((key, self._grade(value) if self.kind == "appraisal"
                             else self._score(value)))
+        if self.kind == "scoring" and out and len(out) == len(self.keys):
+            out.append((TOTAL, sum((self.item_weight[k] * v for k, v in out), Fraction(0))))
         return out
 
     def ballot(self, answers: Answers) -> list[Cell]:
@@ -352,6 +506,7 @@ def _resolve(rules: ResultRules, form: Mapping[str, Any],
         raise ValueError("trim_scope 'overall' cannot be combined with category weights: "
                          "which category loses a dropped score would change the result; "
                          "use trim_scope 'category'")
+    _check_decisions(rules, form)
     if form["kind"] == "appraisal":
         sections = appraisal_sections(form)
         for i, rule in enumerate(rules.flags):
@@ -363,6 +518,61 @@ def _resolve(rules: ResultRules, form: Mapping[str, Any],
                                  + "; ".join(f"{s['key']}: {m}" for s, m
                                              in zip(sections, misfits, strict=True)) + ")")
     return weighted, scope
+
+
+def _scale(section: Mapping[str, Any]) -> tuple[list[dict[str, Any]], set[str]]:
+    """A section's rates and graded grade keys."""
+    return (levels.rate_defs(section["grades"]),
+            {g["key"] for g in section["grades"] if not g.get("abstain")})
+
+
+def section_decisions(rules: ResultRules, form: Mapping[str, Any],
+                      section: Mapping[str, Any] | None
+                      ) -> tuple[tuple[dict[str, Any], ...], tuple[dict[str, Any], ...]]:
+    """The level rules and vetoes that apply to a section (None: a scoring form): a
+    list of levels applies where all its conditions can be asked, a table by section
+    to its section; a veto wherever its conditions can be asked."""
+    flags = {f["label"] for f in rules.flags}
+    defs, grades = _scale(section) if section is not None else (None, set())
+    written = rules.levels_for(section["key"] if section is not None else None) or ()
+    fit_levels = written if levels.rules_misfit(written, defs, grades, flags) is None else ()
+    fit_vetoes = tuple(v for v in rules.vetoes
+                       if levels.rules_misfit([v], defs, grades, flags) is None)
+    return tuple(fit_levels), fit_vetoes
+
+
+def _check_decisions(rules: ResultRules, form: Mapping[str, Any]) -> None:
+    """Levels and vetoes must be askable: on some section (a table of levels by section:
+    on its own section), on a scoring form only of scores and flags."""
+    kind = form["kind"]
+    if kind == "recommendation":
+        if rules.levels or rules.vetoes:
+            raise ValueError("levels and vetoes do not apply to recommendation forms")
+        return
+    flags = {f["label"] for f in rules.flags}
+    scales = ({s["key"]: _scale(s) for s in appraisal_sections(form)} if kind == "appraisal"
+              else {None: (None, set())})
+    if isinstance(rules.levels, Mapping):
+        for key, written in rules.levels.items():
+            if key not in scales:
+                raise ValueError(f"levels.{key}: no such section")
+            why = levels.rules_misfit(written, *scales[key], flags)
+            if why:
+                raise ValueError(f"levels.{key}: {why}")
+    elif rules.levels:
+        whys = [levels.rules_misfit(rules.levels, *sc, flags) for sc in scales.values()]
+        if all(whys):
+            raise ValueError(f"levels: {whys[0]}")
+    for i, veto in enumerate(rules.vetoes):
+        whys = [levels.rules_misfit([veto], *sc, flags) for sc in scales.values()]
+        if all(whys):
+            raise ValueError(f"vetoes[{i}]: {whys[0]}")
+    forced = {v["level"] for v in rules.vetoes if v.get("level")}
+    written = (list(rules.levels.values()) if isinstance(rules.levels, Mapping)
+               else [rules.levels])
+    names = {r["level"] for lv in written for r in lv}
+    if names and forced - names:
+        raise ValueError(f"vetoes: level {sorted(forced - names)[0]!r} is not one of the levels")
 
 
 def _misfit(rule: Mapping[str, Any], section: Mapping[str, Any]) -> str | None:
@@ -427,6 +637,39 @@ def _sections_of(form: Mapping[str, Any], subjects: Sequence[Mapping[str, Any]]
     return out
 
 
+def _answered(form: Mapping[str, Any], section_of: Mapping[int, str],
+              counted: Mapping[int, CountedBallots], subjects: Sequence[Mapping[str, Any]]
+              ) -> list[dict[int, int]]:
+    """Answers per category that each composite figure averages: per subject the
+    graded answers on its section's overall criteria (appraisal), per subject and
+    item (and total) the scores (scoring). For official_plan."""
+    rows: dict[tuple[str, str], dict[int, int]] = {}
+    if form["kind"] == "appraisal":
+        by_key = {s["key"]: s for s in appraisal_sections(form)}
+        first = next(iter(by_key.values()))
+
+        def basis(sid: str) -> tuple[set[str], set[str]]:
+            sec = by_key.get(section_of.get(int(sid), ""), first)
+            crits = {c["key"] for c in sec["criteria"] if c.get("overall")} or {
+                c["key"] for c in sec["criteria"]}
+            return crits, {g["key"] for g in sec["grades"] if not g.get("abstain")}
+
+        cache: dict[str, tuple[set[str], set[str]]] = {}
+        for cid, c in counted.items():
+            for cell, n in c.cells.items():
+                sid, crit, grade = cell
+                crits, graded = cache.setdefault(sid, basis(sid))
+                if crit in crits and grade in graded:
+                    row = rows.setdefault((sid, ""), {})
+                    row[cid] = row.get(cid, 0) + n
+    else:
+        for cid, c in counted.items():
+            for cell, n in c.cells.items():
+                row = rows.setdefault((cell[0], cell[1]), {})
+                row[cid] = row.get(cid, 0) + n
+    return list(rows.values())
+
+
 def _is_count(n: Any, low: int) -> bool:
     return isinstance(n, int) and not isinstance(n, bool) and n >= low
 
@@ -466,13 +709,22 @@ def compute_counted_results(
     weighted, scope = _resolve(rules, form, cats)
     section_of = _sections_of(form, subjects)
     sizes = {c.id: (by_cat[c.id].ballots + spoilt[c.id], by_cat[c.id].ballots) for c in cats}
-    plan = apply_k_anonymity([{"id": c.id, "name": c.name} for c in cats], sizes, rules.k)
+    plain = [{"id": c.id, "name": c.name} for c in cats]
+    if weighted and form["kind"] != "recommendation":
+        plan = official_plan(plain, sizes, rules.k, {c.id: c.weight for c in cats},
+                             _answered(form, section_of, by_cat, subs),
+                             form["kind"] == "appraisal")
+    else:
+        plan = apply_k_anonymity(plain, sizes, rules.k)
     rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [], section_of)
     if plan.note:
         rnd.note(plan.note)
-        merged = any(g.merged for g in plan.groups) or plan.hidden
-        if weighted and merged and form["kind"] != "recommendation":
-            rnd.note("分类加权时，人数不足的类别按合并后的类别计算权重")
+        if weighted and plan.hidden and form["kind"] != "recommendation":
+            rnd.note("综合得分按各类别规定的权重计算；人数少的类别及可据以推算其得分的"
+                     "分类结果不单独显示")
+        if plan.counts_hidden:
+            rnd.note("为防止由合计票数和加权综合得分推算出人数少的类别的得分，"
+                     "各对象的等次票数和比例不予显示")
 
     kind = form["kind"]
     out: dict[str, Any] = {
@@ -517,16 +769,18 @@ def _validity(rnd: _Round) -> dict[str, Any]:
 
     total = row(c.id for c in rnd.categories)
     reason = None
-    minimum = exact(rnd.rules.min_turnout)
+    minimum, op = rnd.rules.turnout_rule
     if minimum > 0:
         if total["expected"] == 0:
             reason = "未设置应到人数，无法核算参评率"
-        elif Fraction(total["cast"], total["expected"]) < minimum:
-            reason = (f"参评率 {total['turnout_pct']}% 低于规定的 {round2(minimum * 100)}%，"
-                      "结果不能公布")
+        elif not compare(Fraction(total["cast"], total["expected"]), op, minimum):
+            reason = (f"参评率 {total['turnout_pct']}%（实到 {total['cast']} / 应到 "
+                      f"{total['expected']}）未{COMPARES[op]}应到人数的"
+                      f"{fraction_words(rnd.rules.min_turnout)}，结果不能公布")
+    groups = [*rnd.plan.groups, *([rnd.plan.pooled] if rnd.plan.pooled else [])]
     return {
         "total": total,
-        "by_category": [{**g.head(), **row(g.category_ids)} for g in rnd.plan.groups],
+        "by_category": [{**g.head(), **row(g.category_ids)} for g in groups],
         "publishable": reason is None,
         "reason": reason,
     }
@@ -584,8 +838,8 @@ def _appraisal(rnd: _Round) -> dict[str, Any]:
             for cid, c in rnd.counted.items()}
         rules = replace(rnd.rules, flags=tuple(
             r for r in rnd.rules.flags if _misfit(r, sec) is None))
-        part = replace(rnd, form={"kind": "appraisal", "criteria": sec["criteria"],
-                                  "grades": sec["grades"]},
+        part = replace(rnd, form={"kind": "appraisal", "key": sec["key"],
+                                  "criteria": sec["criteria"], "grades": sec["grades"]},
                        subjects=[s for s in rnd.subjects if s["id"] in ids],
                        counted=counted, rules=rules)
         parts.append({"key": sec["key"], "label": sec["label"], **_appraisal_section(part)})
@@ -670,18 +924,44 @@ def _appraisal_section(rnd: _Round) -> dict[str, Any]:
             scores[sid] = num / den if den else None
         else:
             scores[sid] = pooled_score(total, str(sid))
-    ranks = competition_ranks(scores)
     flag_rules = _flag_rules(rnd, SHARE_TESTS + SCORE_TESTS)
+    flags = {s["id"]: [r["label"] for r in flag_rules
+                       if (_score_flag(r, scores[s["id"]]) if "score_below" in r
+                           else share_flag(r, total, str(s["id"])))]
+             for s in rnd.subjects}
+
+    section = {"key": form.get("key", "main"), "grades": form["grades"]}
+    defs = levels.rate_defs(form["grades"])
+    include = rnd.rules.abstain_rule(section["key"]) == "include"
+
+    def rate_share(sid: str, grade_keys: Sequence[str]) -> Fraction | None:
+        hit = sum(total[(sid, c, g)] for c in basis for g in grade_keys)
+        base = sum(total[(sid, c, g)] for c in basis
+                   for g in (grades if include else points))
+        return Fraction(hit, base) if base else None
+
+    measures = {s["id"]: levels.Measures(
+        share=lambda keys, sid=str(s["id"]): rate_share(sid, keys),
+        score=shown(scores[s["id"]]), flags=set(flags[s["id"]]), rates=defs)
+        for s in rnd.subjects}
+    level_rules, veto_rules = section_decisions(rnd.rules, form, section)
+    decided = _decide(rnd, scores, measures, level_rules, veto_rules)
+    hide_counts = rnd.plan.counts_hidden
 
     subjects = []
     for s in rnd.subjects:
         sid = s["id"]
-        flags = [r["label"] for r in flag_rules
-                 if (_score_flag(r, scores[sid]) if "score_below" in r
-                     else share_flag(r, total, str(sid)))]
-        subjects.append({**s, "score": round2(scores[sid]), "rank": ranks[sid],
-                         "score_answers": basis_sum(total, str(sid))[1], "flags": flags,
-                         "criteria": criteria_rows(total, str(sid))})
+        rows = criteria_rows(total, str(sid))
+        if hide_counts:
+            rows = [{**r, "answered": None, "abstained": None,
+                     "grades": [{**g, "count": None, "rate_pct": None} for g in r["grades"]]}
+                    for r in rows]
+        rates = [{"key": d["key"], "label": d["label"],
+                  "pct": None if hide_counts else _pct_of(rate_share(str(sid), d["grades"]))}
+                 for d in defs]
+        subjects.append({**s, "score": round2(scores[sid]), **decided[sid],
+                         "score_answers": None if hide_counts else basis_sum(total, str(sid))[1],
+                         "flags": flags[sid], "rates": rates, "criteria": rows})
     by_category = []
     for g in rnd.plan.groups:
         tally = pooled(g.category_ids)
@@ -700,10 +980,43 @@ def _appraisal_section(rnd: _Round) -> dict[str, Any]:
         "grades": [{"key": g["key"], "label": g["label"], "abstain": g["key"] in abstain,
                     "points": g.get("points")}
                    for g in form["grades"]],
+        "rate_defs": defs,
+        "abstain_in_rates": "include" if include else "exclude",
+        "counts_hidden": hide_counts,
+        "levels": [r["level"] for r in level_rules],
         "subjects": subjects,
-        "order": _order(rnd.subject_ids, ranks),
+        "order": _order(rnd.subject_ids, {s["id"]: s["rank"] for s in subjects}),
         "by_category": by_category,
     }
+
+
+def _pct_of(value: Fraction | None) -> float | None:
+    return None if value is None else round2(value * 100)
+
+
+def _decide(rnd: _Round, values: Mapping[int, Fraction | None],
+            measures: Mapping[int, levels.Measures], level_rules: Sequence[Mapping[str, Any]],
+            veto_rules: Sequence[Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
+    """rank (by shown value, vetoed subjects left out), level, level_tie and vetoes of
+    each subject (see server/results/levels.py)."""
+    hit = {sid: levels.vetoes_of(veto_rules, measures[sid]) for sid in rnd.subject_ids}
+    excluded = {sid for sid, vs in hit.items() if any(not v.get("rank") for v in vs)}
+    ranks = shown_ranks({sid: None if sid in excluded else v for sid, v in values.items()})
+    forced = {sid: next((v["level"] for v in vs if v.get("level")), None)
+              for sid, vs in hit.items()}
+    shown_values = {sid: shown(v) for sid, v in values.items()}
+    level, tie, notes = levels.decide(rnd.subject_ids, ranks, shown_values, measures,
+                                      level_rules, forced)
+    for note in notes:
+        rnd.note(note)
+    for sid, vs in hit.items():
+        for v in vs:
+            rnd.note(f"一票否决：{next(s['name'] for s in rnd.subjects if s['id'] == sid)}"
+                     f"（{v['label']}）" + ("" if v.get("rank") else "，不参加排名"))
+    return {sid: {"rank": ranks[sid], "level": level[sid] if level_rules or forced[sid]
+                  else None, "level_tie": tie[sid],
+                  "vetoes": [v["label"] for v in hit[sid]]}
+            for sid in rnd.subject_ids}
 
 
 # --------------------------------------------------------------------------- recommendation
@@ -731,13 +1044,13 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
     votes: Counter[int] = Counter()
     for c in per_cat.values():
         votes.update(c)
-    threshold = exact(rnd.rules.recommend_threshold)
+    threshold, op = rnd.rules.recommend_rule
     places = _places(rnd)
     ranks = competition_ranks({sid: votes[sid] for sid in rnd.subject_ids})
-    passes = {sid: valid > 0 and Fraction(votes[sid], valid) > threshold
+    passes = {sid: valid > 0 and compare(Fraction(votes[sid], valid), op, threshold)
               for sid in rnd.subject_ids}
-    at_threshold = [sid for sid in rnd.subject_ids
-                    if votes[sid] and Fraction(votes[sid], valid) == threshold]
+    at_threshold = [sid for sid in rnd.subject_ids if op == "above"
+                    and votes[sid] and Fraction(votes[sid], valid) == threshold]
 
     qualified = sorted((sid for sid in rnd.subject_ids if passes[sid]),
                        key=lambda sid: -votes[sid])
@@ -757,8 +1070,8 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
             rnd.note(f"第{ranks[level[0]]}名有{len(level)}人得票相同（{cut}票），"
                      f"争{places - len(above)}个名额，需另行确定")
     if at_threshold:
-        rnd.note(f"有{len(at_threshold)}人得票率恰好等于{round2(threshold * 100)}%，"
-                 "未超过规定比例，不计入")
+        rnd.note(f"有{len(at_threshold)}人得票率恰好等于"
+                 f"{fraction_words(rnd.rules.recommend_threshold)}，未超过规定比例，不计入")
     tied = {sid for t in ties for sid in t["candidates"]}
 
     def status(sid: int) -> str:
@@ -824,12 +1137,16 @@ def _scores(rnd: _Round, cells: Counter[Cell], keys: list[str]
 
 
 def _scoring(rnd: _Round) -> dict[str, Any]:
+    """Each item's mean and the weighted total. 去掉最高分和最低分 (trim) drops each
+    scorer's highest and lowest weighted totals of a subject (trim_by "total", the
+    items' means then over all scores) or each item's (trim_by "item")."""
     form = rnd.form
     items = form["items"]
     keys = [i["key"] for i in items]
     item_weight = {i["key"]: exact(i.get("weight", 1)) for i in items}
     n = rnd.rules.trim
-    per_cat = {cid: _scores(rnd, c.cells, keys) for cid, c in rnd.counted.items()}
+    by_total = rnd.rules.trim_by == "total" and n > 0
+    per_cat = {cid: _scores(rnd, c.cells, [*keys, TOTAL]) for cid, c in rnd.counted.items()}
 
     def pooled(ids: Iterable[int], cell: tuple[str, str]) -> Scores:
         out: Scores = Counter()
@@ -839,18 +1156,18 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
 
     short = False  # some set had too few scores to trim
 
-    def trimmed(values: Scores) -> tuple[Scores, bool]:
+    def trimmed(values: Scores, trim: int) -> tuple[Scores, bool]:
         nonlocal short
-        kept, done = _trim(values, n)
-        if n and values and not done:
+        kept, done = _trim(values, trim)
+        if trim and values and not done:
             short = True
         return kept, done
 
-    def item_mean(cell: tuple[str, str]) -> tuple[Fraction | None, bool]:
+    def mean_of(cell: tuple[str, str], trim: int) -> tuple[Fraction | None, bool]:
         if rnd.trim_scope == "overall":
-            kept, done = trimmed(pooled(per_cat, cell))
+            kept, done = trimmed(pooled(per_cat, cell), trim)
             return _mean(kept), done
-        parts = [(w, *trimmed(pooled(ids, cell))) for ids, w in rnd.units()]
+        parts = [(w, *trimmed(pooled(ids, cell), trim)) for ids, w in rnd.units()]
         parts = [p for p in parts if p[1]]
         all_done = bool(parts) and all(done for _, _, done in parts)
         if rnd.weighted:
@@ -864,25 +1181,41 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
             return None
         return sum((m * item_weight[k] for k, m in means.items() if m is not None), Fraction(0))
 
+    item_trim = 0 if by_total else n
     totals: dict[int, Fraction | None] = {}
+    trimmed_total: dict[int, bool] = {}
     rows: dict[int, list[dict[str, Any]]] = {}
     for sid in rnd.subject_ids:
         means: dict[str, Fraction | None] = {}
         rows[sid] = []
         for key in keys:
-            mean, done = item_mean((str(sid), key))
+            mean, done = mean_of((str(sid), key), item_trim)
             means[key] = mean
             rows[sid].append({"key": key, "mean": round2(mean), "trimmed": done})
         totals[sid] = total_of(means)
-    ranks = competition_ranks(totals)
+        trimmed_total[sid] = False
+        if by_total:
+            totals[sid], trimmed_total[sid] = mean_of((str(sid), TOTAL), n)
     flag_rules = _flag_rules(rnd, SCORE_TESTS)
+    flags = {sid: [r["label"] for r in flag_rules if _score_flag(r, totals[sid])]
+             for sid in rnd.subject_ids}
+    measures = {sid: levels.Measures(share=lambda _keys: None, score=shown(totals[sid]),
+                                     flags=set(flags[sid])) for sid in rnd.subject_ids}
+    level_rules, veto_rules = section_decisions(rnd.rules, form, None)
+    decided = _decide(rnd, totals, measures, level_rules, veto_rules)
+
+    def group_total(ids: tuple[int, ...], sid: int) -> tuple[Fraction | None, dict[str, Any]]:
+        means = {k: _mean(trimmed(pooled(ids, (str(sid), k)), item_trim)[0]) for k in keys}
+        total = (_mean(trimmed(pooled(ids, (str(sid), TOTAL)), n)[0]) if by_total
+                 else total_of(means))
+        return total, means
 
     by_category = []
     for g in rnd.plan.groups:
         group_rows = []
         for sid in rnd.subject_ids:
-            means = {k: _mean(trimmed(pooled(g.category_ids, (str(sid), k)))[0]) for k in keys}
-            group_rows.append({"id": sid, "total": round2(total_of(means)),
+            total, means = group_total(g.category_ids, sid)
+            group_rows.append({"id": sid, "total": round2(total),
                                "items": [{"key": k, "mean": round2(m)}
                                          for k, m in means.items()]})
         by_category.append({**g.head(), "ballots": rnd.size(g.category_ids),
@@ -894,13 +1227,14 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
         "valid_ballots": rnd.size(per_cat),
         "weighted": rnd.weighted,
         "trim": n,
+        "trim_by": rnd.rules.trim_by,
         "trim_scope": rnd.trim_scope,
         "items": [{"key": i["key"], "label": i["label"], "max": i["max"],
                    "weight": i.get("weight", 1)} for i in items],
-        "subjects": [{**s, "total": round2(totals[s["id"]]), "rank": ranks[s["id"]],
-                      "flags": [r["label"] for r in flag_rules
-                                if _score_flag(r, totals[s["id"]])],
+        "levels": [r["level"] for r in level_rules],
+        "subjects": [{**s, "total": round2(totals[s["id"]]), **decided[s["id"]],
+                      "total_trimmed": trimmed_total[s["id"]], "flags": flags[s["id"]],
                       "items": rows[s["id"]]} for s in rnd.subjects],
-        "order": _order(rnd.subject_ids, ranks),
+        "order": _order(rnd.subject_ids, {sid: d["rank"] for sid, d in decided.items()}),
         "by_category": by_category,
     }

@@ -6,6 +6,7 @@ from typing import Any
 
 from server.core.errors import ApiError
 from server.forms.sections import round_form
+from server.results.config import threshold_of
 from server.results.engine import compute_counted_results
 from server.results.rules import round_rules
 from server.voting.digest import Digest, read_digest
@@ -53,9 +54,10 @@ def publish_problem(rnd: Any) -> tuple[str, str] | None:
     if validity["publishable"]:
         return None
     total = validity["total"]
-    en = (f"turnout {total['turnout_pct']}% ({total['cast']} of {total['expected']}) is below "
-          f"the round's minimum of {res['rules']['min_turnout'] * 100:g}%; "
-          "the results cannot be published")
+    minimum, op = threshold_of(res["rules"]["min_turnout"], "at_least")
+    en = (f"turnout {total['turnout_pct']}% ({total['cast']} of {total['expected']}) does not "
+          f"{'reach' if op == 'at_least' else 'exceed'} the round's minimum of "
+          f"{float(minimum) * 100:.2f}%; the results cannot be published")
     if not total["expected"]:
         en = "no expected counts are set, so the turnout rule cannot be checked"
     return validity["reason"], en

@@ -138,6 +138,26 @@ def _group_weight(row: dict[str, Any], weights: dict[str, float]) -> float:
     return round(sum(weights.get(n, 0.0) for n in row["categories"]), 4)
 
 
+# --------------------------------------------------------------------------- decisions
+
+
+def level_text(s: dict[str, Any]) -> str:
+    """A subject's 考核等次 as the reports write it (a quota tie says so)."""
+    text = s.get("level") or DASH
+    if s.get("level_tie"):
+        text += f"（“{s['level_tie']}”并列待定）"
+    return text
+
+
+def marks(s: dict[str, Any]) -> str:
+    """一票否决 and flags of a subject, for the 标记 column."""
+    return "；".join([*(f"一票否决：{v}" for v in s.get("vetoes") or ()), *s["flags"]])
+
+
+def _rate(s: dict[str, Any], key: str) -> float | None:
+    return next((r["pct"] for r in s.get("rates") or () if r["key"] == key), None)
+
+
 # --------------------------------------------------------------------------- appraisal
 
 
@@ -155,6 +175,8 @@ def _grade_cells(criteria_rows: list[dict[str, Any]], grades: list[dict[str, Any
     """Counts and rates of the graded grades, then abstentions, summed over `criteria_rows`."""
     from server.results.engine import pct
 
+    if any(row["answered"] is None for row in criteria_rows):  # withheld (counts_hidden)
+        return [None] * len(_grade_columns(grades))
     counts = {g["key"]: 0 for g in grades}
     answered = 0
     for row in criteria_rows:
@@ -194,15 +216,22 @@ def _appraisal_part(a: dict[str, Any], weights: dict[str, float], taken: set[str
     by_id = {s["id"]: s for s in a["subjects"]}
     score_name = "综合得分（加权）" if a["weighted"] else "综合得分"
 
+    cumulative = [d for d in a.get("rate_defs", []) if d["key"].endswith("+")]
+    with_levels = bool(a.get("levels")) or any(s.get("level") for s in a["subjects"])
+    abstain = "“不了解”计入比例" if a.get("abstain_in_rates") == "include" else "“不了解”不计入比例"
     summary = Table(
-        f"{score_name}排名及“{caption}”等次分布（“不了解”不计入比例）",
+        f"{score_name}排名{'、考核等次' if with_levels else ''}及“{caption}”等次分布（{abstain}）",
         _grade_header([Head("名次", rows=2), Head("姓名", rows=2), Head("职务", rows=2),
-                       Head(score_name, rows=2)], grades, [Head("标记", rows=2)]),
+                       Head(score_name, rows=2),
+                       *([Head("考核等次", rows=2)] if with_levels else [])], grades,
+                      [*(Head(d["label"], rows=2) for d in cumulative), Head("标记", rows=2)]),
         [Column(6, "int"), Column(16), Column(22), Column(14, "dec2"),
-         *_grade_columns(grades), Column(24)],
+         *([Column(12)] if with_levels else []),
+         *_grade_columns(grades), *(Column(12, "pct") for _ in cumulative), Column(24)],
         [[s["rank"], s["name"], s["note"], s["score"],
+          *([level_text(s)] if with_levels else []),
           *_grade_cells([c for c in s["criteria"] if c["key"] in basis], grades),
-          "；".join(s["flags"]) or ""]
+          *(_rate(s, d["key"]) for d in cumulative), marks(s)]
          for s in (by_id[i] for i in a["order"])],
     )
     sections = [Section(sheet_title(f"{label}汇总", taken),
@@ -216,10 +245,13 @@ def _appraisal_part(a: dict[str, Any], weights: dict[str, float], taken: set[str
             [[labels[c["key"]], *_grade_cells([c], grades), c["answered"]]
              for c in s["criteria"]],
         )
-        score = Table(None, [[Head(score_name), Head("名次"), Head("标记")]],
-                      [Column(16, "dec2"), Column(8, "int"), Column(30)],
-                      [[s["score"], s["rank"], "；".join(s["flags"]) or "无"]])
-        tables = [detail, score]
+        score = Table(None, [[Head(score_name), Head("名次"), Head("考核等次"), Head("标记")]],
+                      [Column(16, "dec2"), Column(8, "int"), Column(14), Column(30)],
+                      [[s["score"], s["rank"], level_text(s), marks(s) or "无"]])
+        rates = Table("各项比例", [[Head(r["label"]) for r in s.get("rates") or ()]],
+                      [Column(12, "pct") for _ in s.get("rates") or ()],
+                      [[r["pct"] for r in s.get("rates") or ()]])
+        tables = [detail, score, *([rates] if s.get("rates") else [])]
         rows = []
         for group in a["by_category"]:
             sub = next(x for x in group["subjects"] if x["id"] == s["id"])
@@ -286,16 +318,24 @@ def _scoring(res: dict[str, Any], taken: set[str]) -> list[Section]:
     s = res["scoring"]
     by_id = {x["id"]: x for x in s["subjects"]}
     items = s["items"]
-    trim = f"，每项去掉最高分和最低分各 {s['trim']} 个" if s["trim"] else ""
+    if s["trim"] and s.get("trim_by", "item") == "item":
+        how = f"各项为去掉最高分和最低分各 {s['trim']} 个后的平均分；总分为各项加权之和"
+    elif s["trim"]:
+        how = (f"总分为去掉每位评委所给总分中最高和最低各 {s['trim']} 个后的平均；"
+               "各项平均分未去分")
+    else:
+        how = "各项为平均分；总分为各项加权之和"
+    with_levels = bool(s.get("levels"))
     summary = Table(
-        f"评分排名（各项为平均分{trim}；总分为各项加权之和）",
+        f"评分排名（{how}）",
         [[Head("名次", rows=2), Head("姓名", rows=2), Head("职务", rows=2),
-          Head("各项平均分", cols=len(items)), Head("总分", rows=2), Head("标记", rows=2)],
+          Head("各项平均分", cols=len(items)), Head("总分", rows=2),
+          *([Head("考核等次", rows=2)] if with_levels else []), Head("标记", rows=2)],
          [Head(f"{i['label']}（{i['max']:g}分）") for i in items]],
         [Column(6, "int"), Column(12), Column(20), *(Column(12, "dec2") for _ in items),
-         Column(10, "dec2"), Column(20)],
+         Column(10, "dec2"), *([Column(12)] if with_levels else []), Column(20)],
         [[x["rank"], x["name"], x["note"], *(i["mean"] for i in x["items"]), x["total"],
-          "；".join(x["flags"])]
+          *([level_text(x)] if with_levels else []), marks(x)]
          for x in (by_id[i] for i in s["order"])],
     )
     sections = [Section(sheet_title("汇总", taken), "述职评议评分汇总表", [summary])]

@@ -11,18 +11,20 @@ from fractions import Fraction
 from typing import Any
 
 from server.core.errors import ApiError
+from server.results.config import compare, threshold_of
 from server.results.rules import round_rules
 
 
-def shortfall(cast: int, expected: int, minimum: float) -> dict[str, Any] | None:
-    """The figures when `cast` of `expected` is below `minimum` (a fraction), else None.
+def shortfall(cast: int, expected: int, minimum: Any) -> dict[str, Any] | None:
+    """The figures when `cast` of `expected` falls short of `minimum` (a threshold as the
+    rules hold it: 0.75, "2/3", {"value", "compare"}; 达到 unless it says 超过), else None.
 
     No expected count with a minimum set is a shortfall too (the rule cannot be met).
     """
-    if not minimum or minimum <= 0:
+    limit, op = threshold_of(minimum or 0, "at_least")
+    if limit <= 0:
         return None
-    limit = Fraction(str(minimum))
-    if expected > 0 and Fraction(cast, expected) >= limit:
+    if expected > 0 and compare(Fraction(cast, expected), op, limit):
         return None
     rate = round(cast / expected * 100, 2) if expected else 0.0
     return {"cast": cast, "expected": expected, "turnout_pct": rate,

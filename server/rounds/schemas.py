@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
+from server.results.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 from server.voting.schemas import SubjectOut
 
 Length = ma.validate.Length
@@ -36,8 +37,8 @@ class FlagRuleIn(ma.Schema):
     grades = ma.fields.List(ma.fields.String(validate=Length(min=1, max=60)),
                             validate=Length(min=1, max=20))
     criterion = ma.fields.String(validate=Length(min=1, max=60))
-    share_above = ma.fields.Float(allow_nan=False, validate=Range(0, 1))
-    share_at_least = ma.fields.Float(allow_nan=False, validate=Range(0, 1))
+    share_above = Share()
+    share_at_least = Share()
     score_below = ma.fields.Float(allow_nan=False, validate=Range(-1e6, 1e6))
 
 
@@ -53,12 +54,18 @@ class ResultRulesIn(ma.Schema):
         ["overall", "category"]))
     use_category_weights = ma.fields.Boolean(allow_none=True, metadata={
         "description": "null: weight categories when their weights differ"})
-    recommend_threshold = ma.fields.Float(allow_nan=False, validate=Range(0, 1), metadata={
-        "description": "a candidate needs strictly more than this share of valid ballots"})
+    recommend_threshold = Share(metadata={
+        "description": "a candidate needs more than (超过) this share of valid ballots"})
     places = ma.fields.Integer(strict=True, allow_none=True, validate=Range(1, 500))
-    min_turnout = ma.fields.Float(allow_nan=False, validate=Range(0, 1), metadata={
-        "description": "参评率 (cast / expected) needed to publish"})
+    min_turnout = Share(metadata={
+        "description": "参评率 (cast / expected) to reach (达到) to publish"})
     flags = ma.fields.List(ma.fields.Nested(FlagRuleIn), validate=Length(max=20))
+    trim_by = ma.fields.String(validate=ma.validate.OneOf(["total", "item"]), metadata={
+        "description": "scoring: trim each scorer's total (default) or each item's scores"})
+    abstain_in_rates = ma.fields.Raw(metadata={
+        "description": "exclude (default) or include 不了解 in the rates, or a table by section"})
+    levels = ma.fields.Raw(metadata={"description": LEVELS_DOC})
+    vetoes = rule_list(VETOES_DOC)
 
 
 class RoundPatchIn(ma.Schema):
@@ -173,8 +180,18 @@ class RoundOut(ma.Schema):
                        "(参评率 below min_turnout), or null"})
     results = ma.fields.Dict(attribute="result_rules",
                              metadata={"description": "the result rules this round uses"})
+    warnings = ma.fields.Method("_warnings", metadata={
+        "type": "array", "items": {"type": "string"},
+        "description": "k-anonymity: which voter categories are expected to have fewer "
+                       "than k voters and what of the results will be hidden (Chinese)"})
     subjects = ma.fields.List(ma.fields.Nested(RoundSubjectOut))
     categories = ma.fields.List(ma.fields.Nested(CategoryOut))
+
+    def _warnings(self, rnd: Any) -> list[str]:
+        from server.results.official import categories_of
+        from server.results.rules import round_warnings
+
+        return round_warnings(rnd.form, categories_of(rnd))
 
     def _form_version(self, rnd: Any) -> dict[str, int] | None:
         if rnd.form_version_id is None:

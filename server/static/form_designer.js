@@ -133,9 +133,10 @@
     var s = String(raw || "").trim().replace(/％/g, "%").replace(/／/g, "/");
     if (s === "") return { empty: true };
     var m = /^(\d+)\s*\/\s*(\d+)$/.exec(s);
-    if (m && Number(m[2]) > 0 && Number(m[1]) <= Number(m[2])) return { value: Number(m[1]) / Number(m[2]) };
+    // a fraction is kept exact, as the text "2/3" (the server compares it exactly)
+    if (m && Number(m[2]) > 0 && Number(m[1]) <= Number(m[2])) return { value: Number(m[1]) / Number(m[2]), exact: m[1] + "/" + m[2] };
     m = /^([一二两三四五六七八九十])分之([一二两三四五六七八九十])$/.exec(s);
-    if (m && CN_DIGIT[m[2]] <= CN_DIGIT[m[1]]) return { value: CN_DIGIT[m[2]] / CN_DIGIT[m[1]] };
+    if (m && CN_DIGIT[m[2]] <= CN_DIGIT[m[1]]) return { value: CN_DIGIT[m[2]] / CN_DIGIT[m[1]], exact: CN_DIGIT[m[2]] + "/" + CN_DIGIT[m[1]] };
     var pct = /%$/.test(s);
     var x = Number(s.replace(/%$/, "").trim());
     if (s.replace(/%$/, "").trim() === "" || !isFinite(x) || x < 0) return { error: "请填写分数（如 2/3）或百分数（如 66.67%）" };
@@ -146,6 +147,8 @@
 
   function shareText(x) {
     if (x === null || x === undefined || x === "") return "";
+    if (typeof x === "object") x = x.value;
+    if (typeof x === "string") return x;
     for (var d = 2; d <= 10; d += 1) {
       for (var n = 1; n < d; n += 1) {
         if (Math.abs(x - n / d) < 0.00005 && gcd(n, d) === 1) return n + "/" + d;
@@ -265,7 +268,7 @@
       if (p.value !== undefined) {
         // Keep a stored value that the text only abbreviates (0.6667 shown as 2/3).
         var same = D.results[k] !== undefined && shareText(D.results[k]) === D._raw[k];
-        r[k] = same ? D.results[k] : p.value;
+        r[k] = same ? D.results[k] : (p.exact !== undefined ? p.exact : p.value);
       } else delete r[k];
     });
     if (D.kind !== "recommendation") { delete r.recommend_threshold; delete r.places; }
@@ -570,7 +573,7 @@
       ]);
       var label = h("span", { class: "d-flag-label", text: flagLabel(f) });
       var shareInput = share(f, "raw", at + "." + f.test, function (p) {
-        f.value = p.value;
+        f.value = p.exact !== undefined ? p.exact : p.value;
         label.textContent = flagLabel(f);
       });
       grade.addEventListener("change", function () { f.grade = grade.value; label.textContent = flagLabel(f); });
@@ -587,7 +590,7 @@
     });
     flagsBox.appendChild(button("＋ 添加标记规则", "btn-small btn-ghost", function () {
       var lowest = options.length ? options[options.length - 1][0] : "";
-      D._flags.push({ grade: lowest, test: "share_above", value: 1 / 3, raw: "1/3", label: "" });
+      D._flags.push({ grade: lowest, test: "share_above", value: "1/3", raw: "1/3", label: "" });
       refreshFlags();
     }));
   }

@@ -1,7 +1,13 @@
 """The results engine as it was before close counted ballots (test oracle, do not use in the app).
 
 Every ballot is processed one by one here; server/results/engine.py works from counts
-and must give exactly the same output. Kept verbatim (apart from this docstring).
+and must give exactly the same output. Kept verbatim (apart from this docstring) except
+for what issue 22 changed on purpose: ranks by the shown value (`_shown`) and the
+wording of the at-threshold note. tests/test_close_counting.py compares it with the
+engine on the figures both compute, in rounds where the rest of issue 22 (official
+weights with hiding, trimming by total, rates and levels) does not apply; those are
+checked against hand-worked expectations in tests/test_results_rules.py and
+tests/test_results_levels.py.
 
 Original docstring: Turn a round's ballots into its results: pure functions over plain data.
 
@@ -24,7 +30,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from server.results.config import SCORE_TESTS, SHARE_TESTS, ResultRules
+from server.results.config import SCORE_TESTS, SHARE_TESTS, ResultRules, fraction_words
 
 OTHER = "其他"
 COUNT_FIELDS = ("ballots", "cast", "valid")  # group sizes that k-anonymity bounds
@@ -71,6 +77,13 @@ def competition_ranks(values: Mapping[Key, Fraction | int | None]) -> dict[Key, 
     for i, v in enumerate(sorted((v for v in values.values() if v is not None), reverse=True)):
         first.setdefault(v, i + 1)
     return {key: None if v is None else first[v] for key, v in values.items()}
+
+
+def _shown(values: Mapping[Key, Fraction | None]) -> dict[Key, Fraction | None]:
+    """Changed on purpose (issue 22): ranks go by the value shown, two decimals."""
+    return {k: None if v is None else Fraction(math.floor(abs(v) * 100 + Fraction(1, 2))
+                                               * (1 if v >= 0 else -1), 100)
+            for k, v in values.items()}
 
 
 def _order(ids: Sequence[int], ranks: Mapping[int, int | None]) -> list[int]:
@@ -492,7 +505,7 @@ def _appraisal(rnd: _Round) -> dict[str, Any]:
             scores[sid] = num / den if den else None
         else:
             scores[sid] = pooled_score(total, str(sid))
-    ranks = competition_ranks(scores)
+    ranks = competition_ranks(_shown(scores))
     flag_rules = _flag_rules(rnd, SHARE_TESTS + SCORE_TESTS)
 
     subjects = []
@@ -581,7 +594,8 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
             rnd.note(f"第{ranks[level[0]]}名有{len(level)}人得票相同（{cut}票），"
                      f"争{places - len(above)}个名额，需另行确定")
     if at_threshold:
-        rnd.note(f"有{len(at_threshold)}人得票率恰好等于{round2(threshold * 100)}%，"
+        rnd.note(f"有{len(at_threshold)}人得票率恰好等于"
+                 f"{fraction_words(rnd.rules.recommend_threshold)}，"
                  "未超过规定比例，不计入")
     tied = {sid for t in ties for sid in t["candidates"]}
 
@@ -692,7 +706,7 @@ def _scoring(rnd: _Round) -> dict[str, Any]:
             means[key] = mean
             rows[sid].append({"key": key, "mean": round2(mean), "trimmed": done})
         totals[sid] = total_of(means)
-    ranks = competition_ranks(totals)
+    ranks = competition_ranks(_shown(totals))
     flag_rules = _flag_rules(rnd, SCORE_TESTS)
 
     by_category = []
