@@ -34,13 +34,16 @@ def _lines(text: str, field: str, label: str) -> list[tuple[int, str]]:
 
 
 def parse_subjects(text: str) -> list[dict[str, str]]:
-    """One per line: "姓名 职务", split at the first space or comma (职务 may be empty)."""
+    """One per line: "姓名 职务", split at the first space or comma (职务 may be empty);
+    a last word "#工号" links the subject to that roster member (console/roster_pick.py)."""
+    from server.console.roster_pick import split_member_no
+
     subjects = []
     for _, line in _lines(text, "subjects", "测评对象"):
         parts = _SUBJECT_SPLIT.split(line, maxsplit=1)
         name = parts[0]
-        note = parts[1].strip() if len(parts) > 1 else ""
-        subjects.append({"name": name, "note": note})
+        note, number = split_member_no(parts[1].strip() if len(parts) > 1 else "")
+        subjects.append({"name": name, "note": note, **({"member_no": number} if number else {})})
     return subjects
 
 

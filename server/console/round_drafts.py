@@ -11,7 +11,7 @@ from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from server.accounts.models import utcnow
-from server.console import access
+from server.console import access, roster_pick
 from server.console.forms import (
     CHINA,
     DEFAULT_CATEGORIES,
@@ -110,7 +110,8 @@ def _posted(choices: dict[str, Any]) -> dict[str, Any]:
 
 
 def _lines_of(subjects: list[Any]) -> str:
-    return "\n".join(f"{s.name} {s.note}".strip() for s in subjects)
+    numbers = roster_pick.member_numbers(subjects)
+    return "\n".join(roster_pick.subject_line(s, numbers) for s in subjects)
 
 
 def values_of(rnd: Round) -> dict[str, Any]:
@@ -200,6 +201,7 @@ def render_page(choices: dict[str, Any], values: dict[str, Any], rnd: Round | No
     return render_template(
         "console/round_new.html", forms=choices, values=values, rnd_edit=rnd,
         sectioned=sectioned, branches=branches_of(access.committee_scope()),
+        roster=roster_pick.roster(rnd.committee_id if rnd else access.user().committee_id),
         defaults={key: rule_defaults(f, site_k()) for key, f in choices.items()},
         flag_grades={key: (flag_grade(f) or {}).get("label", "") for key, f in choices.items()},
         **extra)
@@ -219,6 +221,7 @@ def new_round() -> str | BaseResponse | tuple[str, int]:
     try:
         cid = access.own_committee()
         args = round_args(values, choices)
+        args["subjects"] = roster_pick.link_subjects(cid, args["subjects"])
         rnd = create_round(cid, args.pop("form"), args.pop("title"), args.pop("subjects"),
                            args.pop("categories"), user=access.user(), **args)
     except ApiError as err:
@@ -254,6 +257,7 @@ def edit_round(round_id: int) -> str | BaseResponse | tuple[str, int]:
     values = _posted(choices)
     try:
         args = round_args(values, choices)
+        args["subjects"] = roster_pick.link_subjects(rnd.committee_id, args["subjects"])
         changes = {k: args[k] for k in ("title", "subjects", "show_live_results",
                                         "announce_on_close", "year", "branch_id",
                                         "min_choices", "max_choices", "results")}

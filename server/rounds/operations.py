@@ -162,7 +162,8 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
             raise _bad("duplicate_subject", "测评对象重复（姓名和职务都相同），请用职务加以区分",
                        f"duplicate subject {name}", f"subjects[{i}].name")
         seen.add(key)
-        out_subjects.append({"name": name, "note": note, "member_id": s.get("member_id"),
+        out_subjects.append({"name": name, "note": note,
+                             "member_id": _subject_member(committee_id, s, i),
                              "section": _subject_section(form, s, i)})
     seen.clear()
     out_categories: list[dict[str, Any]] = []
@@ -192,6 +193,23 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
             "branch_id": branch_id,
             "show_live_results": bool(values.get("show_live_results")),
             "announce_on_close": bool(values.get("announce_on_close"))}
+
+
+def _subject_member(committee_id: int, raw: dict[str, Any], i: int) -> int | None:
+    """The roster member subject `i` is linked to (None: not linked); it must be a
+    member of the round's committee."""
+    from server.organization.models import Member
+
+    member_id = raw.get("member_id")
+    if member_id is None:
+        return None
+    member = (db.session.get(Member, member_id)
+              if isinstance(member_id, int) and not isinstance(member_id, bool)
+              and 0 < member_id < 2**31 else None)
+    if member is None or member.committee_id != committee_id:
+        raise _bad("unknown_member", "所选人员不在本党委花名册中",
+                   "member_id is not a member of the committee", f"subjects[{i}].member_id")
+    return member.id
 
 
 def _subject_section(form: dict[str, Any], raw: dict[str, Any], i: int) -> str:

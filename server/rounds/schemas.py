@@ -20,6 +20,11 @@ class SubjectIn(ma.Schema):
     section = ma.fields.String(validate=Length(max=40), metadata={
         "description": "appraisal: the key of the form section the subject is rated in "
                        "(required when the form has several sections)"})
+    member_id = ma.fields.Integer(allow_none=True, strict=True, validate=Range(1, 2**31 - 1),
+                                  metadata={"description": "the roster member this subject is "
+                                            "(of the round's committee; 422 unknown_member "
+                                            "otherwise): 党员互评 / 群众测评 results feed that "
+                                            "member's points"})
 
 
 class CategoryIn(ma.Schema):
