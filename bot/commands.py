@@ -62,7 +62,8 @@ def rank_text(member: Member) -> str:
         raise
     lines = [f"{content.title}·{period.label}（{content.edition_label}）"]
     for row in content.rows[:TOP]:
-        lines.append(f"{row.rank}. {row.name} {row.points_text}分")
+        shown = f" {row.points_text}分" if row.show_points else ""
+        lines.append(f"{row.rank}. {row.name}{shown}")
     if not content.rows:
         lines.append("本季度暂无已审定的积分。")
     if own is not None:

@@ -14,11 +14,14 @@ from typing import Any
 
 from server.accounts.models import utcnow
 from server.core.db import db
+from server.core.errors import ApiError
 from server.organization.models import Branch, Committee
 from server.points import standings
 from server.points.amounts import fmt
 from server.points.calendar import CHINA, Period
 from server.points.periods import state_of
+from server.points.rulebook import rules_for_committee
+from server.points.rules import BOARD_SHOWS, DEFAULT_BOARD_SHOWS, UNRATED
 
 SUBJECT_WORDS = {"members": "人", "groups": "个党小组", "branches": "个党支部"}
 
@@ -45,18 +48,25 @@ class Row:
     level: str = ""
     members: int | None = None  # branches board: party members counted
     subject_id: int = 0  # member, party group or branch id
+    shows: tuple[str, ...] = BOARD_SHOWS  # what of the row may be shown (rule set's board_shows)
+
+    @property
+    def show_points(self) -> bool:
+        return "points" in self.shows
 
     @property
     def points_text(self) -> str:
-        return fmt(self.points)
+        return fmt(self.points) if self.show_points else ""
 
     @property
     def star_text(self) -> str:
         if not self.has_level:
             return ""
         if self.stars is None:
-            return "取消评星资格"
-        return "★" * self.stars if self.stars else self.level or "未达星级"
+            return "取消评星资格" if "veto" in self.shows and self.level != UNRATED else ""
+        if self.stars:
+            return "★" * self.stars if "stars" in self.shows else ""
+        return (self.level or "未达星级") if "fail" in self.shows else ""
 
 
 @dataclass
@@ -95,16 +105,32 @@ class BoardContent:
         return "人均积分" if self.board == "branches" else "积分"
 
 
-def _rows(board: str, raw: list[dict[str, Any]], period: Period) -> list[Row]:
+def _rows(board: str, raw: list[dict[str, Any]], period: Period,
+          shows: tuple[str, ...] = BOARD_SHOWS) -> list[Row]:
+    """The rows as the board may show them: of named members only what the rule set's
+    `board_shows` lists (deductions, points, stars, the fail level and vetoes are left
+    out of the row itself, so no renderer can show them)."""
     out = []
     for r in raw:
         has_level = board == "members" and period.is_year and "stars" in r
         out.append(Row(rank=int(r["rank"]), name=str(r.get("name") or ""),
-                       points=int(r.get("points") or 0), deductions=int(r.get("deductions") or 0),
+                       points=int(r.get("points") or 0) if "points" in shows else 0,
+                       deductions=int(r.get("deductions") or 0) if "deductions" in shows else 0,
                        stars=r.get("stars"), has_level=has_level, level=str(r.get("level") or ""),
                        members=r.get("members") if board == "branches" else None,
-                       subject_id=int(r.get("id") or 0)))
+                       subject_id=int(r.get("id") or 0), shows=shows))
     return out
+
+
+def board_shows(board: str, committee_id: int, period: Period) -> tuple[str, ...]:
+    """What a chat board shows of each row: for named members the rule set's
+    `board_shows` (不合格 and vetoes not by default); everything on other boards."""
+    if board != "members" or not committee_id:
+        return BOARD_SHOWS
+    try:
+        return rules_for_committee(committee_id, period.year).member.board_shows
+    except ApiError:  # no rules for the year: the defaults
+        return DEFAULT_BOARD_SHOWS
 
 
 def committee_of(board: str, scope_id: int) -> tuple[int, str, str]:
@@ -131,7 +157,9 @@ def board_content(board: str, scope_id: int, period: Period, share_url: str | No
     final = state_of(committee_id, period) in ("published", "final") if committee_id else False
     return BoardContent(board=board, scope_id=scope_id, period=period,
                         board_label=view["label"], scope_name=scope_name,
-                        committee_name=committee_name, rows=_rows(board, view["rows"], period),
+                        committee_name=committee_name,
+                        rows=_rows(board, view["rows"], period,
+                                   board_shows(board, committee_id, period)),
                         total=int(view["total"]), showing=view["showing"], data_at=data_at,
                         final=final, share_url=share_url)
 

@@ -38,6 +38,7 @@ from server.points.calendar import Period, current_quarter
 from server.points.models import PointsEntry
 
 DEMO_SECRETARY = "demo-sec"
+DEMO_MEMBER = "demo-zw"  # a second branch committee member: 支委会审定 is not the enterer
 DEMO_TARGET_PREFIX = "演示："
 # (item, quarter, points for the strongest member): a year of a good party member
 PLAN = [("branch_meeting", 1, 4), ("branch_meeting", 2, 4), ("branch_meeting", 3, 4),
@@ -64,15 +65,15 @@ def _first_branch() -> Branch:
     return branch
 
 
-def _secretary(branch: Branch) -> User:
+def _secretary(branch: Branch, username: str = DEMO_SECRETARY, title: str = "书记") -> User:
     from server.accounts.operations import create_user
     from server.demo.seed import DEMO_PASSWORD
 
-    user = db.session.execute(select(User).filter_by(username=DEMO_SECRETARY)).scalar()
+    user = db.session.execute(select(User).filter_by(username=username)).scalar()
     if user is None:
-        user = create_user(DEMO_SECRETARY, DEMO_PASSWORD, role="secretary",
+        user = create_user(username, DEMO_PASSWORD, role="secretary",
                            committee_id=branch.committee_id, branch_id=branch.id,
-                           display_name=f"{branch.name}书记（演示）")
+                           display_name=f"{branch.name}{title}（演示）")
     return user
 
 
@@ -84,6 +85,7 @@ def ensure_points(branch: Branch, year: int) -> int:
     if has:
         return 0
     user = _secretary(branch)
+    approver = _secretary(branch, DEMO_MEMBER, "组织委员")
     members = db.session.execute(select(Member).filter_by(
         branch_id=branch.id, is_party_member=True).order_by(Member.id)).scalars().all()
     rng = random.Random(branch.id)
@@ -97,7 +99,7 @@ def ensure_points(branch: Branch, year: int) -> int:
             try:
                 entry = operations.create_entry(user, "member", member.id, item, points,
                                                 Period(year, quarter), "演示数据")
-                operations.approve_entry(user, entry.id, "支委会审定（演示）")
+                operations.approve_entry(approver, entry.id, "支委会审定（演示）")
                 made += 1
             except ApiError:  # a closed period or a cap: the demo does without that entry
                 db.session.rollback()

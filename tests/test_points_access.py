@@ -25,7 +25,7 @@ def b_entries(app, world):
         w = world
         done = create_entry(w.user("sec_b"), "member", w.members_b[0], "innovation", 2, "2026Q1",
                             "B的记录")
-        approve_entry(w.user("sec_b"), done.id)
+        approve_entry(w.user("wei_b"), done.id)
         pending = create_entry(w.user("sec_b"), "member", w.members_b[1], "innovation", 2,
                                "2026Q1", "B待审定")
         return done.id, pending.id

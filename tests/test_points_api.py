@@ -32,7 +32,7 @@ def test_enter_approve_and_read_back(client, world):
     entry = res.json
     assert entry["status"] == "pending" and entry["points"] == 2.0
     assert entry["source"] == "self_report" and entry["period"] == "2026Q1"
-    res = post(client, w, "sec_a", f"/api/v1/points/entries/{entry['id']}/approve",
+    res = post(client, w, "wei_a", f"/api/v1/points/entries/{entry['id']}/approve",
                {"note": "支委会3月会议审定"})
     assert res.status_code == 200 and res.json["status"] == "approved"
 

@@ -113,7 +113,7 @@ def test_live_boards_equal_boards_rebuilt_from_sql(app, world, ops):
 
 def give(w, member, item, points, period="2026Q1", who="sec_a"):
     e = create_entry(w.user(who), "member", member, item, points, period, "测试")
-    return approve_entry(w.user(who), e.id)
+    return approve_entry(w.approver(who), e.id)
 
 
 def test_a_redis_that_lost_everything_is_rebuilt_on_the_next_read(app, world):
@@ -156,7 +156,7 @@ def test_an_approval_during_a_rebuild_is_not_lost(app, world, monkeypatch):
             out = real(scope)
             if not calls:  # the approval commits after the rebuild has read SQL
                 calls.append(1)
-                approve_entry(w.user("sec_a"), late.id)
+                approve_entry(w.user("wei_a"), late.id)
             return out
 
         monkeypatch.setattr(boards, "sql_boards", racing)

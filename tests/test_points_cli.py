@@ -62,6 +62,10 @@ def test_close_publish_review_and_export(app, runner, world, tmp_path):
     assert res.exit_code != 0 and "尚未关闭" in res.output
     res = runner.invoke(args=["points", "export-stars", "2026", "-o", str(tmp_path / "s.xlsx")])
     assert res.exit_code != 0 and "尚未进行党委综评" in res.output
+    res = runner.invoke(args=["points", "close", "2026"])
+    assert res.exit_code != 0 and "第二季度、第三季度、第四季度尚未关闭" in res.output
+    for q in (2, 3, 4):
+        assert runner.invoke(args=["points", "close", f"2026Q{q}"]).exit_code == 0
     assert runner.invoke(args=["points", "close", "2026"]).exit_code == 0
     res = runner.invoke(args=["points", "review", "2026", "--committee", "测试公司党委"])
     assert res.exit_code == 0 and "已评定 8 名党员" in res.output

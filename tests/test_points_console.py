@@ -54,8 +54,16 @@ def test_secretary_enters_approves_and_sees_the_board(app, client, world):
     [e] = entries(app)
     assert (e.status, e.source, e.points_x10) == ("pending", "self_report", 30)
 
+    assert "本人录入，须由他人审定" in done  # 支委会审定 is someone else
     res = client.post(f"/console/points/entries/{e.id}/approve",
                       data={"csrf_token": token(client), "note": "属实", "period": "2026Q1"})
+    assert "录入人不能审定自己录入的积分" in client.get(res.headers["Location"]).get_data(
+        as_text=True)
+    assert entries(app)[0].status == "pending"
+    other = app.test_client()
+    login(other, "wei_a")
+    res = other.post(f"/console/points/entries/{e.id}/approve",
+                     data={"csrf_token": token(other), "note": "属实", "period": "2026Q1"})
     assert res.status_code == 303
     assert entries(app)[0].status == "approved"
     board = client.get("/console/points/?period=2026Q1").get_data(as_text=True)
@@ -97,7 +105,9 @@ def test_reject_and_reverse_from_the_console(app, client, world):
     assert "请填写退回理由" in page
     client.post(f"/console/points/entries/{first.id}/reject",
                 data={"csrf_token": token(client), "reason": "无佐证"})
-    client.post(f"/console/points/entries/{second.id}/approve", data={"csrf_token": token(client)})
+    other = app.test_client()
+    login(other, "wei_a")
+    other.post(f"/console/points/entries/{second.id}/approve", data={"csrf_token": token(other)})
     res = client.post(f"/console/points/entries/{second.id}/reverse",
                       data={"csrf_token": token(client), "reason": "录错人"})
     assert "已冲销" in client.get(res.headers["Location"]).get_data(as_text=True)
@@ -148,6 +158,13 @@ def test_committee_freezes_boards_and_runs_periods(app, client, world):
     res = client.post("/console/points/periods/2026/review",
                       data={"csrf_token": token(client, "/console/points/periods")})
     assert "尚未关闭" in client.get(res.headers["Location"]).get_data(as_text=True)
+    res = client.post("/console/points/periods/2026/close",
+                      data={"csrf_token": token(client, "/console/points/periods")})
+    assert "第二季度、第三季度、第四季度尚未关闭" in client.get(res.headers["Location"]).get_data(
+        as_text=True)
+    for q in (2, 3, 4):
+        client.post(f"/console/points/periods/2026Q{q}/close",
+                    data={"csrf_token": token(client, "/console/points/periods")})
     client.post("/console/points/periods/2026/close",
                 data={"csrf_token": token(client, "/console/points/periods")})
     res = client.post("/console/points/periods/2026/review",

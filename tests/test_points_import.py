@@ -112,7 +112,7 @@ def test_caps_count_what_is_already_approved(app, world):
         w = world
         e = create_entry(w.user("sec_a"), "member", w.members_a[0], "branch_meeting", 11,
                          "2026Q1", "前期")
-        approve_entry(w.user("sec_a"), e.id)
+        approve_entry(w.user("wei_a"), e.id)
         with pytest.raises(PointsImportInvalid) as exc:
             run(w, sheet([GOOD[0]]))
         assert "已审定11分" in exc.value.rows[0].message
@@ -129,7 +129,7 @@ def test_the_same_file_twice_and_closed_periods_are_refused(app, world):
         assert (exc.value.code, exc.value.status) == ("import_duplicate", 409)
         assert count() == 4
         for e in db.session.execute(db.select(PointsEntry)).scalars().all():
-            approve_entry(w.user("sec_a"), e.id)
+            approve_entry(w.user("wei_a"), e.id)
         periods.close_period(w.user("dangwei"), w.committee_id, Period(2026, 1))
         with pytest.raises(ApiError) as exc:
             run(w, sheet(GOOD[:1]))

@@ -31,7 +31,7 @@ def entry_count() -> int:
 
 def give(w: World, member: int, item: str, points, period="2026Q1", who="sec_a", approve=True):
     e = create_entry(w.user(who), "member", member, item, points, period, f"{item} {points}")
-    return approve_entry(w.user(who), e.id) if approve else e
+    return approve_entry(w.approver(who), e.id) if approve else e
 
 
 def year_total(member: int, year: int = 2026) -> int:
@@ -49,10 +49,10 @@ def test_an_entry_waits_for_approval_then_counts(app, world):
                          "1月12日支部党员大会", "签到表", self_report=True)
         assert (e.status, e.points_x10, e.source, e.kind) == ("pending", 10, "self_report", "award")
         assert year_total(m) == 0
-        approve_entry(w.user("sec_a"), e.id, "属实")
+        approve_entry(w.user("wei_a"), e.id, "属实")
         assert year_total(m) == 10
         with pytest.raises(ApiError) as exc:
-            approve_entry(w.user("sec_a"), e.id)
+            approve_entry(w.user("wei_a"), e.id)
         assert code_of(exc) == "entry_not_pending"
 
 
@@ -74,7 +74,7 @@ def test_item_cap_is_enforced_on_approval_and_names_the_item(app, world):
         for q in ("2026Q1", "2026Q2", "2026Q3"):
             give(w, m, "branch_meeting", 4, q)  # 12 = the yearly cap
         late = create_entry(w.user("sec_a"), "member", m, "theme_day", 1, "2026Q4", "ok")
-        approve_entry(w.user("sec_a"), late.id)
+        approve_entry(w.user("wei_a"), late.id)
         with pytest.raises(ApiError) as exc:
             create_entry(w.user("sec_a"), "member", m, "branch_meeting", 1, "2026Q4", "one more")
         assert code_of(exc) == "cap_exceeded" and "全年累计不超过12分" in exc.value.message
@@ -83,9 +83,9 @@ def test_item_cap_is_enforced_on_approval_and_names_the_item(app, world):
         give(w, m2, "branch_meeting", 10)
         p1 = give(w, m2, "branch_meeting", 1.5, approve=False)
         p2 = give(w, m2, "branch_meeting", 1.5, approve=False)
-        approve_entry(w.user("sec_a"), p1.id)
+        approve_entry(w.user("wei_a"), p1.id)
         with pytest.raises(ApiError) as exc:
-            approve_entry(w.user("sec_a"), p2.id)
+            approve_entry(w.user("wei_a"), p2.id)
         err = exc.value
         assert (err.code, err.field, err.status) == ("cap_exceeded", "points", 422)
         assert "“参加支部党员大会、党小组会和党课”" in err.message and "超出1分" in err.message
@@ -109,7 +109,7 @@ def test_group_caps_are_per_quarter_and_scores_accumulate(app, world):
         w, g = world, world.groups_a[0]
         for q in ("2026Q1", "2026Q2"):
             e = create_entry(w.user("sec_a"), "group", g, "三会一课及主题党日", 20, q, "按时开展")
-            approve_entry(w.user("sec_a"), e.id)
+            approve_entry(w.user("wei_a"), e.id)
         with pytest.raises(ApiError) as exc:
             create_entry(w.user("sec_a"), "group", g, "meetings", 0.5, "2026Q2", "more")
         assert "每季度累计不超过20分" in exc.value.message
@@ -185,7 +185,7 @@ def test_a_veto_cancels_the_star_rating(app, world):
                 give(w, m, item, pts)
         v = give(w, vetoed, "违反廉洁纪律", "", approve=False)
         assert v.points_x10 == 0 and v.kind == "veto"
-        approve_entry(w.user("sec_a"), v.id)
+        approve_entry(w.user("wei_a"), v.id)
         rules = rules_for_committee(w.committee_id, 2026)
         for m in (rich, vetoed):
             assert year_total(m) == 290
@@ -208,7 +208,7 @@ def test_closed_period_refuses_entries_but_takes_decisions(app, world):
         with pytest.raises(ApiError) as exc:
             periods.close_period(w.user("dangwei"), w.committee_id, Period(2026, 1))
         assert code_of(exc) == "pending_entries" and "1 条" in exc.value.message
-        approve_entry(w.user("sec_a"), pending.id)
+        approve_entry(w.user("wei_a"), pending.id)
         periods.close_period(w.user("dangwei"), w.committee_id, Period(2026, 1))
         before = entry_count()
         with pytest.raises(ApiError) as exc:
@@ -218,11 +218,18 @@ def test_closed_period_refuses_entries_but_takes_decisions(app, world):
         assert err.message == "2026年第一季度已关闭，不能再录入积分"
         assert entry_count() == before
         give(w, m, "innovation", 2, "2026Q2")  # the next quarter is open
-        # closing the year closes its quarters
+        # the year closes only after its quarters
+        with pytest.raises(ApiError) as exc:
+            periods.close_period(w.user("dangwei"), w.committee_id, Period(2026))
+        err = exc.value
+        assert (err.code, err.status, err.field) == ("quarter_open", 409, "period")
+        assert err.message == "2026年第二季度、第三季度、第四季度尚未关闭，请先关闭各季度再关闭年度"
+        for q in (2, 3, 4):
+            periods.close_period(w.user("dangwei"), w.committee_id, Period(2026, q))
         periods.close_period(w.user("dangwei"), w.committee_id, Period(2026))
         with pytest.raises(ApiError) as exc:
             give(w, m, "innovation", 2, "2026Q3")
-        assert exc.value.message == "2026年度已关闭，不能再录入积分"
+        assert exc.value.code == "period_closed"
 
 
 def test_publication_waits_for_the_quarter_end_and_opens_an_objection_window(app, world):
@@ -301,13 +308,18 @@ def test_committee_review_writes_the_star_record(app, world):
                 give(w, m, item, pts, q)
         give(w, b, "criticized", 5, "2026Q3")
         e = create_entry(w.user("sec_b"), "member", c, "违反国家法律法规", "", "2026Q4", "判决书")
-        approve_entry(w.user("sec_b"), e.id)
+        approve_entry(w.user("wei_b"), e.id)
         with pytest.raises(ApiError) as exc:
             periods.review_year(w.user("dangwei"), w.committee_id, 2026)
         assert code_of(exc) == "period_open"
         with pytest.raises(ApiError) as exc:
             periods.close_period(w.user("sec_a"), w.committee_id, Period(2026))
         assert (code_of(exc), exc.value.status) == ("committee_only", 403)
+        with pytest.raises(ApiError) as exc:
+            periods.close_period(w.user("dangwei"), w.committee_id, Period(2026))
+        assert (code_of(exc), exc.value.status) == ("quarter_open", 409)
+        for q in (1, 2, 3, 4):
+            periods.close_period(w.user("dangwei"), w.committee_id, Period(2026, q))
         periods.close_period(w.user("dangwei"), w.committee_id, Period(2026))
         n = periods.review_year(w.user("dangwei"), w.committee_id, 2026)
         party = db.session.execute(db.select(func.count(Member.id)).filter_by(
@@ -317,7 +329,7 @@ def test_committee_review_writes_the_star_record(app, world):
         assert (rated[a].points_x10, rated[a].stars, rated[a].level) == (750, 2, "二星")
         assert (rated[b].points_x10, rated[b].deductions_x10, rated[b].stars) == (700, 50, 2)
         assert rated[c].stars is None and "违反国家法律法规" in rated[c].veto_note
-        assert rated[w.members_a[4]].level == "不合格"
+        assert (rated[w.members_a[4]].stars, rated[w.members_a[4]].level) == (None, "未评定")
         # redoing it updates the rows instead of adding new ones
         assert periods.review_year(w.user("dangwei"), w.committee_id, 2026) == 8
         assert db.session.execute(db.select(func.count(StarRating.id))).scalar_one() == 8

@@ -116,6 +116,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "points.close_period": MANAGERS,
     "points.publish_period": MANAGERS,
     "points.review_year": MANAGERS,
+    "points.review_preview": MANAGERS,
+    "points.adjust_rating": MANAGERS,
     # console
     "console.rounds": SIGNED_IN,  # the index: a secretary is sent to the points ledger
     "console.round_detail": READERS,
@@ -176,6 +178,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "points_console.period_close": MANAGERS,
     "points_console.period_publish": MANAGERS,
     "points_console.year_review": MANAGERS,
+    "points_console.rating_adjust": MANAGERS,
     # mini-program API (server/miniprogram): voters' and staff's sides
     "auth.wechat_login": PUBLIC,
     "auth.refresh_session": PUBLIC,
@@ -408,6 +411,9 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "points.close_period": lambda: Call("POST", "/api/v1/points/periods/2026Q1/close"),
         "points.publish_period": lambda: Call("POST", "/api/v1/points/periods/2026Q1/publish"),
         "points.review_year": lambda: Call("POST", "/api/v1/points/periods/2025/review"),
+        "points.review_preview": lambda: Call("GET", "/api/v1/points/periods/2025/review"),
+        "points.adjust_rating": lambda: Call(
+            "POST", f"/api/v1/points/ratings/2025/{member}/adjust", {"stars": 1, "reason": "x"}),
         "console.rounds": lambda: Call("GET", "/console/"),
         "console.round_detail": lambda: Call("GET", f"/console/rounds/{open_}"),
         "console.projector": lambda: Call("GET", f"/console/rounds/{open_}/projector"),
@@ -509,6 +515,9 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
             "POST", "/console/points/periods/2026Q1/publish", data={}),
         "points_console.year_review": lambda: Call(
             "POST", "/console/points/periods/2025/review", data={}),
+        "points_console.rating_adjust": lambda: Call(
+            "POST", f"/console/points/ratings/2025/{member}/adjust",
+            data={"stars": "1", "reason": "x"}),
         # features still being built: plain requests (their role checks come before
         # anything reads the body)
         "auth.wechat_login": lambda: Call("POST", "/api/v1/auth/wechat", {"code": "x"}),

@@ -117,10 +117,12 @@ def _row(draw: ImageDraw.ImageDraw, y: int, row: Row, board: str, last: bool) ->
     pw = draw.textlength(points, font=pf)
     unit = font(26)
     right = WIDTH - PAD - 28
-    draw.text((right, cy - 2), "分", font=unit, fill=INK_2, anchor="rm")
-    unit_w = draw.textlength("分", font=unit) + 8
-    draw.text((right - unit_w, cy), points, font=pf, fill=RED if row.rank <= 3 else INK,
-              anchor="rm")
+    unit_w = 0.0
+    if row.show_points:
+        draw.text((right, cy - 2), "分", font=unit, fill=INK_2, anchor="rm")
+        unit_w = draw.textlength("分", font=unit) + 8
+        draw.text((right - unit_w, cy), points, font=pf, fill=RED if row.rank <= 3 else INK,
+                  anchor="rm")
     name_w = int(right - unit_w - pw - 32 - x)
     sub = []
     if row.star_text:

@@ -34,7 +34,7 @@ def _row(board: str, row: Row) -> str:
         if row.members is not None:
             line += "　" + font("comment", f"党员{row.members}人")
     else:
-        line = f"{rank}　{name}　**{row.points_text}**分"
+        line = f"{rank}　{name}" + (f"　**{row.points_text}**分" if row.show_points else "")
     if row.deductions:
         line += "　" + font("comment", f"扣{_pts(row.deductions)}分")
     if row.star_text:

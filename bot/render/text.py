@@ -15,7 +15,7 @@ def _clean(text: str) -> str:
 
 def _row(board: str, row: Row) -> str:
     points = f"人均{row.points_text}分" if board == "branches" else f"{row.points_text}分"
-    line = f"{row.rank}. {_clean(row.name)} {points}"
+    line = f"{row.rank}. {_clean(row.name)}" + (f" {points}" if row.show_points else "")
     if row.deductions:
         from server.points.amounts import fmt
 
@@ -48,7 +48,8 @@ def board_messages(content: BoardContent, limit: int = TEXT_LIMIT,
 
 def share_text(content: BoardContent, top: int = 3) -> str:
     """A short text for a secretary to paste above the card in a plain WeChat group."""
-    best = "，".join(f"{r.name}{r.points_text}分" for r in content.rows[:top])
+    best = "，".join(f"{r.name}{r.points_text}分" if r.show_points else r.name
+                    for r in content.rows[:top])
     lines = [f"【{_clean(content.title)}】{content.period.label}（{content.edition_label}）"]
     if best:
         lines.append(f"前{min(top, len(content.rows))}名：{best}。")

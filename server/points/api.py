@@ -25,11 +25,19 @@ from server.points import (
     standings,
     visibility,
 )
-from server.points.access import READERS, load_branch, load_group, load_member, scope_of
+from server.points.access import (
+    READERS,
+    load_branch,
+    load_group,
+    load_member,
+    require_manager,
+    scope_of,
+)
 from server.points.calendar import Period, china_date
 from server.points.models import PointsEntry
 from server.points.rulebook import rules_for_committee
 from server.points.schemas import (
+    PointsAdjustIn,
     PointsBoardArgs,
     PointsBoardOut,
     PointsCloseIn,
@@ -44,6 +52,7 @@ from server.points.schemas import (
     PointsMemberPointsOut,
     PointsNoteIn,
     PointsPeriodOut,
+    PointsRatingOut,
     PointsReasonIn,
     PointsRectificationArgs,
     PointsRectificationIn,
@@ -300,13 +309,45 @@ def publish_period(period: str) -> dict[str, Any]:
     return _one_period(period)
 
 
+def _unrated(year: int) -> list[dict[str, Any]]:
+    return [periods.member_brief(m) for m in periods.unrated_members(_committee_id(), year)]
+
+
+@blp.route("/periods/<int:year>/review", methods=["GET"])
+@blp.response(200, PointsReviewOut)
+@_doc
+@require_api_role(*READERS)
+def review_preview(year: int) -> dict[str, Any]:
+    """Before 党委综评 (committee): the party members without approved entries (they will
+    be 未评定)."""
+    require_manager(api_user())
+    periods.year_period(year)
+    return {"year": year, "rated": 0, "unrated": _unrated(year)}
+
+
 @blp.route("/periods/<int:year>/review", methods=["POST"])
 @blp.response(200, PointsReviewOut)
 @_doc
 @require_api_role(*READERS)
 def review_year(year: int) -> dict[str, Any]:
-    """党委综评 (committee): write every party member's star rating for the closed year."""
-    return {"year": year, "rated": periods.review_year(api_user(), _committee_id(), year)}
+    """党委综评 (committee): write every party member's star rating for the closed year;
+    `unrated` lists those without approved entries (rated 未评定, not the fail level)."""
+    rated = periods.review_year(api_user(), _committee_id(), year)
+    return {"year": year, "rated": rated, "unrated": _unrated(year)}
+
+
+@blp.route("/ratings/<int:year>/<int:member_id>/adjust", methods=["POST"])
+@blp.arguments(PointsAdjustIn)
+@blp.response(200, PointsRatingOut)
+@_doc
+@require_api_role(*READERS)
+def adjust_rating(body: dict[str, Any], year: int, member_id: int) -> Any:
+    """党委综评 (committee): set a member's rated level, with a reason (audited)."""
+    r = periods.adjust_rating(api_user(), _committee_id(), member_id, year, body["stars"],
+                              body["reason"])
+    return {"member_id": r.member_id, "year": r.year, "points": r.points_x10,
+            "stars": r.stars, "level": r.level, "adjust_note": r.adjust_note,
+            "adjusted_at": r.adjusted_at}
 
 
 @blp.route("/rounds/<int:round_id>/feed", methods=["POST"])

@@ -160,7 +160,9 @@ def review_cmd(year: int, committee_name: str | None, username: str | None) -> N
     except ApiError as err:
         db.session.rollback()
         raise _fail(err) from None
-    click.echo(f"{committee.name} {year}年度：已评定 {n} 名党员")
+    unrated = periods.unrated_members(committee.id, year)
+    note = f"，其中 {len(unrated)} 名没有积分记录，记为“未评定”" if unrated else ""
+    click.echo(f"{committee.name} {year}年度：已评定 {n} 名党员{note}")
 
 
 @points_cli.command("export-stars")

@@ -36,6 +36,10 @@ from server.points.rules import Item, RuleSet, cap_problem, entry_problem
 log = logging.getLogger(__name__)
 
 REASON_MAX, EVIDENCE_MAX = 200, 500
+SELF_APPROVAL = ApiError(
+    "self_approval", "录入人不能审定自己录入的积分，请由支委会其他成员审定"
+    "（只有一人的支部可在积分规则中设 allow_self_approval = true）",
+    "the person who entered an entry cannot approve it (rule set: allow_self_approval)", 409)
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,9 @@ def approve_entry(user: Any, entry_id: Any, note: Any = "") -> PointsEntry:
     if item is None:
         raise bad("unknown_item", f"{entry.year}年积分规则中已没有该项目（{entry.item_key}），"
                   "请退回后重新录入", f"item {entry.item_key} is no longer in the rules", "item")
+    if entry.entered_by == user.id and not rules.allow_self_approval:
+        db.session.rollback()
+        raise SELF_APPROVAL
     cap_check(entry, item, rules)
     entry.status, entry.decided_by, entry.decided_at = "approved", user.id, utcnow()
     entry.decision_note = clean_field(note, "note", "审定意见", 200, False)

@@ -18,7 +18,7 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Member
 from server.points import ledger, visibility
-from server.points.access import require_manager
+from server.points.access import require_manager, safe_id
 from server.points.calendar import Period, PeriodError, china_date, periods_of
 from server.points.models import PointsEntry, PointsPeriod, StarRating
 from server.points.rulebook import rules_for_committee
@@ -103,6 +103,14 @@ def close_period(user: Any, committee_id: int, period: Period) -> PointsPeriod:
     if row.status != "open":
         db.session.rollback()
         return period_row(committee_id, period)  # type: ignore[return-value]  # idempotent
+    still_open = [q for q in periods_of(period.year)
+                  if period.is_year and not q.is_year and state_of(committee_id, q) == "open"]
+    if still_open:
+        db.session.rollback()
+        names = "、".join(q.label.removeprefix(f"{period.year}年") for q in still_open)
+        raise ApiError("quarter_open", f"{period.year}年{names}尚未关闭，请先关闭各季度再关闭年度",
+                       f"close {', '.join(q.code for q in still_open)} before the year", 409,
+                       "period")
     waiting = ledger.pending_count(committee_id=committee_id, period=period)
     if waiting:
         db.session.rollback()
@@ -145,10 +153,27 @@ def publish_period(user: Any, committee_id: int, period: Period,
     return row
 
 
+def unrated_members(committee_id: int, year: int) -> list[Member]:
+    """Party members of the committee with no approved entry in the year: 党委综评
+    rates them 未评定 (not the fail level); the committee is shown them before rating."""
+    has = db.select(PointsEntry.member_id).where(
+        PointsEntry.committee_id == committee_id, PointsEntry.year == year,
+        PointsEntry.status == "approved", PointsEntry.member_id.is_not(None))
+    return list(db.session.execute(
+        db.select(Member).filter_by(committee_id=committee_id, is_party_member=True)
+        .where(Member.id.not_in(has)).order_by(Member.branch_id, Member.id)).scalars())
+
+
+def member_brief(m: Member) -> dict[str, Any]:
+    return {"id": m.id, "name": m.name, "member_no": m.member_no, "branch_id": m.branch_id,
+            "branch": m.branch.name}
+
+
 def review_year(user: Any, committee_id: int, year: int) -> int:
     """党委综评: write the year's star rating of every party member of the committee
     (年度评星定级资料库). Needs the year closed; may be redone during the objection
-    window after corrections. Returns the number of members rated."""
+    window after corrections (a rating the committee adjusted keeps its level).
+    Members without approved entries are 未评定. Returns the number of members rated."""
     require_manager(user)
     period = year_period(year)
     state, _ = effective_state(committee_id, period)
@@ -180,7 +205,7 @@ def review_year(user: Any, committee_id: int, year: int) -> int:
     for m in members:
         total = int(totals.get(m.id) or 0)
         vetoed = vetoes.get(m.id, [])
-        level = rules.member.star_level(total, vetoed=bool(vetoed))
+        level = rules.member.star_level(total, vetoed=bool(vetoed), unrated=m.id not in totals)
         note = "；".join(f"{items[e.item_key].label if e.item_key in items else e.item_key}"
                         f"（{e.reason}）" for e in vetoed)[:300]
         rating = existing.get(m.id) or StarRating(committee_id=committee_id, member_id=m.id,
@@ -188,7 +213,9 @@ def review_year(user: Any, committee_id: int, year: int) -> int:
         rating.branch_id = m.branch_id
         rating.points_x10 = total
         rating.deductions_x10 = -int(deductions.get(m.id) or 0)
-        rating.stars, rating.level, rating.veto_note = level.stars, level.label, note
+        if not rating.adjust_note or vetoed:
+            rating.stars, rating.level = level.stars, level.label
+        rating.veto_note = note
         rating.rule_set, rating.reviewed_by, rating.reviewed_at = rules.ref, user.id, now
         db.session.add(rating)
     row = _row_for_update(committee_id, period)
@@ -197,6 +224,46 @@ def review_year(user: Any, committee_id: int, year: int) -> int:
                  f"{year}: {len(members)} members rated")
     db.session.commit()
     return len(members)
+
+
+def adjust_rating(user: Any, committee_id: int, member_id: Any, year: int, stars: Any,
+                  reason: Any) -> StarRating:
+    """党委综评 adjusting one member's rated level (stars: 0 is the fail level) with a
+    reason (422 reason_required), audited. After the review, before the year is final;
+    a vetoed member's rating stays cancelled."""
+    require_manager(user)
+    period = year_period(year)
+    rating = db.session.execute(db.select(StarRating).filter_by(
+        committee_id=committee_id, member_id=safe_id(member_id), year=year)
+    ).scalar_one_or_none()
+    if rating is None:
+        raise ApiError("rating_not_found", f"{year}年度尚未对该党员进行党委综评",
+                       "no star rating for this member and year", 404, "member_id")
+    state, _ = effective_state(committee_id, period)
+    if state == "final":
+        raise _refuse("period_final", state, period, "再调整综评结果", "the year is final")
+    if rating.veto_note:
+        raise ApiError("rating_vetoed", "该党员因否决条件已取消评星资格，不能调整星级",
+                       "a vetoed member's rating cannot be adjusted", 409, "stars")
+    rules = rules_for_committee(committee_id, year)
+    levels = {0: rules.member.fail_label, **{s.stars: s.label for s in rules.member.stars}}
+    if isinstance(stars, bool) or not isinstance(stars, int) or stars not in levels:
+        raise ApiError("invalid_stars", f"星级应为 {'、'.join(map(str, levels))} 之一"
+                       f"（0 为“{rules.member.fail_label}”）",
+                       f"stars must be one of {sorted(levels)}", 422, "stars")
+    text = " ".join(str(reason or "").split())
+    if not text:
+        raise ApiError("reason_required", "请填写调整理由", "a reason is required", 422, "reason")
+    if len(text) > 200:
+        raise ApiError("reason_too_long", "调整理由不能超过 200 个字",
+                       "reason is longer than 200 characters", 422, "reason")
+    before = rating.level
+    rating.stars, rating.level = stars, levels[stars]
+    rating.adjust_note, rating.adjusted_by, rating.adjusted_at = text, user.id, utcnow()
+    audit.record(user, "points.rating_adjust", f"member:{rating.member_id}",
+                 f"{year}: {before} → {rating.level}（{text}）")
+    db.session.commit()
+    return rating
 
 
 def _zh_date(day: dt.date) -> str:

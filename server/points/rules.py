@@ -19,8 +19,15 @@ from server.points.amounts import AmountError, fmt, to_tenths
 KINDS = ("award", "bonus", "deduction", "veto")
 SUBJECTS = ("member", "group")
 CAP_PERIODS = ("year", "quarter")
-_TOP_KEYS = {"key", "year", "name", "committees", "objection_days", "member", "group"}
-_SCHEME_KEYS = {"label", "cap_per", "fail_label", "stars", "categories"}
+_TOP_KEYS = {"key", "year", "name", "committees", "objection_days", "allow_self_approval",
+             "member", "group"}
+_SCHEME_KEYS = {"label", "cap_per", "fail_label", "stars", "categories", "board_shows"}
+# What a group-chat board (and its share page) shows of named members beside rank and name:
+# stars (星级), points (积分), deductions (扣分), fail (the fail_label, 不合格),
+# veto (取消评星资格). Not listed: not shown.
+BOARD_SHOWS = ("stars", "points", "deductions", "fail", "veto")
+DEFAULT_BOARD_SHOWS = ("stars", "points", "deductions")
+UNRATED = "未评定"
 _CATEGORY_KEYS = {"key", "label", "description", "kind", "cap", "cap_per", "items"}
 _ITEM_KEYS = {"key", "label", "description", "points", "max_entry", "cap", "cap_per",
               "from_round"}
@@ -93,6 +100,7 @@ class Scheme:
     categories: tuple[Category, ...]
     stars: tuple[Star, ...] = ()
     fail_label: str = "不合格"
+    board_shows: tuple[str, ...] = DEFAULT_BOARD_SHOWS
     _items: dict[str, Item] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -112,10 +120,13 @@ class Scheme:
         squeezed = _squeeze(text)
         return next((i for i in self.items.values() if _squeeze(i.label) == squeezed), None)
 
-    def star_level(self, total: int, vetoed: bool = False) -> StarLevel:
-        """The star level a year's points give; a veto cancels it whatever the points."""
+    def star_level(self, total: int, vetoed: bool = False, unrated: bool = False) -> StarLevel:
+        """The star level a year's points give; a veto cancels it whatever the points.
+        `unrated`: the member has no entries for the year (未评定, not the fail level)."""
         if vetoed:
             return StarLevel(None, "取消评星资格", vetoed=True)
+        if unrated:
+            return StarLevel(None, UNRATED)
         reached = [s for s in self.stars if total >= s.min]
         if not reached:
             return StarLevel(0, self.fail_label)
@@ -133,6 +144,7 @@ class RuleSet:
     member: Scheme
     group: Scheme
     source: str = ""
+    allow_self_approval: bool = False  # 支委会审定 by the one who entered (one-person branches)
 
     @property
     def ref(self) -> str:
@@ -309,9 +321,14 @@ def _scheme(data: Any, subject: str, where: str) -> Scheme:
     stars = _stars(data.get("stars", []), where)
     if subject == "group" and stars:
         raise _fail(where, "party groups have no star levels")
+    shows = data.get("board_shows", list(DEFAULT_BOARD_SHOWS))
+    if (not isinstance(shows, list) or not all(isinstance(x, str) for x in shows)
+            or set(shows) - set(BOARD_SHOWS)):
+        raise _fail(where, f"'board_shows' must be a list of {BOARD_SHOWS}")
     return Scheme(subject=subject, label=_text(data, "label", where), cap_per=cap_per,
                   categories=cats, stars=stars,
-                  fail_label=_text(data, "fail_label", where, required=False) or "不合格")
+                  fail_label=_text(data, "fail_label", where, required=False) or "不合格",
+                  board_shows=tuple(shows))
 
 
 def _unique(values: Iterable[str], where: str, what: str) -> None:
@@ -331,6 +348,9 @@ def parse_rule_set(data: Mapping[str, Any], where: str = "rules") -> RuleSet:
     committees = data.get("committees", [])
     if not isinstance(committees, list) or not all(isinstance(c, str) for c in committees):
         raise _fail(where, "'committees' must be a list of committee names")
+    self_approval = data.get("allow_self_approval", False)
+    if not isinstance(self_approval, bool):
+        raise _fail(where, "'allow_self_approval' must be true or false")
     days = data.get("objection_days", 7)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 60:
         raise _fail(where, "'objection_days' must be an integer 0-60")
@@ -338,7 +358,7 @@ def parse_rule_set(data: Mapping[str, Any], where: str = "rules") -> RuleSet:
                    committees=tuple(c.strip() for c in committees), objection_days=days,
                    member=_scheme(data.get("member"), "member", f"{where}.member"),
                    group=_scheme(data.get("group"), "group", f"{where}.group"),
-                   source=where)
+                   source=where, allow_self_approval=self_approval)
 
 
 def load_rule_set(path: Path) -> RuleSet:

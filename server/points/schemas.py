@@ -57,6 +57,9 @@ class PointsSchemeOut(ma.Schema):
     label = ma.fields.String()
     cap_per = ma.fields.String()
     fail_label = ma.fields.String()
+    board_shows = ma.fields.List(ma.fields.String(), metadata={
+        "description": "what a group-chat board shows of named members: stars, points, "
+                       "deductions, fail (the fail label), veto"})
     categories = ma.fields.List(ma.fields.Nested(PointsCategoryOut))
     stars = ma.fields.List(ma.fields.Nested(PointsStarOut))
 
@@ -66,6 +69,8 @@ class PointsRuleSetOut(ma.Schema):
     name = ma.fields.String()
     year = ma.fields.Integer()
     objection_days = ma.fields.Integer()
+    allow_self_approval = ma.fields.Boolean(metadata={
+        "description": "the one who entered an entry may approve it (one-person branches)"})
     member = ma.fields.Nested(PointsSchemeOut)
     group = ma.fields.Nested(PointsSchemeOut)
 
@@ -221,9 +226,36 @@ class PointsPeriodOut(ma.Schema):
     reviewed_at = UtcDateTime(allow_none=True)
 
 
+class PointsUnratedOut(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    member_no = ma.fields.String()
+    branch_id = ma.fields.Integer()
+    branch = ma.fields.String()
+
+
 class PointsReviewOut(ma.Schema):
     year = ma.fields.Integer()
-    rated = ma.fields.Integer()
+    rated = ma.fields.Integer(metadata={"description": "members rated (0 before the review)"})
+    unrated = ma.fields.List(ma.fields.Nested(PointsUnratedOut), metadata={
+        "description": "party members without approved entries for the year: rated 未评定"})
+
+
+class PointsAdjustIn(ma.Schema):
+    stars = ma.fields.Integer(required=True, strict=True, metadata={
+        "description": "the level: a star count of the rule set, or 0 for its fail label"})
+    reason = ma.fields.String(load_default="", validate=Length(max=400), metadata={
+        "description": "required (422 reason_required when empty); recorded in the audit log"})
+
+
+class PointsRatingOut(ma.Schema):
+    member_id = ma.fields.Integer()
+    year = ma.fields.Integer()
+    points = Tenths()
+    stars = ma.fields.Integer(allow_none=True)
+    level = ma.fields.String()
+    adjust_note = ma.fields.String()
+    adjusted_at = ma.fields.DateTime(allow_none=True)
 
 
 class PointsFeedIn(ma.Schema):

@@ -31,6 +31,8 @@ RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/periods/<period>/publish", "period_publish", periods.period_publish, ["POST"]),
     ("/periods/<int:year>/review", "year_review", periods.year_review, ["POST"]),
     ("/periods/<int:year>/stars.xlsx", "stars_export", periods.stars_export, ["GET"]),
+    ("/ratings/<int:year>/<int:member_id>/adjust", "rating_adjust", periods.rating_adjust,
+     ["POST"]),
     ("/rectifications", "rectifications", rectification.rectification_page, ["GET"]),
     ("/rectifications", "rectification_add", rectification.rectification_add, ["POST"]),
     ("/rectifications/<int:item_id>/close", "rectification_close",

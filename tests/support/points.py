@@ -16,6 +16,8 @@ from server.core.db import db
 from server.organization.models import Branch, Committee, Member, PartyGroup
 
 PASSWORD = "correct horse 1"
+APPROVERS = {"sec_a": "wei_a", "sec_b": "wei_b", "wei_a": "sec_a", "wei_b": "sec_b",
+             "dangwei": "sec_a"}
 Q1_PUBLISH = dt.datetime(2026, 4, 2, 2, 0)  # 10:00 China time on 2 April 2026
 
 
@@ -36,6 +38,11 @@ class World:
 
     def auth(self, name: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys[name]}"}
+
+    def approver(self, enterer: str) -> User:
+        """Who approves what `enterer` entered: another member of the branch committee
+        (the committee account approves what the secretaries' colleagues enter)."""
+        return self.user(APPROVERS.get(enterer, "dangwei"))
 
 
 def build_world() -> World:
@@ -61,7 +68,10 @@ def build_world() -> World:
     db.session.commit()
     world = World(c.id, a.id, b.id, [g1.id, g2.id], [m.id for m in members_a],
                   [m.id for m in members_b], masses.id)
+    # wei_a / wei_b: a second member of each branch committee, who approves what the
+    # secretary entered (支委会审定 is not the one who entered the entry)
     for name, role, branch in (("sec_a", "secretary", a.id), ("sec_b", "secretary", b.id),
+                               ("wei_a", "secretary", a.id), ("wei_b", "secretary", b.id),
                                ("dangwei", "committee", None), ("organizer", "organizer", None)):
         # Straight into the table with one shared hash: hashing per user makes setup slow.
         user = User(username=name, password_hash=_password_hash(), role=role,

@@ -24,11 +24,15 @@ class StarRating(db.Model):
     year: Mapped[int] = mapped_column(Integer)
     points_x10: Mapped[int] = mapped_column(Integer)
     deductions_x10: Mapped[int] = mapped_column(Integer, default=0)  # a magnitude
-    stars: Mapped[int | None] = mapped_column(Integer)  # None: vetoed; 0: 不合格
-    level: Mapped[str] = mapped_column(String(20))  # the label, e.g. 三星 / 不合格
+    stars: Mapped[int | None] = mapped_column(Integer)  # None: vetoed or 未评定; 0: 不合格
+    level: Mapped[str] = mapped_column(String(20))  # the label, e.g. 三星 / 不合格 / 未评定
     veto_note: Mapped[str] = mapped_column(String(300), default="")
     rule_set: Mapped[str] = mapped_column(String(60))
     reviewed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reviewed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # 党委综评 adjusting the level the points gave: the reason, who and when
+    adjust_note: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    adjusted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    adjusted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     member: Mapped[Member] = relationship()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from urllib.parse import quote
 
-from flask import Response, flash, render_template
+from flask import Response, flash, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
 from server.accounts import audit
@@ -14,9 +14,11 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Committee
 from server.points import access, export, periods
+from server.points.models import StarRating
 from server.points.operations import parse_period_field
 from server.points.pages import common
 from server.points.pages.common import MANAGERS, READERS
+from server.points.rulebook import rules_for_committee
 
 
 def _committee() -> Committee:
@@ -38,12 +40,21 @@ def periods_page() -> str:
     rows = periods.overview(committee.id, year)
     ratings = export.star_rows(committee.id, year)
     by_level = Counter(r["level"] for r in ratings)
+    unrated = periods.unrated_members(committee.id, year)
     if common.user().role == "secretary":
         own = access.load_branch(common.user(), access.scope_of(common.user()).branch_id)
         ratings = [r for r in ratings if r["branch_id"] == own.id]
+        unrated = [m for m in unrated if m.branch_id == own.id]
+    rated = {r.member.member_no: r for r in db.session.execute(
+        db.select(StarRating).filter_by(committee_id=committee.id, year=year)).scalars()}
+    try:
+        rules = rules_for_committee(committee.id, year)
+    except ApiError:
+        rules = None
     return render_template("points/periods.html", committee=committee, year=year, rows=rows,
                            ratings=ratings, by_level=by_level, can_manage=common.can_manage(),
-                           years=[year - 1, year, year + 1])
+                           years=[year - 1, year, year + 1], unrated=unrated, rated=rated,
+                           rules=rules)
 
 
 def _act(action: str, code: str) -> BaseResponse:
@@ -86,6 +97,23 @@ def year_review(year: int) -> BaseResponse:
         common.flash_error(err)
     else:
         flash(f"党委综评完成：已评定 {n} 名党员的{year}年度星级", "success")
+    return common.back("periods", year=year)
+
+
+@require_console_role(*MANAGERS)
+def rating_adjust(year: int, member_id: int) -> BaseResponse:
+    """党委综评: adjust one member's rated level, with a reason."""
+    committee = _committee()
+    try:
+        raw = request.form.get("stars", "").strip()
+        stars = int(raw) if raw.isdigit() and len(raw) < 3 else -1
+        r = periods.adjust_rating(common.user(), committee.id, member_id, year, stars,
+                                  request.form.get("reason", ""))
+    except ApiError as err:
+        db.session.rollback()
+        common.flash_error(err)
+    else:
+        flash(f"已调整{r.member.name}的{year}年度星级为“{r.level}”（已记入操作日志）", "success")
     return common.back("periods", year=year)
 
 
