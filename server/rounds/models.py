@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.accounts.models import utcnow
@@ -30,8 +30,10 @@ class Round(db.Model):
     branch_id: Mapped[int | None] = mapped_column(ForeignKey("branches.id"), index=True)
     year: Mapped[int | None] = mapped_column(Integer, index=True,  # 考核年度
                                              default=lambda: utcnow().year)
-    rehearsal: Mapped[bool] = mapped_column(default=False)  # open as 演练: never official
-    announce_on_close: Mapped[bool] = mapped_column(default=False)  # 当场公布 on the projector
+    rehearsal: Mapped[bool] = mapped_column(default=False,  # open as 演练: never official
+                                            server_default=false())
+    announce_on_close: Mapped[bool] = mapped_column(default=False,  # 当场公布 on the projector
+                                                    server_default=false())
     status: Mapped[str] = mapped_column(String(20), default="draft", index=True)
     show_live_results: Mapped[bool] = mapped_column(default=False)
     closes_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -84,7 +86,8 @@ class Subject(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     note: Mapped[str] = mapped_column(String(200), default="")  # e.g. 职务
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
-    section: Mapped[str] = mapped_column(String(40), default="")  # the form's section key
+    section: Mapped[str] = mapped_column(String(40), default="",  # the form's section key
+                                         server_default="")
 
     round: Mapped[Round] = relationship(back_populates="subjects")
 

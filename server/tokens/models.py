@@ -7,7 +7,7 @@ Its primary key is the authority for "one token, one ballot".
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import db
@@ -19,7 +19,7 @@ class Token(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
     category_id: Mapped[int] = mapped_column(ForeignKey("voter_categories.id"))
-    rehearsal: Mapped[bool] = mapped_column(default=False)  # a 演练 slip, purged with it
+    rehearsal: Mapped[bool] = mapped_column(default=False, server_default=false())  # 演练 slip
 
 
 class SpentToken(db.Model):
