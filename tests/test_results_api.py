@@ -281,11 +281,11 @@ def test_publish_is_blocked_below_the_participation_threshold(app, client, key):
     rid = rnd["id"]
     res = results_of(client, key, rid)
     assert res["validity"]["publishable"] is False
-    assert "16.67%" in res["validity"]["reason"] and "66.67%" in res["validity"]["reason"]
+    assert "16.67%" in res["validity"]["reason"] and "三分之二" in res["validity"]["reason"]
     refused = lifecycle(client, key, rid, "publish")
     assert refused.status_code == 409
     assert refused.json["error"]["code"] == "turnout_below_threshold"
-    assert "参评率 16.67%（实到 5 / 应到 30）未达到应到人数的66.67%" in (
+    assert "参评率 16.67%（实到 5 / 应到 30）未达到应到人数的三分之二" in (
         refused.json["error"]["message"])
     assert client.get(f"/api/v1/rounds/{rid}", headers=key).json["status"] == "closed"
     assert client.get(f"/api/v1/rounds/{rid}/receipts").status_code == 409
@@ -301,12 +301,12 @@ def test_console_says_why_it_cannot_publish(app, client, key):
     client.post("/console/login", data={"csrf_token": csrf_token(login),
                                         "username": "organizer", "password": "correct horse 1"})
     page = client.get(f"/console/rounds/{rid}").get_data(as_text=True)
-    assert "参评率 20.0%（实到 6 / 应到 30）未达到应到人数的66.67%" in page
+    assert "参评率 20.0%（实到 6 / 应到 30）未达到应到人数的三分之二" in page
     assert "发布结果" not in page
     assert "下载 Excel" in page
     res = client.post(f"/console/rounds/{rid}/publish", data={"csrf_token": csrf_token(page)},
                       follow_redirects=True)
-    assert "未达到应到人数的66.67%" in res.get_data(as_text=True)
+    assert "未达到应到人数的三分之二" in res.get_data(as_text=True)
     assert client.get(f"/api/v1/rounds/{rid}", headers=key).json["status"] == "closed"
     results = client.get(f"/console/rounds/{rid}/results").get_data(as_text=True)
     assert "不能发布" in results

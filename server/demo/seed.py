@@ -12,6 +12,8 @@ from server.accounts.models import User
 from server.accounts.operations import create_user
 from server.core.db import db
 from server.core.files import private_dir, write_private
+from server.demo.decided import RESULTS as DECIDED_RULES
+from server.demo.decided import seed_decided
 from server.forms.models import Form
 from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
@@ -64,11 +66,11 @@ DESIGNED_FORM: dict[str, Any] = {
                     {"key": "incompetent", "label": "不称职", "points": 65},
                     {"key": "unknown", "label": "不了解", "abstain": True}]},
     ],
-    "results": {"min_turnout": 0.6667,
-                "flags": [{"grade": "incompetent", "share_above": 0.3333,
-                           "label": "“不称职”率超过三分之一"},
-                          {"grade": "poor", "share_above": 0.3333,
-                           "label": "“差”率超过三分之一"}]},
+    "results": {"min_turnout": "2/3",
+                "flags": [{"grade": "incompetent", "share_above": "1/3",
+                           "label": "“不称职”票超过三分之一"},
+                          {"grade": "poor", "share_above": "1/3",
+                           "label": "“差”票超过三分之一"}]},
 }
 
 
@@ -104,7 +106,8 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         samples: list[str] = []
         appraisal = create_round(
             committee.id, "appraisal", "2026年度领导班子和领导人员民主测评",
-            [{"name": n, "note": t} for n, t in LEADERS], APPRAISAL_CATEGORIES)
+            [{"name": n, "note": t} for n, t in LEADERS], APPRAISAL_CATEGORIES,
+            results=DECIDED_RULES)
         samples += _slips(appraisal, base_url, folder)
         recommend = create_round(
             committee.id, "recommendation", "2026年度后备干部民主推荐",
@@ -120,6 +123,9 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
+        cid = committee.id
+        seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
+        committee = db.session.get(Committee, cid)  # voting closed the session
     forms = seed_forms(committee.id)
     rounds = db.session.execute(
         db.select(Round).filter_by(committee_id=committee.id).order_by(Round.id)).scalars().all()

@@ -73,15 +73,19 @@ def _appraisal_part(a: dict[str, Any]) -> dict[str, Any]:
     subjects = []
     for s in a["subjects"]:
         rows = [c for c in s["criteria"] if c["key"] in basis]
-        counts = {g["key"]: sum(next(x["count"] for x in c["grades"] if x["key"] == g["key"])
-                                for c in rows) for g in a["grades"]}
-        answered = sum(c["answered"] for c in rows)
+        hidden = any(c["answered"] is None for c in rows)  # counts withheld (docs/results.md)
+        counts = {g["key"]: None if hidden else sum(
+            next(x["count"] for x in c["grades"] if x["key"] == g["key"]) for c in rows)
+            for g in a["grades"]}
+        answered = None if hidden else sum(c["answered"] for c in rows)
         subjects.append({
             "id": s["id"], "name": s["name"], "note": s["note"], "score": s["score"],
-            "rank": s["rank"], "flags": s["flags"], "answered": answered,
-            "abstained": sum(counts[g["key"]] for g in abstain),
+            "rank": s["rank"], "level": s.get("level"), "vetoes": s.get("vetoes", []),
+            "flags": s["flags"], "answered": answered,
+            "abstained": None if hidden else sum(counts[g["key"]] or 0 for g in abstain),
             "bars": [{"key": g["key"], "label": g["label"], "count": counts[g["key"]],
-                      "pct": pct(counts[g["key"]], answered)} for g in graded],
+                      "pct": None if hidden else pct(counts[g["key"]] or 0, answered or 0)}
+                     for g in graded],
         })
     return {"caption": "、".join(labels),
             "abstain_label": "、".join(g["label"] for g in abstain) or None,
@@ -103,7 +107,8 @@ def _scoring_board(s: dict[str, Any]) -> dict[str, Any]:
     top = sum(float(i["max"]) * float(i.get("weight", 1)) for i in s["items"])
     return {"kind": "scoring", "max_total": round(top, 2), "trim": s["trim"],
             "rows": [{"id": x["id"], "name": x["name"], "note": x["note"], "total": x["total"],
-                      "rank": x["rank"], "flags": x["flags"]}
+                      "rank": x["rank"], "level": x.get("level"), "vetoes": x.get("vetoes", []),
+                      "flags": x["flags"]}
                      for x in (by_id[i] for i in s["order"])]}
 
 

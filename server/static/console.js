@@ -180,12 +180,14 @@
       var row = el("div", "pj-grade");
       row.appendChild(el("span", "pj-grade-label", bar.label));
       row.appendChild(hbar(bar.pct, "g" + i));
-      row.appendChild(el("span", "pj-grade-val", bar.count + "票 " + fixed(bar.pct, 1) + "%"));
+      row.appendChild(el("span", "pj-grade-val", bar.count === null ? "—" : bar.count + "票 " + fixed(bar.pct, 1) + "%"));
       card.appendChild(row);
     });
     var foot = el("div", "pj-card-foot");
     if (b.abstain_label) foot.appendChild(el("span", null, b.abstain_label + " " + s.abstained));
     if (s.rank) foot.appendChild(el("span", null, "第 " + s.rank + " 名"));
+    if (s.level) foot.appendChild(el("span", "pj-flag", "考核等次：" + s.level));
+    (s.vetoes || []).forEach(function (f) { foot.appendChild(el("span", "pj-flag", "一票否决：" + f)); });
     s.flags.forEach(function (f) { foot.appendChild(el("span", "pj-flag", f)); });
     card.appendChild(foot);
     return card;
@@ -207,7 +209,8 @@
     } else {
       row.appendChild(hbar(b.max_total ? (r.total || 0) / b.max_total * 100 : 0, ""));
       row.appendChild(el("span", "pj-rank-val", fixed(r.total, 2) + "分"));
-      row.appendChild(el("span", "pj-rank-tag", (r.flags || []).join(" ")));
+      row.appendChild(el("span", "pj-rank-tag", [r.level ? "考核等次：" + r.level : ""].concat(
+        (r.vetoes || []).map(function (f) { return "一票否决：" + f; }), r.flags || []).join(" ").trim()));
     }
     return row;
   }
