@@ -2,6 +2,7 @@
 
 from bot.models import BotPost, ChatTarget, WecomUser  # noqa: F401  (the bot's tables)
 from server.accounts.models import ApiKey, AuditEntry, User
+from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
 from server.forms.models import Form, FormVersion
 from server.miniprogram.models import (
     SessionClaim,
@@ -28,6 +29,8 @@ __all__ = [
     "Member", "PartyGroup",
     "PointsEntry", "PointsPeriod", "RectificationItem", "Round", "StarRating",
     "SpentToken", "Subject", "Token", "User", "VoterCategory",
+    # combined assessments (server/assessment)
+    "Assessment", "AssessmentPart", "AssessmentScore",
     # mini-program (server/miniprogram, server/voting/comments.py)
     "BallotComment", "SessionClaim", "SessionPoolToken", "SlipCode", "StaffSession",
     "WechatBinding",

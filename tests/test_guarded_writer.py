@@ -53,6 +53,7 @@ WRITERS = {
     "server/results/export_csv.py": "results export.csv",
     "server/points/export.py": "star-rating record (console and CLI)",
     "server/points/pages/sheets.py": "points import template",
+    "server/assessment/export.py": "combined assessment export.xlsx",
 }
 GUARDED = "server/core/spreadsheet.py"
 MAKERS = re.compile(r"\bWorkbook\(|csv\.(writer|DictWriter)\(|xlsxwriter|odf\b")
@@ -179,6 +180,24 @@ def hostile(app, tmp_path):
     return runner, key, ids
 
 
+def assessment_xlsx(app, client, auth) -> list[str]:
+    """A combined assessment of a published round whose subjects are the hostile roster."""
+    from server.assessment.operations import create_assessment
+    from tests.support.assessment import published
+
+    with app.app_context():
+        cid = db.session.execute(db.select(Committee.id).filter_by(name=COMMITTEE)).scalar_one()
+        members = db.session.execute(db.select(Member).order_by(Member.id)).scalars().all()
+        rnd = published(cid, "appraisal", "+民主测评", [
+            {"name": m.name, "note": m.member_no, "member_id": m.id} for m in members],
+            [dict.fromkeys(range(len(members)), "competent")])
+        aid = create_assessment(cid, None, "=综合(1+1)", 2026, [], [
+            {"label": "@民主测评", "round_id": rnd, "weight": "100%"}]).id
+    res = client.get(f"/api/v1/assessments/{aid}/export.xlsx", headers=auth)
+    assert res.status_code == 200, res.get_data(as_text=True)[:200]
+    return check_xlsx(res.data)
+
+
 def test_hostile_roster_through_every_writer(app, client, hostile, tmp_path):
     runner, key, ids = hostile
     auth = {"Authorization": f"Bearer {key}"}
@@ -215,6 +234,7 @@ def test_hostile_roster_through_every_writer(app, client, hostile, tmp_path):
     outputs["server/results/export_csv.py"] = [results_csv]
     outputs["server/points/export.py"] = [stars_console, stars_cli]
     outputs["server/points/pages/sheets.py"] = [template]
+    outputs["server/assessment/export.py"] = [lambda: assessment_xlsx(app, client, auth)]
     assert set(outputs) == set(WRITERS)
 
     closes = [["points", "close", f"2026Q{q}", "--committee", COMMITTEE, "--as", "dangwei"]
@@ -234,3 +254,5 @@ def test_hostile_roster_through_every_writer(app, client, hostile, tmp_path):
                 _escaped_all(texts, ["=测评(2+3)"])
             if module == "server/points/export.py":
                 _escaped_all(texts, [BRANCH, GROUP, "+1", "=3"])
+            if module == "server/assessment/export.py":
+                _escaped_all(texts, ["@民主测评", BRANCH])

@@ -225,6 +225,20 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "bot_console.users_page": KEEPERS,
     "bot_console.user_link": KEEPERS,
     "bot_console.user_unlink": KEEPERS,
+    # combined assessments (综合考核) and a member's history: like rounds
+    "assessment.list_assessments": READERS,
+    "assessment.read": READERS,
+    "assessment.export_xlsx": READERS,
+    "assessment.member_history": READERS,
+    "assessment.create": STAFF,
+    "assessment.set_parts": STAFF,
+    "assessment.upload_sheet": STAFF,
+    "assessment_console.assessments": READERS,
+    "assessment_console.detail": READERS,
+    "assessment_console.member_history": READERS,
+    "assessment_console.create": STAFF,
+    "assessment_console.set_parts": STAFF,
+    "assessment_console.upload_sheet": STAFF,
 }
 
 
@@ -310,6 +324,33 @@ def _spare_user(app, s: Site, active: bool = True) -> int:
         return user.id
 
 
+def _assessment(app, s: Site) -> tuple[int, bytes]:
+    """A combined assessment of the site's committee (its published round and a sheet
+    part) and a sheet for it."""
+    from server.accounts.models import User
+    from server.assessment.operations import create_assessment
+    from server.organization.models import Member
+
+    with app.app_context():
+        user = db.session.get(User, s.users["organizer"])
+        a = create_assessment(s.committee_id, user, "角色测试", 2026, [], [
+            {"label": "民主测评", "round_id": s.rounds["published"], "weight": "60%"},
+            {"label": "业绩考核", "weight": "40%"}])
+        no = db.session.get(Member, s.members_a[0]).member_no
+        return a.id, _sheet([["工号", "分数"], [no, 90]])
+
+
+def _sheet(rows: list[list[Any]]) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    for row in rows:
+        wb.active.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
 def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
     """For each endpoint, a request it would accept from a role it lets in."""
     s = w.site
@@ -322,6 +363,7 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
                             for _ in range(2))
         definition = presets()["appraisal"]
     member, branch = s.members_a[0], s.branch_a
+    assessment, sheet = _assessment(app, s)
     entry = {"member_id": member, "item": "branch_meeting", "period": "2026Q1",
              "reason": "参加主题党日"}
     rect = {"branch_id": branch, "problem": "问题", "source": "巡察", "owner": "张三",
@@ -585,6 +627,29 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "bot_console.users_page": lambda: Call("GET", "/console/bot/users"),
         "bot_console.user_link": lambda: Call("POST", "/console/bot/users", data={}),
         "bot_console.user_unlink": lambda: Call("POST", "/console/bot/users/1/unlink", data={}),
+        "assessment.list_assessments": lambda: Call("GET", "/api/v1/assessments"),
+        "assessment.read": lambda: Call("GET", f"/api/v1/assessments/{assessment}"),
+        "assessment.export_xlsx": lambda: Call(
+            "GET", f"/api/v1/assessments/{assessment}/export.xlsx"),
+        "assessment.member_history": lambda: Call("GET", f"/api/v1/members/{member}/history"),
+        "assessment.create": lambda: Call("POST", "/api/v1/assessments", {"title": "角色测试"}),
+        "assessment.set_parts": lambda: Call(
+            "POST", f"/api/v1/assessments/{assessment}/parts", {"parts": [
+                {"label": "民主测评", "round_id": published, "weight": "60%"},
+                {"label": "业绩考核", "weight": "40%"}]}),
+        "assessment.upload_sheet": lambda: Call(
+            "POST", f"/api/v1/assessments/{assessment}/sheet",
+            data={"file": (io.BytesIO(sheet), "业绩考核.xlsx"), "part": "业绩考核"}),
+        "assessment_console.assessments": lambda: Call("GET", "/console/assessments"),
+        "assessment_console.detail": lambda: Call("GET", f"/console/assessments/{assessment}"),
+        "assessment_console.member_history": lambda: Call(
+            "GET", f"/console/members/{member}/history"),
+        "assessment_console.create": lambda: Call("POST", "/console/assessments",
+                                                  data={"title": "角色测试"}),
+        "assessment_console.set_parts": lambda: Call(
+            "POST", f"/console/assessments/{assessment}/parts", data={}),
+        "assessment_console.upload_sheet": lambda: Call(
+            "POST", f"/console/assessments/{assessment}/sheet", data={}),
     }
 
 
