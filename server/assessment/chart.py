@@ -33,14 +33,18 @@ def line_chart(series: Sequence[tuple[str, Mapping[int, float | None]]],
     values = [v for _, pts in series for v in pts.values() if v is not None]
     if not years or not values:
         return Markup("")
-    ticks = _ticks(min(values), max(values))
+    margin = max((max(values) - min(values)) * 0.12, 1.0)  # room for the value labels
+    ticks = _ticks(min(values) - margin, max(values) + margin)
     lo, hi = ticks[0], ticks[-1]
     legend_h = 18 * math.ceil(len(series) / 2)
-    left, right, top, bottom = 44, 16, 22 if title else 12, 28 + legend_h
+    left, right, top, bottom = 44, 16, 30 if title else 14, 28 + legend_h
     plot_w, plot_h = width - left - right, height - top - bottom
+    inset = 28  # the first and last year stand clear of the axes
 
     def x(i: int) -> float:
-        return left + (plot_w / 2 if len(years) == 1 else plot_w * i / (len(years) - 1))
+        if len(years) == 1:
+            return left + plot_w / 2
+        return left + inset + (plot_w - 2 * inset) * i / (len(years) - 1)
 
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - lo) / (hi - lo))

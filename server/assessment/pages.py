@@ -171,7 +171,7 @@ def member_history(member_id: int) -> str:
     lines = [(s["label"], {p["year"]: p["score"] for p in s["points"] if p["year"] is not None})
              for s in hist["series"]]
     return render_template("assessment/member.html", hist=hist,
-                           chart=line_chart(lines, title="历年得分", width=640, height=280))
+                           chart=line_chart(lines, width=640, height=280))
 
 
 RULES: list[tuple[str, str, Any, list[str]]] = [
