@@ -169,6 +169,17 @@ def test_levels_and_veto_through_the_api_and_exports(app, client, key) -> None:
     assert by_name["对象1"][level_col] == "称职（“优秀”并列待定）"
     assert "一票否决：廉政一票否决" in by_name["对象0"][-1]
 
+    # the console's results page: 等次, 称职以上率, the veto and the quota tie
+    from tests.conftest import csrf_token
+
+    login = client.get("/console/login").get_data(as_text=True)
+    client.post("/console/login", data={"csrf_token": csrf_token(login),
+                                        "username": "organizer", "password": "correct horse 1"})
+    page = client.get(f"/console/rounds/{rnd['id']}/results").get_data(as_text=True)
+    for words in ("<th>考核等次</th>", "称职以上率", "一票否决：廉政一票否决", "“优秀”并列待定",
+                  "名额边界上综合得分（显示值）相同者均不评为该等次"):
+        assert words in page, words
+
     # after publish the projector shows the 等次 too
     from server.results.view import forget_projector
     from tests.support.rounds_http import lifecycle
