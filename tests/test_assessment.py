@@ -278,3 +278,32 @@ def test_combine_ranks_shown_values_and_needs_every_part():
     assert out[1]["rank"] == out[2]["rank"] == 1
     assert out[3]["rank"] is None and out[3]["missing"] == ["乙"]
     assert notes == []
+
+
+def test_the_demo_shows_a_combined_result_levels_and_last_year(app, client):
+    """`make run`'s demo: 民主测评 + the shipped 业绩考核 sheet + 党建考核, and 2025 beside 2026."""
+    from server.assessment.models import Assessment
+    from server.demo.seed import seed_demo
+
+    with app.app_context():
+        seed_demo("http://127.0.0.1:5000")
+        aid = db.session.execute(db.select(Assessment.id)).scalar_one()
+    page = client.get("/console/login").get_data(as_text=True)
+    from tests.conftest import csrf_token
+
+    client.post("/console/login", data={"csrf_token": csrf_token(page), "username": "demo",
+                                         "password": "pingyi-demo"})
+    body = client.get(f"/api/v1/assessments/{aid}").json
+    rows = {s["name"]: (s["score"], s["rank"], s["level"]) for s in body["result"]["subjects"]}
+    assert rows == {"李明华": (92.8, 1, "优秀"), "王建国": (90.8, 2, "优秀"),
+                    "刘秀英": (89.6, 3, "称职"), "张志强": (88.0, 4, "称职"),
+                    "赵丽娟": (87.4, 5, "称职"), "陈海涛": (86.2, 6, "称职")}
+    assert [u["name"] for u in body["result"]["unmatched"]] == ["领导班子（整体）"]
+    assert body["result"]["complete"] is True
+    wang = next(s["member_id"] for s in body["result"]["subjects"] if s["name"] == "王建国")
+    history = client.get(f"/api/v1/members/{wang}/history").json
+    appraisal = next(s for s in history["series"] if s["kind"] == "appraisal")
+    assert [(p["year"], p["score"], p["rank"], p["level"]) for p in appraisal["points"]] == [
+        (2025, 93.0, None, "不称职"), (2026, 91.0, 2, "称职")]  # vetoed last year
+    html = client.get(f"/console/assessments/{aid}").get_data(as_text=True)
+    assert html.count('<svg class="yoy-chart"') == 6 and "2025年" in html

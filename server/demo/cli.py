@@ -35,6 +35,7 @@ def seed(base_url: str) -> None:
     if info.get("forms"):
         names = "、".join(name for _, name in info["forms"][:3])
         click.echo(f"  forms        : {base}/console/forms   测评表 {names}")
+    click.echo(f"  assessments  : {base}/console/assessments   综合考核、考核等次、历年对比")
     slips = info["slips"]
     if slips:
         folder = Path(slips[0]).parent

@@ -12,6 +12,7 @@ from server.accounts.models import User
 from server.accounts.operations import create_user
 from server.core.db import db
 from server.core.files import private_dir, write_private
+from server.demo.combined import seed_combined
 from server.demo.decided import RESULTS as DECIDED_RULES
 from server.demo.decided import seed_decided
 from server.forms.models import Form
@@ -125,6 +126,7 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
         cid = committee.id
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
+        seed_combined(cid, LEADERS, APPRAISAL_CATEGORIES)  # 综合考核, last year published
         committee = db.session.get(Committee, cid)  # voting closed the session
     forms = seed_forms(committee.id)
     rounds = db.session.execute(
