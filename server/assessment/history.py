@@ -22,6 +22,7 @@ from server.rounds.models import Round, Subject
 SCORED = ("appraisal", "scoring")
 _VERSION = re.compile(r"-v\d+$")
 _YEAR_PREFIX = re.compile(r"^\s*\d{4}\s*年(度)?\s*")
+_REMARK = re.compile(r"\s*[（(][^（）()]*[）)]\s*$")  # "（已发布…）" after a title
 
 
 @dataclass
@@ -90,7 +91,7 @@ def subject_score(res: Mapping[str, Any], sid: int) -> tuple[float | None, Mappi
 
 
 def _label(rnd: Round, res: Mapping[str, Any]) -> str:
-    title = _YEAR_PREFIX.sub("", rnd.title) or rnd.title
+    title = _REMARK.sub("", _YEAR_PREFIX.sub("", rnd.title)) or rnd.title
     return f"{title} · {res['label']}" if res.get("label") else title
 
 
