@@ -151,13 +151,16 @@ def test_csv_and_pdf_carry_the_same_figures(app, client, key, tmp_path):
 
     res = export(client, key, rid, "csv")
     assert res.status_code == 200 and res.mimetype == "text/csv"
+    assert res.headers["Content-Type"] == "text/csv; charset=utf-8"
     assert res.data.startswith(b"\xef\xbb\xbf")
     text = res.data.decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["2026年度领导班子民主测评"]
-    head = next(r for r in rows if r and r[0] == "名次")
-    assert head[4:6] == ["优秀 票数", "优秀 比例"]
-    assert all(any(score in r for r in rows) for score in scores)
+    rows = list(csv.DictReader(io.StringIO(text)))  # tidy: one header, a row per figure
+    assert all(any(r["measure"] == "score" and r["category"] == "全部" and r["shown"] == score
+                   for r in rows) for score in scores)
+    excellent = next(r for r in rows if r["subject"] == "领导班子" and r["category"] == "全部"
+                     and r["criterion"] == "overall" and r["measure"] == "share:excellent")
+    assert (excellent["value"], excellent["unit"], excellent["shown"]) == (
+        "0.6875", "ratio", "68.75%")  # 11 of 16
 
     res = export(client, key, rid, "pdf")
     assert res.status_code == 200 and res.mimetype == "application/pdf"

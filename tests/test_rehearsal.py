@@ -134,7 +134,9 @@ def test_rehearse_vote_close_purge_then_hold_it_for_real(app, client, key):
     first = book[book.sheetnames[0]]
     assert first["A1"].value.startswith("【演练】") and "不计入正式结果" in first["A3"].value
     csv = client.get(f"/api/v1/rounds/{rid}/export.csv", headers=key).data.decode("utf-8-sig")
-    assert csv.startswith("【演练】")
+    lines = csv.splitlines()  # the tidy CSV: a rehearsal column, 1 on every row
+    assert lines[0].startswith("round_id,rehearsal,") and len(lines) > 1
+    assert all(line.startswith(f"{rid},1,") for line in lines[1:])
     assert rows_before != _rows(app, rid)
 
     purged = client.post(f"/api/v1/rounds/{rid}/purge", headers=key)

@@ -160,14 +160,16 @@ def test_levels_and_veto_through_the_api_and_exports(app, client, key) -> None:
 
     csv_text = client.get(f"/api/v1/rounds/{rnd['id']}/export.csv",
                           headers=key).data.decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(csv_text)))
-    head = next(r for r in rows if r and r[0] == "名次")
-    assert "考核等次" in head and "称职以上率" in head
-    level_col = head.index("考核等次")
-    by_name = {r[1]: r for r in rows if len(r) > level_col and r[1].startswith("对象")}
-    assert by_name["对象0"][0] == "—" and by_name["对象0"][level_col] == "不称职"
-    assert by_name["对象1"][level_col] == "称职（“优秀”并列待定）"
-    assert "一票否决：廉政一票否决" in by_name["对象0"][-1]
+    rows = [r for r in csv.DictReader(io.StringIO(csv_text)) if r["category"] == "全部"]
+
+    def shown(name: str, measure: str) -> list[str]:
+        return [r["shown"] for r in rows if r["subject"] == name and r["measure"] == measure]
+
+    assert shown("对象0", "rank") == [] and shown("对象0", "level") == ["不称职"]
+    assert shown("对象0", "veto") == ["廉政一票否决"]
+    assert shown("对象1", "level") == ["称职"] and shown("对象1", "level_tie") == ["优秀"]
+    assert shown("对象1", "rank") == shown("对象2", "rank") == ["1"]
+    assert shown("对象3", "rate:competent+") == ["80.00%"]
 
     # the console's results page: 等次, 称职以上率, the veto and the quota tie
     from tests.conftest import csrf_token

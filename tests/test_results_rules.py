@@ -309,7 +309,8 @@ def test_a_4_voter_category_at_30_percent_through_the_api(app, client, key) -> N
     # the exports hold nothing more: no row of 公司领导 alone in the CSV either
     text = client.get(f"/api/v1/rounds/{rnd['id']}/export.csv", headers=key).data.decode(
         "utf-8-sig")
-    assert not [r for r in csv.reader(io.StringIO(text)) if r and r[0].startswith("公司领导")]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert rows and not [r for r in rows if r["category"].startswith("公司领导")]
     login = client.get("/console/login").get_data(as_text=True)
     client.post("/console/login", data={"csrf_token": csrf_token(login),
                                         "username": "organizer", "password": "correct horse 1"})
@@ -348,9 +349,10 @@ def test_shown_ties_through_the_api_and_the_exports(app, client, key) -> None:
     assert [x["rank"] for x in out["scoring"]["subjects"]] == [1, 2, 2, 2, 5]
     text = client.get(f"/api/v1/rounds/{rnd['id']}/export.csv", headers=key).data.decode(
         "utf-8-sig")
-    ranks = [r[0] for r in csv.reader(io.StringIO(text)) if r and r[1:2]
-             and r[1].startswith("书记")]
-    assert ranks[:5] == ["1", "2", "2", "2", "5"]
+    ranks = [(r["subject"], r["value"]) for r in csv.DictReader(io.StringIO(text))
+             if r["measure"] == "rank"]
+    assert ranks == [("书记0", "1"), ("书记1", "2"), ("书记2", "2"), ("书记3", "2"),
+                     ("书记4", "5")]
 
 
 # ----------------------------------------------------------------- 6. trimming by total

@@ -5,6 +5,7 @@ table by the API, the console, the projector and the exports."""
 from __future__ import annotations
 
 import copy
+import csv
 import datetime as dt
 import io
 import json
@@ -303,13 +304,20 @@ def test_exports_hold_both_sections(app, client, tmp_path):
         assert words in text, words
     assert text.index("领导班子测评结果汇总表") < text.index("班子成员测评结果汇总表")
 
-    csv_text = files["csv"].decode("utf-8-sig")
-    assert "【领导班子测评结果汇总表】" in csv_text and "【班子成员测评结果汇总表】" in csv_text
-    team_part = csv_text[csv_text.index("【领导班子测评结果汇总表】"):
-                         csv_text.index("【班子成员测评结果汇总表】")]
-    assert "好 票数" in team_part and "不称职" not in team_part.split("\r\n")[2]
-    assert "1,领导班子,,86.67,3,50.00%,2,33.33%,0,0.00%,1,16.67%" in team_part
-    assert "2,李四,副总经理,75.00,0,0.00%,2,40.00%,1,20.00%,2,40.00%,1" in csv_text
+    # the tidy CSV: each section's rows on its own scale, keyed by the section
+    rows = list(csv.DictReader(io.StringIO(files["csv"].decode("utf-8-sig"))))
+    sections = {r["subject"]: r["section"] for r in rows if r["subject"]}
+    assert sections == {"领导班子": "appraisal:team", "张三": "appraisal:members",
+                        "李四": "appraisal:members"}
+    team = {r["measure"]: r["value"] for r in rows if r["subject"] == "领导班子"
+            and r["category"] == "全部" and r["criterion"] in ("", "overall")}
+    assert (team["rank"], team["score"], team["count:good"], team["share:good"],
+            team["share:poor"]) == ("1", "86.67", "3", "0.5", "0.1667")
+    assert "count:incompetent" not in team
+    li = {r["measure"]: r["shown"] for r in rows if r["subject"] == "李四"
+          and r["category"] == "全部" and r["criterion"] in ("", "overall")}
+    assert (li["rank"], li["score"], li["share:competent"], li["count:unknown"]) == (
+        "2", "75.00", "40.00%", "1")
 
 
 def test_a_designed_form_of_two_sections_through_the_api(app, client, tmp_path):

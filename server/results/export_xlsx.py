@@ -22,20 +22,30 @@ NUMBER_FORMATS = {"int": "0", "dec2": "0.00", "pct": "0.00%"}
 
 
 def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str = "text") -> Cell:
-    """Write one value: text (escaped against formulas by `xlsx_bytes`), numbers with
-    their format."""
+    """Write one value: text (escaped against formulas by `xlsx_bytes`), numbers rounded
+    as shown, with their format."""
     cell = ws.cell(row=row, column=col)
     if value is None:
         cell.value = DASH
     elif isinstance(value, str):
         cell.value = value
-    elif fmt == "pct":
-        cell.value = value / 100
-        cell.number_format = NUMBER_FORMATS["pct"]
     else:
-        cell.value = value
+        cell.value = shown_number(value, fmt)
         cell.number_format = NUMBER_FORMATS.get(fmt, "General")
     return cell
+
+
+def shown_number(value: float, fmt: str) -> float | int:
+    """The number as the cell shows it: a 2-decimal score as round(x, 2), a percentage
+    (37.5 meaning 37.5%) as the fraction of its 2-decimal percent (0.375, never
+    0.07690000000000001), a count as an int."""
+    if fmt == "pct":
+        return round(value / 100, 4)
+    if fmt == "dec2":
+        return round(value, 2)
+    if fmt == "int":
+        return int(value)
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def _banner(ws: Worksheet, row: int, width: int, text: str, size: int, bold: bool = True,

@@ -24,7 +24,8 @@ from server.results.view import ensure_k_safe
 FORMATS: dict[str, tuple[Callable[[Report], bytes], str]] = {
     "xlsx": (render_xlsx, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
     "pdf": (render_pdf, "application/pdf"),
-    "csv": (render_csv, "text/csv; charset=utf-8"),
+    # Flask adds "; charset=utf-8" to a text/* mimetype: written here it came twice
+    "csv": (render_csv, "text/csv"),
 }
 
 NOT_CLOSED = ApiError("round_not_closed", "投票结束并完成计票后才能导出结果",
@@ -51,6 +52,7 @@ def export_file(rnd: Any, fmt: str, user: Any | None) -> Response:
         from server.rounds.rehearsal import mark_report
 
         report = mark_report(report)
+        report.rehearsal = True
     data = render(report)
     audit.record(user, "round.export", f"round:{rnd.id}", fmt)
     db.session.commit()

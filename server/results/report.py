@@ -1,4 +1,5 @@
-"""The results report as plain tables, drawn the same way by the Excel, PDF and CSV exports.
+"""The results report as plain tables, drawn the same way by the Excel and PDF exports
+(the CSV, export_csv.py, is the same figures tidy, for programs).
 
 Sheets (sections): 汇总 (ranking), the detail sheets (one per subject for an
 appraisal; per voter-category group for a recommendation or scoring), and
@@ -101,10 +102,14 @@ class Report:
     subtitle: str
     sections: list[Section]
     footer: str
+    round_id: int = 0
+    results: dict[str, Any] = field(default_factory=dict)  # the k-safe results drawn
+    weights: dict[str, float] = field(default_factory=dict)  # category name -> weight
+    rehearsal: bool = False
 
 
 def format_value(value: Any, fmt: str) -> str:
-    """A cell as text (PDF, CSV)."""
+    """A cell as text (PDF)."""
     if value is None:
         return DASH
     if isinstance(value, str):
@@ -126,7 +131,7 @@ def _china(value: dt.datetime | None) -> str:
     return value.replace(tzinfo=dt.UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
-def _group_label(row: dict[str, Any], with_count: bool = True) -> str:
+def group_label(row: dict[str, Any], with_count: bool = True) -> str:
     """A category group's name; a merged group (其他) lists what it holds."""
     name = row["name"]
     if row.get("merged"):
@@ -134,7 +139,7 @@ def _group_label(row: dict[str, Any], with_count: bool = True) -> str:
     return f"{name}（{row['ballots']}人）" if with_count else name
 
 
-def _group_weight(row: dict[str, Any], weights: dict[str, float]) -> float:
+def group_weight(row: dict[str, Any], weights: dict[str, float]) -> float:
     return round(sum(weights.get(n, 0.0) for n in row["categories"]), 4)
 
 
@@ -255,9 +260,9 @@ def _appraisal_part(a: dict[str, Any], weights: dict[str, float], taken: set[str
         rows = []
         for group in a["by_category"]:
             sub = next(x for x in group["subjects"] if x["id"] == s["id"])
-            row = [_group_label(group, False), group["ballots"], sub["score"]]
+            row = [group_label(group, False), group["ballots"], sub["score"]]
             if a["weighted"]:
-                row.append(_group_weight(group, weights))
+                row.append(group_weight(group, weights))
             rows.append(row)
         if rows:
             head = [Head("参评类别"), Head("有效票"), Head("得分")]
@@ -301,7 +306,7 @@ def _recommendation(res: dict[str, Any], taken: set[str]) -> list[Section]:
         votes = {g["name"]: {c["id"]: c["votes"] for c in g["candidates"]} for g in groups}
         table = Table(
             "分类得票",
-            [[Head("名次"), Head("姓名"), *(Head(_group_label(g)) for g in groups), Head("合计")]],
+            [[Head("名次"), Head("姓名"), *(Head(group_label(g)) for g in groups), Head("合计")]],
             [Column(6, "int"), Column(14), *(Column(16, "int") for _ in groups),
              Column(8, "int")],
             [[c["rank"], c["name"], *(votes[g["name"]][c["id"]] for g in groups), c["votes"]]
@@ -344,7 +349,7 @@ def _scoring(res: dict[str, Any], taken: set[str]) -> list[Section]:
         totals = {g["name"]: {x["id"]: x["total"] for x in g["subjects"]} for g in groups}
         table = Table(
             "分类评分（各类别的总分）",
-            [[Head("名次"), Head("姓名"), *(Head(_group_label(g)) for g in groups), Head("总分")]],
+            [[Head("名次"), Head("姓名"), *(Head(group_label(g)) for g in groups), Head("总分")]],
             [Column(6, "int"), Column(12), *(Column(16, "dec2") for _ in groups),
              Column(10, "dec2")],
             [[x["rank"], x["name"], *(totals[g["name"]][x["id"]] for g in groups), x["total"]]
@@ -372,7 +377,7 @@ def _validity(res: dict[str, Any], weights: dict[str, float], taken: set[str]) -
         out = [label, x["expected"], x["cast"], x["valid"], x["invalid"], x["turnout_pct"]]
         return out + [weight] if weighted else out
 
-    rows = [row(_group_label(g, False), g, _group_weight(g, weights)) for g in v["by_category"]]
+    rows = [row(group_label(g, False), g, group_weight(g, weights)) for g in v["by_category"]]
     rows.append(row("合计", v["total"], round(sum(weights.values()), 4)))
     table = Table("应到、实到、有效票、无效票与参评率", [head], cols, rows, {len(rows) - 1})
     lines = ["公布条件：" + ("已达到规定参评率，可以公布" if v["publishable"]
@@ -401,4 +406,5 @@ def build_report(rnd: Any, res: dict[str, Any], now: dt.datetime | None = None) 
         f"有效票 {res['validity']['total']['valid']} 张") if x)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     footer = f"评议系统生成于 {_china(now)}（北京时间）　无记名投票，选票与投票人不可关联"
-    return Report(title=rnd.title, subtitle=subtitle, sections=sections, footer=footer)
+    return Report(title=rnd.title, subtitle=subtitle, sections=sections, footer=footer,
+                  round_id=rnd.id, results=res, weights=weights)
