@@ -14,6 +14,7 @@ from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
 from server.results.exports import FORMATS, export_file, published_receipts
+from server.results.schemas import BoardOut
 from server.results.view import projector_json
 from server.rounds.models import Round
 from server.rounds.operations import get_round
@@ -29,7 +30,11 @@ EXPORT_DOC = {
             "of several sections a 汇总 per section, each on its own scale) or per "
             "category group, 有效性 (应到/实到/有效/无效/参评率, rules, notes).",
     "pdf": "PDF report with the same tables (A4 landscape, CJK font embedded).",
-    "csv": "CSV (UTF-8 with BOM) with the same tables one after another.",
+    "csv": "Tidy CSV for programs (UTF-8 with BOM): one header (round_id, rehearsal, "
+           "section, subject_id, subject, note, category, criterion, measure, label, value, "
+           "unit, shown), one row per subject × measure; value a number (a rate as a "
+           "fraction, 0.2308) or empty for text, unit count|ratio|points|rank|weight|bool|"
+           "text, shown the text people see; withheld figures have no row. docs/results.md",
 }
 
 
@@ -38,7 +43,7 @@ class ProjectorOut(ma.Schema):
     title = ma.fields.String()
     status = ma.fields.String()
     turnout = ma.fields.Nested(TurnoutOut)
-    results = ma.fields.Dict(allow_none=True, metadata={
+    results = ma.fields.Nested(BoardOut, allow_none=True, metadata={
         "description": "what the screen draws: grade bars per subject (appraisal; "
                        "`sections`, one board per section, on a form of several) or a "
                        "ranking (recommendation, scoring); null while hidden"})

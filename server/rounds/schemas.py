@@ -7,6 +7,7 @@ from typing import Any
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
+from server.results import schemas as results_schemas
 from server.results.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 from server.voting.schemas import SubjectOut
 
@@ -277,20 +278,22 @@ class ResultsOut(ma.Schema):
     live = ma.fields.Boolean(metadata={"description": "true while the round is still open: a "
                                        "snapshot updated every k ballots, no categories"})
     ballots = ma.fields.Integer(metadata={"description": "valid ballots"})
-    kind = ma.fields.String()
-    form = ma.fields.String()
-    rules = ma.fields.Dict(metadata={"description": "the rules applied (effective values)"})
+    kind = ma.fields.String(metadata={"enum": ["appraisal", "recommendation", "scoring"]})
+    form = ma.fields.String(allow_none=True)
+    rules = ma.fields.Nested(results_schemas.RulesOut, metadata={
+        "description": "the rules applied (effective values)"})
     rule_text = ma.fields.List(ma.fields.String(), metadata={"description": "the rules in words"})
-    validity = ma.fields.Dict(metadata={
+    validity = ma.fields.Nested(results_schemas.ValidityOut, metadata={
         "description": "应到/实到/有效/无效/参评率 in total and per (merged) category; "
                        "publishable and the reason when not"})
-    appraisal = ma.fields.Dict(metadata={
+    appraisal = ma.fields.Nested(results_schemas.AppraisalOut, metadata={
         "description": "grade counts and rates per subject and criterion (不了解 outside the "
-                       "denominator), composite scores, ranks, flags, per-category rows"})
-    recommendation = ma.fields.Dict(metadata={
+                       "denominator), rates, composite scores, ranks, 等次, vetoes, flags, "
+                       "per-category rows; `sections` on a form of several"})
+    recommendation = ma.fields.Nested(results_schemas.RecommendationOut, metadata={
         "description": "votes, 得票率, ranks, threshold, selected, ties"})
-    scoring = ma.fields.Dict(metadata={
-        "description": "(trimmed) item means, totals, ranks, flags"})
+    scoring = ma.fields.Nested(results_schemas.ScoringOut, metadata={
+        "description": "(trimmed) item means, totals, ranks, 等次, vetoes, flags"})
     notes = ma.fields.List(ma.fields.String())
 
 
