@@ -512,3 +512,22 @@ def test_the_answers_lose_nothing_to_their_schemas(app, client, key, make):
     check("/api/v1/rounds/{round_id}/results", answer)
     check("/api/v1/rounds/{round_id}/projector",
           client.get(f"/api/v1/rounds/{rid}/projector", headers=key).json)
+
+
+def test_the_live_answer_loses_nothing_either(app, client, key):
+    """While open (live results, no breakdowns) the answer is the engine's dict too."""
+    from server.core.db import db
+    from server.results.view import results_body
+    from server.rounds.models import Round
+
+    body = {"form": "review", "title": "现场评分", "show_live_results": True,
+            "subjects": [{"name": "书记甲"}], "categories": [{"name": "评委", "expected_count": 5}],
+            "results": {"trim": 1, "levels": REVIEW_LEVELS}}
+    items = ["responsibility", "organization", "conduct", "innovation", "answers"]
+    rnd, _ = run_round(client, key, body,
+                       {"评委": [{"#0": dict(zip(items, p, strict=True))} for p in PANEL]},
+                       close=False)
+    answer = results(client, key, rnd["id"])
+    assert answer["live"] and answer["scoring"]["subjects"][0]["total"] is not None
+    with app.app_context():
+        assert answer == json.loads(json.dumps(results_body(db.session.get(Round, rnd["id"]))))
