@@ -20,6 +20,7 @@ from server.forms.operations import create_form, create_from_preset, list_forms,
 from server.organization.models import Committee
 from server.rounds.models import Round
 from server.rounds.operations import create_round, open_round
+from server.rounds.rehearsal import open_rehearsal
 from server.tokens.codec import vote_url
 from server.tokens.operations import issue_slips, issue_tokens
 
@@ -123,6 +124,7 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         samples += _slips(review, base_url, folder)
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
+        samples += _rehearsal(committee.id, base_url, folder)
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
         cid = committee.id
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
@@ -139,6 +141,24 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         "samples": (samples_file.read_text(encoding="utf-8").split()
                     if samples_file.exists() else []),
     }
+
+
+def _rehearsal(committee_id: int, base_url: str, folder: Path) -> list[str]:
+    """Next year's appraisal, built from the designed form of two sections and open as
+    a rehearsal (演练) with its own slips: try it with a phone, then 清空演练数据."""
+    form = next(f for f in seed_forms(committee_id) if f.name == DESIGNED_FORM["name"])
+    team, *members = LEADERS
+    rnd = create_round(
+        committee_id, None, "2027年度领导班子和领导人员民主测评（演练）",
+        [{"name": team[0], "note": team[1], "section": "team"},
+         *({"name": n, "note": t, "section": "members"} for n, t in members)],
+        [{"name": "参会人员", "expected_count": 5}], form_id=form.id, year=2027)
+    rid = rnd.id
+    open_rehearsal(rnd)
+    rnd = db.session.get(Round, rid)
+    _, pdf = issue_slips(rnd, rnd.categories[0].id, 5, base_url)
+    write_private(folder / f"slips-round{rid}-演练.pdf", pdf)
+    return [vote_url(base_url, t) for t in issue_tokens(rnd, rnd.categories[0].id, 1)]
 
 
 def seed_forms(committee_id: int) -> list[Form]:
