@@ -14,21 +14,8 @@ from sqlalchemy import text
 
 from server.core.db import db
 from tests.factories import committee, make_round, organizer
+from tests.support.forms import MEMBERS, TEAM
 
-TEAM = {"key": "team", "label": "领导班子",
-        "criteria": [{"key": "overall", "label": "总体评价", "overall": True}],
-        "grades": [{"key": "good", "label": "好", "points": 95},
-                   {"key": "fair", "label": "较好", "points": 85},
-                   {"key": "average", "label": "一般", "points": 75},
-                   {"key": "poor", "label": "差", "points": 60}]}
-MEMBERS = {"key": "members", "label": "班子成员",
-           "criteria": [{"key": "political", "label": "政治素质"},
-                        {"key": "overall", "label": "总体评价", "overall": True}],
-           "grades": [{"key": "excellent", "label": "优秀", "points": 95},
-                      {"key": "competent", "label": "称职", "points": 85},
-                      {"key": "basic", "label": "基本称职", "points": 75},
-                      {"key": "incompetent", "label": "不称职", "points": 65},
-                      {"key": "unknown", "label": "不了解", "abstain": True}]}
 DEFINITION = {"kind": "appraisal", "name": "2026年度领导班子和领导人员民主测评",
               "description": "请作出评价。", "sections": [TEAM, MEMBERS],
               "results": {"min_turnout": 0.6667,
