@@ -6,6 +6,7 @@ set says (no 不合格 by default)."""
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from server.points.models import PointsEntry, StarRating
 from server.points.rules import RuleSetError, parse_rule_set
 from server.rounds.models import Round
 from tests.conftest import csrf_token
-from tests.support.points import PASSWORD, build_world
+from tests.support.points import PASSWORD, build_world, sheet
 from tests.support.rounds_http import issue, lifecycle, vote
 
 CRITERIA = ("political", "ability", "performance", "style", "integrity", "overall")
@@ -219,6 +220,145 @@ def test_a_rule_set_may_allow_self_approval_for_one_person_branches(app, client,
     with app.app_context():
         row = db.session.get(PointsEntry, entry)
         assert row.status == "approved" and row.decided_by == row.entered_by == w.users["sec_a"]
+
+
+# -- 支委会审定 of an imported sheet: approved on paper by a second person --------------
+
+SHEET_ROWS = [["A001", "王建华", "innovation", 2, "建议"], ["A002", "李海燕", "post_duty", 4, "考核"]]
+
+
+def imported(app):
+    with app.app_context():
+        return [(e.status, e.entered_by, e.decided_by) for e in db.session.execute(
+            db.select(PointsEntry).order_by(PointsEntry.id)).scalars()]
+
+
+def import_audits(app):
+    with app.app_context():
+        return [(a.user_id, a.detail) for a in db.session.execute(
+            db.select(AuditEntry).filter_by(action="points.import")).scalars()]
+
+
+def test_an_approved_import_needs_a_second_approver(app, world):
+    from server.core.errors import ApiError
+    from server.points.importer import import_points
+
+    w = world
+    data = sheet(SHEET_ROWS)
+    with app.app_context():
+        for approver, status, code in ((None, 422, "approver_required"),
+                                       ("", 422, "approver_required"),
+                                       ("sec_a", 409, "self_approval"),
+                                       (str(w.users["sec_a"]), 409, "self_approval"),
+                                       ("sec_b", 422, "invalid_approver"),  # another branch
+                                       ("organizer", 422, "invalid_approver"),  # no right
+                                       ("nobody", 422, "invalid_approver")):
+            with pytest.raises(ApiError) as exc:
+                import_points(w.user("sec_a"), w.branch_a, "2026Q1", "q1.xlsx", data,
+                              approve=True, approver=approver)
+            got = (exc.value.status, exc.value.code, exc.value.field)
+            assert got == (status, code, "approver"), approver
+            db.session.rollback()
+        assert exc.value.message.startswith("“nobody”不能审定第一党支部的积分")
+    assert imported(app) == [] and import_audits(app) == []
+    with app.app_context():
+        report = import_points(w.user("sec_a"), w.branch_a, "2026Q1", "q1.xlsx", data,
+                               approve=True, approver=str(w.users["wei_a"]))
+        assert report.approved and report.approved_by == "wei_a"
+        other = import_points(w.user("dangwei"), w.branch_a, "2026Q2", "q2.xlsx",
+                              sheet(SHEET_ROWS[:1]), approve=True, approver="sec_a")
+        assert other.approved_by == "sec_a"
+    sec_a, wei_a, dangwei = (w.users[n] for n in ("sec_a", "wei_a", "dangwei"))
+    assert imported(app) == [("approved", sec_a, wei_a)] * 2 + [("approved", dangwei, sec_a)]
+    [(who, detail), _] = import_audits(app)
+    assert who == sec_a and "entered by sec_a, approved by wei_a" in detail
+
+
+def test_an_approved_import_over_the_api(app, client, world):
+    w = world
+
+    def upload(who="sec_a", **fields):
+        return client.post("/api/v1/points/imports", headers=w.auth(who), data={
+            "branch_id": str(w.branch_a), "period": "2026Q1", "approve": "true", **fields,
+            "file": (io.BytesIO(sheet(SHEET_ROWS)), "q1.xlsx")},
+            content_type="multipart/form-data")
+
+    for fields, status, code in (({}, 422, "approver_required"),
+                                 ({"approver": "sec_a"}, 409, "self_approval"),
+                                 ({"approver": "wei_b"}, 422, "invalid_approver")):
+        res = upload(**fields)
+        err = res.json["error"]
+        assert (res.status_code, err["code"], err["field"]) == (status, code, "approver")
+    assert "录入人以外的支委会成员审定" in upload(approver="sec_a").json["error"]["message"]
+    assert imported(app) == []
+    res = upload(approver=str(w.users["wei_a"]))
+    assert res.status_code == 201 and res.json["approved_by"] == "wei_a"
+    assert imported(app) == [("approved", w.users["sec_a"], w.users["wei_a"])] * 2
+
+
+def test_an_approved_import_on_the_console(app, client, world):
+    w = world
+    login(client, "sec_a")
+    page = client.get("/console/points/import?period=2026Q1").get_data(as_text=True)
+    assert "导入即审定须由录入人以外的支委会成员审定" in page and "审定人" in page
+    assert 'value="wei_a"' in page and 'value="sec_a"' not in page
+    assert 'value="sec_b"' not in page and 'value="organizer"' not in page
+
+    def upload(**fields):
+        return client.post("/console/points/import", data={
+            "csrf_token": page_token(client, "/console/points/import"), "period": "2026Q1",
+            "approve": "1", **fields, "sheet": (io.BytesIO(sheet(SHEET_ROWS)), "q1.xlsx")},
+            content_type="multipart/form-data")
+
+    res = upload()
+    assert res.status_code == 422 and "导入即审定须注明审定人" in res.get_data(as_text=True)
+    res = upload(approver="sec_a")
+    assert res.status_code == 409 and "上传人不能审定自己导入的积分" in res.get_data(as_text=True)
+    assert imported(app) == []
+    res = upload(approver="wei_a")
+    assert res.status_code == 200 and "已审定生效（审定人：wei_a）" in res.get_data(as_text=True)
+    assert imported(app) == [("approved", w.users["sec_a"], w.users["wei_a"])] * 2
+
+
+def test_a_rule_set_may_let_the_uploader_approve_an_import_alone(app, client, world,
+                                                                  tmp_path):
+    w = world
+    app.config["POINTS_RULES_DIR"] = str(rules_dir(tmp_path, allow_self_approval="true"))
+    login(client, "sec_a")
+    page = client.get("/console/points/import?period=2026Q1").get_data(as_text=True)
+    assert "本人审定（本积分规则允许录入人自行审定）" in page
+    res = client.post("/api/v1/points/imports", headers=w.auth("sec_a"), data={
+        "branch_id": str(w.branch_a), "period": "2026Q1", "approve": "true",
+        "file": (io.BytesIO(sheet(SHEET_ROWS)), "q1.xlsx")}, content_type="multipart/form-data")
+    assert res.status_code == 201 and res.json["approved_by"] == "sec_a"
+    assert imported(app) == [("approved", w.users["sec_a"], w.users["sec_a"])] * 2
+
+
+def test_an_approved_import_from_the_command_line(app, runner, world, tmp_path):
+    w = world
+    path = tmp_path / "q1.xlsx"
+    path.write_bytes(sheet(SHEET_ROWS))
+    args = ["points", "import", str(path), "--branch", "第一党支部", "--period", "2026Q1",
+            "--approve"]
+    res = runner.invoke(args=[*args, "--as", "sec_a"])
+    assert res.exit_code == 1 and "请用 --approved-by 注明（approver_required）" in res.output
+    res = runner.invoke(args=[*args, "--as", "sec_a", "--approved-by", "sec_a"])
+    assert res.exit_code == 1 and "（self_approval）" in res.output
+    res = runner.invoke(args=[*args[:-1], "--as", "sec_a", "--approved-by", "wei_a"])
+    assert res.exit_code == 1 and "--approved-by 须与 --approve 一起使用" in res.output
+    assert imported(app) == []
+    res = runner.invoke(args=[*args, "--as", "sec_a", "--approved-by", "wei_a"])
+    assert res.exit_code == 0, res.output
+    assert "已导入并审定（审定人 wei_a）：2 条" in res.output
+    assert imported(app) == [("approved", w.users["sec_a"], w.users["wei_a"])] * 2
+    # an operator's import without an account (no --as) approves alone, audited as such
+    path.write_bytes(sheet(SHEET_ROWS[:1]))
+    res = runner.invoke(args=[*args[:-1], "--period", "2026Q2", "--approve"])
+    assert res.exit_code == 0 and "已导入并审定：1 条" in res.output
+    assert imported(app)[-1] == ("approved", None, None)
+    assert import_audits(app)[-1] == (
+        None, "q1.xlsx: 1 rows, 2026Q2, approved, entered by 命令行（无账号）, "
+              "approved by 命令行（无账号）")
 
 
 # -- 党委综评 --------------------------------------------------------------------------

@@ -132,10 +132,11 @@ def test_excel_import_screen_is_all_or_nothing(app, client, world):
     good = sheet([["A001", "王建华", "innovation", 2, "建议"]])
     res = client.post("/console/points/import", data={
         "csrf_token": token(client, "/console/points/import"), "period": "2026Q1",
-        "approve": "1", "sheet": (io.BytesIO(good), "q1.xlsx")},
+        "approve": "1", "approver": "wei_a", "sheet": (io.BytesIO(good), "q1.xlsx")},
         content_type="multipart/form-data")
-    assert res.status_code == 200 and "导入完成，已审定生效" in res.get_data(as_text=True)
-    assert [e.status for e in entries(app)] == ["approved"]
+    assert res.status_code == 200 and "导入完成，已审定生效（审定人：wei_a）" in res.get_data(
+        as_text=True)
+    assert [(e.status, e.decided_by) for e in entries(app)] == [("approved", world.users["wei_a"])]
 
 
 def test_committee_freezes_boards_and_runs_periods(app, client, world):

@@ -57,7 +57,7 @@ def test_an_approved_sheet_counts_at_once_and_reaches_the_board(app, world):
     from server.points.standings import live_rows
 
     with app.app_context():
-        run(world, sheet(GOOD), approve=True)
+        run(world, sheet(GOOD), approve=True, approver="wei_a")
         rows, _ = live_rows("members", world.branch_a, Period(2026, 1), 0, 0)
         assert [r["name"] for r in rows] == ["刘秀兰", "王建华", "李海燕", "张志刚"]
         assert rows[3]["points"] == -20 and rows[3]["deductions"] == 20
@@ -68,7 +68,7 @@ def test_group_rows(app, world):
         data = sheet([["第一党小组", "小组长作用发挥", 18, "季度考评"],
                       ["第二党小组", "党费收缴", 10, "按时足额"]],
                      header=["党小组", "考评项目", "得分", "说明"])
-        report = run(world, data, approve=True)
+        report = run(world, data, approve=True, approver="wei_a")
         assert (report.rows, report.groups, report.members) == (2, 2, 0)
         assert ledger.approved_total("group", world.groups_a[0], 2026, quarter=1) == 180
 
@@ -159,11 +159,12 @@ def test_csv_in_gbk(app, world):
 
 def test_api_import(client, world):
     data = {"branch_id": str(world.branch_a), "period": "2026Q1", "approve": "true",
-            "file": (io.BytesIO(sheet(GOOD)), "q1.xlsx")}
+            "approver": "wei_a", "file": (io.BytesIO(sheet(GOOD)), "q1.xlsx")}
     res = client.post("/api/v1/points/imports", headers=world.auth("sec_a"), data=data,
                       content_type="multipart/form-data")
     assert res.status_code == 201, res.json
     assert res.json["rows"] == 4 and res.json["approved"] and res.json["total"] == 7.5
+    assert res.json["approved_by"] == "wei_a"
     bad = {"branch_id": str(world.branch_a), "period": "2026Q1",
            "file": (io.BytesIO(sheet([["A999", "", "innovation", 1, "x"]])), "bad.xlsx")}
     res = client.post("/api/v1/points/imports", headers=world.auth("sec_a"), data=bad,

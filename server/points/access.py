@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from server.accounts.models import User
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Branch, Member, PartyGroup
@@ -68,6 +69,38 @@ def require_approver(user: Any) -> None:
     require(user, KEEPERS, "approval_forbidden",
             "没有审定积分的权限（支委会审定须由支部书记或党委账号操作）",
             "only the branch secretary or the committee may approve points")
+
+
+def may_approve_for(user: Any, branch: Branch) -> bool:
+    """Whether `user` may approve (支委会审定) the points of `branch`."""
+    if user is None or user.role not in KEEPERS or not getattr(user, "active", True):
+        return False
+    try:
+        return scope_of(user).has_branch(branch)
+    except ApiError:  # a secretary or committee account not linked to any
+        return False
+
+
+def branch_approvers(branch: Branch) -> list[User]:
+    """The accounts that may approve for `branch`: its secretaries, its committee, admins."""
+    users = db.session.execute(db.select(User).where(
+        User.role.in_(KEEPERS), User.active.is_(True)).order_by(User.id)).scalars()
+    return [u for u in users if may_approve_for(u, branch)]
+
+
+def load_approver(branch: Branch, value: Any) -> User:
+    """The account named by `value` (a username or an id) who approves for `branch`:
+    422 invalid_approver when there is none or it may not approve this branch."""
+    text = str(value.id if isinstance(value, User) else value).strip()
+    found = db.session.get(User, safe_id(text)) if text.isdigit() else None
+    if found is None:
+        found = db.session.execute(db.select(User).filter_by(username=text)
+                                   ).scalar_one_or_none()
+    if found is None or not may_approve_for(found, branch):
+        raise ApiError("invalid_approver", f"“{text}”不能审定{branch.name}的积分"
+                       "（审定人须为该支部的支部书记、支委会成员或党委账号）",
+                       "the approver may not approve this branch's points", 422, "approver")
+    return found
 
 
 def require_manager(user: Any) -> None:

@@ -207,7 +207,8 @@ def import_sheet(form: dict[str, Any]) -> Any:
     data = upload.read(importer.MAX_BYTES + 1)
     return importer.import_points(api_user(), form["branch_id"], form["period"],
                                   upload.filename or "upload.xlsx", data,
-                                  approve=form["approve"], dry_run=form["dry_run"])
+                                  approve=form["approve"], dry_run=form["dry_run"],
+                                  approver=form["approver"])
 
 
 def _board_scope(board: str, scope_id: int) -> None:

@@ -82,17 +82,25 @@ def _period(text: str) -> Period:
 @click.option("--period", required=True, help="e.g. 2026Q1")
 @click.option("--committee", "committee_name", help="committee name (default: the only one)")
 @click.option("--approve", is_flag=True, help="the branch committee has approved the sheet")
+@click.option("--approved-by", "approved_by", metavar="USERNAME",
+              help="with --approve: who approved it, not the --as user (required with --as)")
 @click.option("--dry-run", is_flag=True, help="check only, write nothing")
 @click.option("--as", "username", help="act as this user (for the audit log)")
 @with_appcontext
 def import_cmd(file: Path, branch_name: str, period: str, committee_name: str | None,
-               approve: bool, dry_run: bool, username: str | None) -> None:
-    """Import a quarter's points from .xlsx/.csv: all rows or none (exit 1 on any problem)."""
+               approve: bool, approved_by: str | None, dry_run: bool,
+               username: str | None) -> None:
+    """Import a quarter's points from .xlsx/.csv: all rows or none (exit 1 on any problem).
+
+    With --approve and --as, --approved-by names the second branch committee member who
+    approved the sheet; without --as the operator (no account) may approve alone."""
+    if approved_by and not approve:
+        raise click.ClickException("--approved-by 须与 --approve 一起使用")
     committee = _committee(committee_name)
     branch = _branch(committee, branch_name)
     try:
         report = import_points(_actor(username), branch.id, period, file.name, file.read_bytes(),
-                               approve=approve, dry_run=dry_run)
+                               approve=approve, dry_run=dry_run, approver=approved_by)
     except PointsImportInvalid as err:
         db.session.rollback()
         click.echo(f"{file.name}：有 {err.count} 处问题，未导入任何数据", err=True)
@@ -101,8 +109,13 @@ def import_cmd(file: Path, branch_name: str, period: str, committee_name: str | 
         raise click.exceptions.Exit(1) from None
     except ApiError as err:
         db.session.rollback()
+        if err.code == "approver_required":
+            raise click.ClickException(f"{err.message}，请用 --approved-by 注明（{err.code}）"
+                                       ) from None
         raise _fail(err) from None
-    state = "检查通过（未写入）" if dry_run else ("已导入并审定" if approve else "已导入，待审定")
+    by = f"（审定人 {report.approved_by}）" if report.approved_by else ""
+    state = ("检查通过（未写入）" if dry_run else
+             f"已导入并审定{by}" if approve else "已导入，待审定")
     click.echo(f"{file.name}：{state}：{report.rows} 条，党员 {report.members} 人，"
                f"党小组 {report.groups} 个，分值合计 {report.total}")
 

@@ -20,7 +20,11 @@ and category caps (counting what is approved plus the rows above it in the
 file) and the period; identical rows, and a file imported before, are refused.
 Any problem raises `PointsImportInvalid` listing every bad row; nothing is
 written. With `approve` the rows are entered as approved (支委会审定 already
-done on paper), else as pending.
+done on paper), else as pending; the upload then names who approved the sheet,
+a second person: 422 approver_required without one, 409 self_approval when it
+is the uploader (unless the rule set has allow_self_approval), 422
+invalid_approver when that account may not approve the branch. An operator's
+CLI import without an account (`--as` absent) may approve alone, audited so.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ from server.core.tabular import (  # shared with the roster import: merged cells
 )
 from server.organization.models import Member, PartyGroup
 from server.points import boards, periods
-from server.points.access import load_branch, require_approver, require_keeper
+from server.points.access import load_approver, load_branch, require_approver, require_keeper
 from server.points.amounts import fmt
 from server.points.models import PointsEntry
 from server.points.operations import (
@@ -99,6 +103,7 @@ class ImportReport:
     groups: int = 0
     total_x10: int = 0
     approved: bool = False
+    approved_by: str | None = None  # the approver's username (None: an account-less operator)
     dry_run: bool = False
     entry_ids: list[int] = field(default_factory=list)
 
@@ -146,8 +151,36 @@ def _header(table: list[tuple[int, list[str]]], problems: _Problems
     return None
 
 
+APPROVER_REQUIRED = ApiError(
+    "approver_required", "导入即审定须注明审定人：由录入人以外的支委会成员审定",
+    "an approved import names who approved it (not the uploader)", 422, "approver")
+SELF_APPROVAL = ApiError(
+    "self_approval", "导入即审定须由录入人以外的支委会成员审定，上传人不能审定自己导入的积分"
+    "（只有一人的支部可在积分规则中设 allow_self_approval = true）",
+    "the uploader cannot approve the sheet (rule set: allow_self_approval)", 409, "approver")
+
+
+def _approver(user: Any, branch: Any, rules: Any, value: Any) -> Any:
+    """Who approved the sheet (支委会审定 on paper): a second approver of the branch; the
+    uploader alone only if the rule set allows it or it is an operator without an account."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if rules.allow_self_approval or getattr(user, "id", None) is None:
+            return user
+        raise APPROVER_REQUIRED
+    approver = load_approver(branch, value)
+    if approver.id == getattr(user, "id", None) and not rules.allow_self_approval:
+        raise SELF_APPROVAL
+    return approver
+
+
+def _who(user: Any) -> str:
+    return getattr(user, "username", None) or f"{user.display_name}（无账号）"
+
+
 def import_points(user: Any, branch_id: Any, period: Any, filename: str, data: bytes,
-                  approve: bool = False, dry_run: bool = False) -> ImportReport:
+                  approve: bool = False, dry_run: bool = False,
+                  approver: Any = None) -> ImportReport:
+    """Check and write a sheet; `approver` (a user, username or id) approved it on paper."""
     require_keeper(user)
     if approve:
         require_approver(user)
@@ -155,6 +188,7 @@ def import_points(user: Any, branch_id: Any, period: Any, filename: str, data: b
     per = parse_period_field(period)
     periods.ensure_open(branch.committee_id, per)
     rules = rules_for_committee(branch.committee_id, per.year)
+    decider = _approver(user, branch, rules, approver) if approve else None
     batch = hashlib.sha256(data).hexdigest()[:16]
     if db.session.execute(db.select(PointsEntry.id).filter_by(
             branch_id=branch.id, import_batch=batch)).first():
@@ -223,15 +257,18 @@ def import_points(user: Any, branch_id: Any, period: Any, filename: str, data: b
                           groups=len({d.subject.id for _, d in drafts
                                       if d.subject_kind == "group"}),
                           total_x10=sum(d.points_x10 for _, d in drafts),
-                          approved=approve, dry_run=dry_run)
+                          approved=approve, dry_run=dry_run,
+                          approved_by=getattr(decider, "username", None))
     if dry_run:
         return report
     status = "approved" if approve else "pending"
-    entries = [new_entry(d, user, "import", status, import_batch=batch) for _, d in drafts]
+    entries = [new_entry(d, user, "import", status, approver=decider, import_batch=batch)
+               for _, d in drafts]
     db.session.flush()
     report.entry_ids = [e.id for e in entries]
+    approval = f", entered by {_who(user)}, approved by {_who(decider)}" if decider else ""
     audit.record(user, "points.import", f"branch:{branch.id}",
-                 f"{filename}: {len(entries)} rows, {per.code}, {status}")
+                 f"{filename}: {len(entries)} rows, {per.code}, {status}{approval}")
     db.session.commit()
     if approve:
         boards.apply(entries)

@@ -162,7 +162,8 @@ def _window(cap_per: str, period: Period) -> int | None:
 
 
 def new_entry(draft: Draft, user: Any, source: str, status: str = "pending",
-              **extra: Any) -> PointsEntry:
+              approver: Any = None, **extra: Any) -> PointsEntry:
+    """An entry entered by `user`; an approved one is decided by `approver` (default: `user`)."""
     entry = PointsEntry(
         committee_id=draft.committee_id, branch_id=draft.branch_id,
         member_id=draft.subject.id if draft.subject_kind == "member" else None,
@@ -173,7 +174,8 @@ def new_entry(draft: Draft, user: Any, source: str, status: str = "pending",
         source=source, status=status, entered_by=getattr(user, "id", None),
         entered_at=utcnow(), **extra)
     if status == "approved":
-        entry.decided_by, entry.decided_at = entry.entered_by, entry.entered_at
+        entry.decided_by = getattr(approver or user, "id", None)
+        entry.decided_at = entry.entered_at
     db.session.add(entry)
     return entry
 

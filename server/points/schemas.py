@@ -279,6 +279,9 @@ class PointsImportUpload(ma.Schema):
     branch_id = ma.fields.Integer(required=True)
     period = ma.fields.String(required=True, validate=Length(max=20), metadata=PERIOD_DOC)
     approve = ma.fields.Boolean(load_default=False)
+    approver = ma.fields.String(load_default=None, validate=Length(max=60), metadata={
+        "description": "with approve: who approved the sheet (支委会审定), a username or user "
+                       "id other than the uploader's (unless the rule set allows self-approval)"})
     dry_run = ma.fields.Boolean(load_default=False)
 
 
@@ -290,6 +293,7 @@ class PointsImportOut(ma.Schema):
     groups = ma.fields.Integer()
     total = Tenths(attribute="total_x10")
     approved = ma.fields.Boolean()
+    approved_by = ma.fields.String(allow_none=True)
     dry_run = ma.fields.Boolean()
     entry_ids = ma.fields.List(ma.fields.Integer())
 

@@ -15,6 +15,7 @@ from server.organization.models import Committee, Member, PartyGroup
 from server.points import access, importer
 from server.points.pages import common
 from server.points.pages.common import KEEPERS
+from server.points.rulebook import rules_for
 
 MAX_UPLOAD_BYTES = importer.MAX_BYTES + 1024 * 1024
 
@@ -23,11 +24,17 @@ def _page(status: int = 200, **extra: Any) -> tuple[str, int]:
     branch = common.chosen_branch()
     period = common.chosen_period()
     committee = db.session.get(Committee, branch.committee_id) if branch else None
+    try:
+        self_ok = rules_for(committee.name if committee else "", period.year).allow_self_approval
+    except ApiError:
+        self_ok = False
+    me = common.user().id
+    approvers = [u for u in access.branch_approvers(branch) if u.id != me] if branch else []
     return render_template(
         "points/import.html", branch=branch,
         branches=access.branches_in_scope(common.user()), period=period,
         periods=common.period_choices(committee.name if committee else "", period),
-        **extra), status
+        approvers=approvers, self_ok=self_ok, **extra), status
 
 
 @require_console_role(*KEEPERS)
@@ -40,7 +47,8 @@ def import_upload() -> tuple[str, int]:
     branch = common.chosen_branch()
     upload = request.files.get("sheet")
     dry_run, approve = bool(request.form.get("dry_run")), bool(request.form.get("approve"))
-    opts = {"dry_run": dry_run, "approve": approve}
+    approver = request.form.get("approver") or None
+    opts = {"dry_run": dry_run, "approve": approve, "approver": approver}
     if branch is None:
         raise ApiError("branch_not_found", "找不到该党支部", "no such branch", 404)
     if upload is None or not upload.filename:
@@ -49,7 +57,7 @@ def import_upload() -> tuple[str, int]:
     try:
         report = importer.import_points(common.user(), branch.id, request.form.get("period"),
                                         upload.filename, data, approve=approve,
-                                        dry_run=dry_run)
+                                        dry_run=dry_run, approver=approver)
     except ApiError as err:
         db.session.rollback()
         if err.status in (401, 403, 404):
