@@ -23,6 +23,7 @@ from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.tabular import normalize_name
+from server.core.text import display_text
 from server.organization.models import Branch, Member
 from server.results.config import fraction_of
 from server.results.engine import round2
@@ -55,7 +56,7 @@ def get_assessment(assessment_id: int, committee_id: int | None) -> Assessment:
 def create_assessment(committee_id: int, user: Any, title: str, year: int | None,
                       levels: Any = None, parts: list[dict[str, Any]] | None = None
                       ) -> Assessment:
-    title = " ".join((title or "").split())
+    title = display_text(title) if isinstance(title, str) else ""
     if not title:
         raise _bad("title_required", "请填写考核名称", "title is required", "title")
     year = utcnow().year if year is None else year
@@ -96,7 +97,7 @@ def _set_parts(a: Assessment, parts: list[dict[str, Any]]) -> None:
     labels: set[str] = set()
     checked = []
     for i, raw in enumerate(parts):
-        label = " ".join(str(raw.get("label") or "").split())
+        label = display_text(str(raw.get("label") or ""))
         if not label or len(label) > 60:
             raise _bad("bad_part_label", "请填写组成部分名称（不超过 60 个字）",
                        "a part needs a label of 1-60 characters", f"parts[{i}].label")
@@ -164,7 +165,7 @@ def import_sheet(a: Assessment, part_ref: Any, filename: str, data: bytes,
     db.session.flush()
     part.scores = [AssessmentScore(member_id=r.member.id, row=r.row, score=r.score,
                                    matched_by=r.matched_by) for r in rows]
-    part.sheet_name = (filename or "upload.xlsx")[:200]
+    part.sheet_name = (display_text(filename or "") or "upload.xlsx")[:200]
     part.sheet_at = utcnow()
     audit.record(user, "assessment.sheet", f"assessment:{a.id}",
                  f"{part.label}: {part.sheet_name}, {len(rows)} rows")
