@@ -17,7 +17,7 @@ from typing import Any
 
 from server.core.db import db
 from server.core.errors import ApiError
-from server.core.tabular import FileProblem, RowError, clean_text, normalize_name, read_rows
+from server.core.tabular import FileProblem, RowError, normalize_name, read_table
 from server.organization.models import Member
 
 MAX_BYTES = 2 * 1024 * 1024
@@ -73,20 +73,7 @@ class _Problems:
 
 
 def _table(filename: str, data: bytes) -> list[tuple[int, list[str]]]:
-    if not data or not data.strip():
-        raise FileProblem("文件是空的，没有任何内容")
-    if len(data) > MAX_BYTES:
-        raise FileProblem(f"文件超过 {MAX_BYTES // (1024 * 1024)} MB")
-    reader = read_rows(filename, data)
-    try:
-        out = []
-        for n, cells in reader:
-            if len(out) > MAX_ROWS + HEADER_SEARCH:
-                raise FileProblem(f"超过 {MAX_ROWS} 行的上限", n)
-            out.append((n, [clean_text(c) for c in cells]))
-        return out
-    finally:
-        reader.close()
+    return read_table(filename, data, MAX_BYTES, max_rows=MAX_ROWS, header_rows=HEADER_SEARCH)
 
 
 def _header(table: list[tuple[int, list[str]]]) -> tuple[int, dict[str, int]] | None:

@@ -147,6 +147,28 @@ def read_rows(filename: str, data: bytes) -> Rows:
     return xlsx_rows(data) if file_kind(filename, data) == "xlsx" else csv_rows(data)
 
 
+def read_table(filename: str, data: bytes, max_bytes: int, too_big: str = "",
+               max_rows: int | None = None, header_rows: int = 0
+               ) -> list[tuple[int, list[str]]]:
+    """Every row of an upload as (row number, cleaned cells): FileProblem if it is
+    empty, over `max_bytes` (the message ends with `too_big`), or over `max_rows`
+    rows of data (`header_rows` more are allowed above them)."""
+    if not data or not data.strip():
+        raise FileProblem("文件是空的，没有任何内容")
+    if len(data) > max_bytes:
+        raise FileProblem(f"文件超过 {max_bytes // (1024 * 1024)} MB{too_big}")
+    reader = read_rows(filename, data)
+    try:
+        out: list[tuple[int, list[str]]] = []
+        for n, cells in reader:
+            if max_rows is not None and len(out) > max_rows + header_rows:
+                raise FileProblem(f"超过 {max_rows} 行的上限", n)
+            out.append((n, [clean_text(c) for c in cells]))
+        return out
+    finally:
+        reader.close()
+
+
 def _decode(data: bytes) -> str:
     if data.startswith(codecs.BOM_UTF8):
         candidates = [("utf-8", data[len(codecs.BOM_UTF8):])]

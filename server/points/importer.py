@@ -40,9 +40,8 @@ from server.core.errors import ApiError
 from server.core.tabular import (  # shared with the roster import: merged cells, GBK CSV
     FileProblem,
     RowError,
-    clean_text,
     normalize_name,
-    read_rows,
+    read_table,
 )
 from server.organization.models import Member, PartyGroup
 from server.points import boards, periods
@@ -124,15 +123,7 @@ class _Problems:
 
 
 def _table(filename: str, data: bytes) -> list[tuple[int, list[str]]]:
-    if not data or not data.strip():
-        raise FileProblem("文件是空的，没有任何内容")
-    if len(data) > MAX_BYTES:
-        raise FileProblem(f"文件超过 {MAX_BYTES // (1024 * 1024)} MB，请拆分后分批导入")
-    reader = read_rows(filename, data)
-    try:
-        return [(n, [clean_text(c) for c in cells]) for n, cells in reader]
-    finally:
-        reader.close()
+    return read_table(filename, data, MAX_BYTES, "，请拆分后分批导入")
 
 
 def _header(table: list[tuple[int, list[str]]], problems: _Problems
