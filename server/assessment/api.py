@@ -24,7 +24,7 @@ from server.assessment.schemas import (
     PartsIn,
     SheetUpload,
 )
-from server.core.api import BINARY
+from server.core.api import BINARY, error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -49,10 +49,7 @@ blp = Blueprint("assessment", __name__, url_prefix="/api/v1",
 blp.ARGUMENTS_PARSER = _MultipartParser()
 
 
-def _doc(view: Any) -> Any:
-    for code in ERRORS:
-        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
-    return blp.doc(security=[{"bearer": []}])(view)
+_doc = error_docs(blp, ERRORS)
 
 
 def _scope() -> int | None:

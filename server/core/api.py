@@ -76,6 +76,18 @@ class UtcDateTime(ma.fields.DateTime):
         return ret
 
 
+def error_docs(blp: Any, codes: tuple[int, ...]) -> Any:
+    """A decorator for `blp`'s views: the error answers `codes` (the error envelope)
+    and, unless `secured=False`, the bearer scheme, in the OpenAPI document."""
+
+    def doc(view: Any, secured: bool = True) -> Any:
+        for code in codes:
+            view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
+        return blp.doc(security=[{"bearer": []}])(view) if secured else view
+
+    return doc
+
+
 def link(path: str, method: str, description: str, *, parameters: dict[str, Any] | None = None,
          request_body: Any = None) -> dict[str, Any]:
     """An OpenAPI link from a response to the operation `method path` of this API.

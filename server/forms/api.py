@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response, request
 from flask_smorest import Blueprint
 
-from server.core.api import link
+from server.core.api import error_docs, link
 from server.core.auth import api_user, require_api_role
 from server.core.errors import ApiError
 from server.forms import operations as ops
@@ -42,10 +42,7 @@ _ID = {"form_id": "$response.body#/id"}
 _FORM_ID = {"form_id": "$response.body#/form_id"}
 
 
-def _alt(view: Any) -> Any:
-    for code in ERRORS:
-        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
-    return blp.doc(security=[{"bearer": []}])(view)
+_alt = error_docs(blp, ERRORS)
 
 
 def _links(params: dict[str, str]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
+from server.core.api import error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -80,10 +81,7 @@ ERRORS = (400, 401, 403, 404, 409, 415, 422, 503)
 TIE_BREAK = "more points; then fewer deductions; then the lower id"
 
 
-def _doc(view: Any) -> Any:
-    for code in ERRORS:
-        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
-    return blp.doc(security=[{"bearer": []}])(view)
+_doc = error_docs(blp, ERRORS)
 
 
 def _committee_id() -> int:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
 
 import marshmallow as ma
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from server.core.api import BINARY
+from server.core.api import BINARY, error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -59,10 +58,7 @@ class ReceiptsOut(ma.Schema):
         "description": "every counted ballot's receipt code, sorted by code"})
 
 
-def _alt(view: Any, secured: bool = True) -> Any:
-    for code in ERRORS:
-        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
-    return blp.doc(security=[{"bearer": []}])(view) if secured else view
+_alt = error_docs(blp, ERRORS)
 
 
 def _round(round_id: int) -> Round:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
-from server.core.api import BINARY, link
+from server.core.api import BINARY, error_docs, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -43,10 +43,7 @@ READERS = ("admin", "organizer", "committee")
 ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 
 
-def _alt(view: Any) -> Any:
-    for code in ERRORS:
-        view = blp.alt_response(code, response="DEFAULT_ERROR")(view)
-    return blp.doc(security=[{"bearer": []}])(view)
+_alt = error_docs(blp, ERRORS)
 
 
 NO_COMMITTEE = ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
