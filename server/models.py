@@ -4,6 +4,7 @@ from bot.models import BotPost, ChatTarget, WecomUser  # noqa: F401  (the bot's 
 from server.accounts.models import ApiKey, AuditEntry, User
 from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
 from server.forms.models import Form, FormVersion
+from server.meetings.models import Meeting, MeetingForm
 from server.miniprogram.models import (
     SessionClaim,
     SessionPoolToken,
@@ -34,4 +35,6 @@ __all__ = [
     # mini-program (server/miniprogram, server/voting/comments.py)
     "BallotComment", "SessionClaim", "SessionPoolToken", "SlipCode", "StaffSession",
     "WechatBinding",
+    # meetings of several forms (server/meetings)
+    "Meeting", "MeetingForm",
 ]
