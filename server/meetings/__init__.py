@@ -7,3 +7,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register this feature with the app."""
+    from server.core.api import api
+    from server.core.security import csrf
+    from server.meetings import api as meetings_api
+
+    for blp in (meetings_api.blp, meetings_api.voter_blp):
+        csrf.exempt(blp)
+        api.register_blueprint(blp)

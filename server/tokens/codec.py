@@ -72,8 +72,12 @@ def random_chars(count: int) -> str:
     One draw for all of them (a number below 31**count, written in base 31), not
     one per character (core/randompool.py says why the draws are pooled).
     """
+    return to_chars(random_below(len(RECEIPT_ALPHABET)**count), count)
+
+
+def to_chars(n: int, count: int) -> str:
+    """`count` characters of RECEIPT_ALPHABET for n < 31**count (base 31, low digit first)."""
     base = len(RECEIPT_ALPHABET)
-    n = random_below(base**count)
     out = []
     for _ in range(count):
         n, i = divmod(n, base)

@@ -16,9 +16,12 @@ from server.voting import livetally
 MAX_PER_BATCH = 20000
 
 
-def _insert_tokens(rnd: Round, category_id: int, count: Any,
-                   user: Any | None) -> tuple[VoterCategory, list[str], list[str]]:
-    """Insert a batch of token hashes without committing; returns (category, tokens, hashes)."""
+def _insert_tokens(rnd: Round, category_id: int, count: Any, user: Any | None,
+                   given: list[str] | None = None) -> tuple[VoterCategory, list[str], list[str]]:
+    """Insert a batch of token hashes without committing; returns (category, tokens, hashes).
+
+    `given`: these tokens (a meeting slip's, derived: server/meetings/codec.py), in this
+    order, instead of `count` new random ones."""
     if rnd.status not in ("draft", "open"):
         raise ApiError("round_already_closed", "该测评已结束，不能再发放选票",
                        "Cannot issue tokens for a closed round", 409)
@@ -29,7 +32,7 @@ def _insert_tokens(rnd: Round, category_id: int, count: Any,
     if category is None or category.round_id != rnd.id:
         raise ApiError("unknown_category", "参评人员类别不存在", "Unknown voter category", 422,
                        "category_id")
-    tokens = [new_token(rnd.id) for _ in range(count)]
+    tokens = given if given is not None else [new_token(rnd.id) for _ in range(count)]
     hashes = [token_hash(t) for t in tokens]
     # A token carries the round's rehearsal mark as the row has it now (rounds/rehearsal.py).
     db.session.execute(
