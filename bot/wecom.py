@@ -27,7 +27,7 @@ from wechatpy.session import SessionStorage
 
 from bot import redact
 from bot.config import api_base, setting
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.core.redis import get_redis, run_script
 
 TOKEN_MARGIN_S = 300  # forget a token this long before WeCom says it expires
@@ -39,7 +39,7 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-NOT_CONFIGURED = ApiError(
+NOT_CONFIGURED = error_kind(
     "wecom_not_configured",
     "尚未配置企业微信应用（WECOM_CORP_ID、WECOM_APP_SECRET），无法发送到应用群聊",
     "the WeCom app is not configured (WECOM_CORP_ID, WECOM_APP_SECRET)", 409)

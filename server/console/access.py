@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from flask_login import current_user
 
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.rounds.models import Round
 from server.rounds.operations import get_round
 
@@ -24,8 +24,8 @@ STATUS_LABELS = {
 
 KIND_LABELS = {"appraisal": "民主测评", "recommendation": "民主推荐", "scoring": "述职评议"}
 
-NO_COMMITTEE = ApiError("no_committee", "该账号未关联党委，请联系管理员",
-                        "account has no committee", 422)
+NO_COMMITTEE = error_kind("no_committee", "该账号未关联党委，请联系管理员",
+                          "account has no committee", 422)
 
 
 def user() -> Any:

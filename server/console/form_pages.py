@@ -18,15 +18,15 @@ from server.console import access
 from server.console.access import STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.forms import operations as ops
 from server.forms.models import Form, FormVersion
 from server.results.exports import attachment
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a definition or a form file (see blueprint._upload_limit)
 MAX_FILE_BYTES = 1024 * 1024
-BAD_DEFINITION = ApiError("invalid_form", "测评表内容无法读取，请刷新页面后重试",
-                          "definition is not JSON", 422, "definition")
+BAD_DEFINITION = error_kind("invalid_form", "测评表内容无法读取，请刷新页面后重试",
+                            "definition is not JSON", 422, "definition")
 
 _PARTS = {"sections": "测评部分", "criteria": "指标", "grades": "等次", "items": "评分项目",
           "flags": "标记规则"}

@@ -101,7 +101,7 @@ def preview_draft() -> Response:
     try:
         definition = json.loads(request.form.get("definition", ""))
     except ValueError:
-        return _error_frame(BAD_DEFINITION)
+        return _error_frame(BAD_DEFINITION())
     try:
         checked = ops.check_definition(definition)
     except ApiError as err:

@@ -12,13 +12,13 @@ from flask_login import LoginManager, current_user
 from sqlalchemy.orm import joinedload
 
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 
 login_manager = LoginManager()
 F = TypeVar("F", bound=Callable[..., Any])
 
-NEED_LOGIN = ApiError("unauthorized", "请先登录", "Authentication required", 401)
-FORBIDDEN = ApiError("forbidden", "没有权限执行此操作", "Not allowed for this role", 403)
+NEED_LOGIN = error_kind("unauthorized", "请先登录", "Authentication required", 401)
+FORBIDDEN = error_kind("forbidden", "没有权限执行此操作", "Not allowed for this role", 403)
 
 
 def key_digest(raw: str) -> str:

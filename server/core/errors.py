@@ -58,6 +58,24 @@ class ApiError(Exception):
         return out
 
 
+class FixedError(ApiError):
+    """An ApiError whose code, messages, status and field its class fixes (see error_kind)."""
+
+    spec: tuple[str, str, str, int, str | None]
+
+    def __init__(self) -> None:
+        super().__init__(*self.spec)
+
+
+def error_kind(code: str, message: str, message_en: str, status: int = 400,
+               field: str | None = None) -> type[FixedError]:
+    """One documented error raised from several places, as a class: `raise KIND` makes a
+    fresh exception each time (one shared instance would keep the frames of its last
+    raiser alive in its __traceback__); a function that hands one back returns `KIND()`."""
+    return type(f"ApiError[{code}]", (FixedError,),
+                {"spec": (code, message, message_en, status, field), "__doc__": message_en})
+
+
 HTTP_CODES: dict[int, tuple[str, str, str]] = {
     400: ("bad_request", "请求格式不正确", "Malformed request"),
     401: ("unauthorized", "请先登录", "Authentication required"),
@@ -70,7 +88,7 @@ HTTP_CODES: dict[int, tuple[str, str, str]] = {
     429: ("rate_limited", "操作过于频繁，请稍后再试", "Too many requests"),
 }
 
-UNAVAILABLE = ApiError(
+UNAVAILABLE = error_kind(
     "service_unavailable",
     "服务暂时不可用，请稍候重试（您的选票尚未记录）",
     "Service temporarily unavailable; nothing was recorded, please retry",
@@ -102,8 +120,8 @@ def render_error(err: ApiError) -> Response:
     return resp
 
 
-INTERNAL = ApiError("internal_error", "服务器内部错误", "Internal error", 500)
-TOO_DEEP = ApiError("json_too_deep", "提交的数据嵌套层级过深", "JSON nested too deeply", 400)
+INTERNAL = error_kind("internal_error", "服务器内部错误", "Internal error", 500)
+TOO_DEEP = error_kind("json_too_deep", "提交的数据嵌套层级过深", "JSON nested too deeply", 400)
 
 
 def error_for(exc: Exception) -> ApiError:
@@ -118,17 +136,17 @@ def error_for(exc: Exception) -> ApiError:
         return from_http(exc)
     if isinstance(exc, redis.RedisError):
         log.error("redis unavailable: %s", type(exc).__name__)
-        return UNAVAILABLE
+        return UNAVAILABLE()
     if isinstance(exc, DBAPIError):
         if getattr(exc, "connection_invalidated", False) or isinstance(exc, OperationalError):
             log.error("database unavailable: %s", type(exc.orig).__name__)
-            return UNAVAILABLE
+            return UNAVAILABLE()
         log.error("database error", exc_info=exc)
-        return INTERNAL
+        return INTERNAL()
     if isinstance(exc, RecursionError):
-        return TOO_DEEP
+        return TOO_DEEP()
     log.error("unhandled error", exc_info=exc)
-    return INTERNAL
+    return INTERNAL()
 
 
 def from_http(exc: HTTPException) -> ApiError:

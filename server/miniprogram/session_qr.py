@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 
 from server.accounts import audit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.miniprogram.crypto import derived_key, identity_digest, keyed_hash, seal, unseal
 from server.miniprogram.models import SessionClaim, SessionPoolToken
 from server.rounds.models import Round, VoterCategory
@@ -63,9 +63,9 @@ PICK = ("SELECT id, sealed_token FROM session_pool WHERE round_id = :r AND categ
 PICK_PG = PICK + " FOR UPDATE SKIP LOCKED"  # concurrent claims take different rows
 MAX_POOL_BATCH = 5000
 
-CODE_INVALID = ApiError("session_code_invalid",
-                        "该投票二维码无效或已更换，请扫描大屏上当前显示的二维码",
-                        "Unknown or outdated session code", 404, "scene")
+CODE_INVALID = error_kind("session_code_invalid",
+                          "该投票二维码无效或已更换，请扫描大屏上当前显示的二维码",
+                          "Unknown or outdated session code", 404, "scene")
 
 
 # -- options ---------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from sqlalchemy import update
 
 from server.core import ratelimit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.fonts import register_reportlab_cjk
 from server.miniprogram.crypto import (
     derived_key,
@@ -83,12 +83,12 @@ ID_LABEL = "选票编号（无法扫码时可在小程序中输入）"
 
 PAGE_W, PAGE_H = A4
 
-SLIP_UNKNOWN = ApiError("slip_unknown", "选票编号无效，请确认扫描的是本次会议发放的选票",
-                        "Unknown slip id", 404, "scene")
-SLIP_SPENT = ApiError("slip_already_claimed",
-                      "这张选票已经领取过投票码，每张选票只能使用一次。如有疑问请联系会务人员",
-                      "This slip was already resolved to its token (slips resolve once)", 409,
-                      "scene")
+SLIP_UNKNOWN = error_kind("slip_unknown", "选票编号无效，请确认扫描的是本次会议发放的选票",
+                          "Unknown slip id", 404, "scene")
+SLIP_SPENT = error_kind("slip_already_claimed",
+                        "这张选票已经领取过投票码，每张选票只能使用一次。如有疑问请联系会务人员",
+                        "This slip was already resolved to its token (slips resolve once)", 409,
+                        "scene")
 
 
 def _slip_key(slip_id: str) -> bytes:

@@ -13,17 +13,17 @@ from typing import Any
 
 from server.accounts.models import User
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.organization.models import Branch, Member, PartyGroup
 
 READERS = ("admin", "organizer", "committee", "secretary")
 KEEPERS = ("admin", "committee", "secretary")  # enter, approve (支委会审定), reverse, import
 MANAGERS = ("admin", "committee")  # periods, board visibility, 党委综评
 
-NO_BRANCH = ApiError("no_branch", "该书记账号未关联党支部，请联系管理员",
-                     "this secretary account has no branch", 403)
-NO_COMMITTEE = ApiError("no_committee", "该账号未关联党委，请联系管理员",
-                        "account has no committee", 403)
+NO_BRANCH = error_kind("no_branch", "该书记账号未关联党支部，请联系管理员",
+                       "this secretary account has no branch", 403)
+NO_COMMITTEE = error_kind("no_committee", "该账号未关联党委，请联系管理员",
+                          "account has no committee", 403)
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from typing import Any
 
 from server.accounts import audit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.tabular import (  # shared with the roster import: merged cells, GBK CSV
     FileProblem,
     RowError,
@@ -142,10 +142,10 @@ def _header(table: list[tuple[int, list[str]]], problems: _Problems
     return None
 
 
-APPROVER_REQUIRED = ApiError(
+APPROVER_REQUIRED = error_kind(
     "approver_required", "导入即审定须注明审定人：由录入人以外的支委会成员审定",
     "an approved import names who approved it (not the uploader)", 422, "approver")
-SELF_APPROVAL = ApiError(
+SELF_APPROVAL = error_kind(
     "self_approval", "导入即审定须由录入人以外的支委会成员审定，上传人不能审定自己导入的积分"
     "（只有一人的支部可在积分规则中设 allow_self_approval = true）",
     "the uploader cannot approve the sheet (rule set: allow_self_approval)", 409, "approver")

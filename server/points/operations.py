@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from server.accounts import audit
 from server.accounts.models import utcnow
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.organization.models import Member, PartyGroup
 from server.points import boards, ledger, periods, visibility
 from server.points.access import (
@@ -36,7 +36,7 @@ from server.points.rules import Item, RuleSet, cap_problem, entry_problem
 log = logging.getLogger(__name__)
 
 REASON_MAX, EVIDENCE_MAX = 200, 500
-SELF_APPROVAL = ApiError(
+SELF_APPROVAL = error_kind(
     "self_approval", "录入人不能审定自己录入的积分，请由支委会其他成员审定"
     "（只有一人的支部可在积分规则中设 allow_self_approval = true）",
     "the person who entered an entry cannot approve it (rule set: allow_self_approval)", 409)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.accounts import audit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.results.export_csv import render_csv
 from server.results.export_pdf import render_pdf
 from server.results.export_xlsx import render_xlsx
@@ -28,10 +28,10 @@ FORMATS: dict[str, tuple[Callable[[Report], bytes], str]] = {
     "csv": (render_csv, "text/csv"),
 }
 
-NOT_CLOSED = ApiError("round_not_closed", "投票结束并完成计票后才能导出结果",
-                      "Results can be exported only after the round is closed", 409)
-NOT_PUBLISHED = ApiError("round_not_published", "测评结果尚未公布，公布后才能核对回执",
-                         "The receipt list is shown once the results are published", 409)
+NOT_CLOSED = error_kind("round_not_closed", "投票结束并完成计票后才能导出结果",
+                        "Results can be exported only after the round is closed", 409)
+NOT_PUBLISHED = error_kind("round_not_published", "测评结果尚未公布，公布后才能核对回执",
+                           "The receipt list is shown once the results are published", 409)
 
 
 def attachment(filename_ascii: str, filename: str) -> str:

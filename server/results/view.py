@@ -16,7 +16,7 @@ import json
 import time
 from typing import Any
 
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.results.engine import k_violations, pct, result_sections
 from server.results.official import frozen_results
@@ -24,7 +24,7 @@ from server.results.rules import describe, round_rules
 from server.voting import livetally
 
 PROJECTOR_CACHE_MS = 1000
-HIDDEN = ApiError("results_hidden", "投票结束前不显示结果", "Results are hidden until close", 409)
+HIDDEN = error_kind("results_hidden", "投票结束前不显示结果", "Results are hidden until close", 409)
 UNPUBLISHED = "投票已结束，结果发布后显示"
 
 

@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from server.core.api import BINARY, error_docs, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.results.official import publish_problem
 from server.rounds import live
 from server.rounds.closing import refuse_below_turnout
@@ -46,7 +46,7 @@ ERRORS = (400, 401, 403, 404, 409, 413, 415, 422, 503)
 _alt = error_docs(blp, ERRORS)
 
 
-NO_COMMITTEE = ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
+NO_COMMITTEE = error_kind("no_committee", "该账号未关联党委", "account has no committee", 422)
 
 
 def _committee_id() -> int | None:

@@ -32,7 +32,7 @@ from sqlalchemy import text
 
 from server.accounts import audit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.rounds.models import Round
 from server.voting import livetally
@@ -40,11 +40,11 @@ from server.voting import livetally
 LABEL = "演练 · 不计入正式结果"
 SLIP_LABEL = "演练票 — 不计入正式结果"
 
-NOT_PUBLISHABLE = ApiError("rehearsal_not_publishable",
-                           "演练数据不能发布为正式结果，请先清空演练数据",
-                           "A rehearsal can never be published; purge it first", 409)
-NOT_FOR_POINTS = ApiError("rehearsal", "演练数据不能计入积分", "A rehearsal never feeds points",
-                          409, "round_id")
+NOT_PUBLISHABLE = error_kind("rehearsal_not_publishable",
+                             "演练数据不能发布为正式结果，请先清空演练数据",
+                             "A rehearsal can never be published; purge it first", 409)
+NOT_FOR_POINTS = error_kind("rehearsal", "演练数据不能计入积分", "A rehearsal never feeds points",
+                            409, "round_id")
 
 # Rows kept per round beside the ballots, all made during the rehearsal (see above).
 _ROUND_TABLES = ("ballots", "spent_tokens", "ballot_comments", "slip_codes", "session_pool",

@@ -33,16 +33,16 @@ from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 from wechatpy.session.redisstorage import RedisStorage
 
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.wechat.config import configured, setting
 
 log = logging.getLogger(__name__)
 
-NOT_CONFIGURED = ApiError(
+NOT_CONFIGURED = error_kind(
     "wechat_not_configured", "尚未配置微信小程序（AppID 和 AppSecret），请联系系统管理员",
     "The WeChat mini-program is not configured", 503)
-UNAVAILABLE = ApiError(
+UNAVAILABLE = error_kind(
     "wechat_unavailable", "微信服务暂时不可用，请稍后重试",
     "The WeChat API is unavailable; retry later", 503)
 
@@ -187,7 +187,7 @@ def api_error(exc: Exception, what: str) -> ApiError:
                         f"微信接口返回错误（{errcode}），请稍后重试或联系系统管理员",
                         f"WeChat {what} failed with errcode {errcode}", 503)
     log.warning("wechat %s failed: %s", what, type(exc).__name__)
-    return UNAVAILABLE
+    return UNAVAILABLE()
 
 
 def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
