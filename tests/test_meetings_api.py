@@ -150,3 +150,32 @@ def test_bad_input(app, client, key):
     assert code(client.post(f"/api/v1/meetings/{mid}/slips", headers=key,
                             json={"category": "职工代表", "count": 1})) == (409,
                                                                           "round_already_closed")
+
+
+def test_console_pages(app, client, key):
+    from tests.conftest import csrf_token
+    from tests.test_console import login
+
+    meeting = make_meeting(client, key)
+    extra = client.post("/api/v1/rounds", json=round_body("appraisal", "选人用人工作满意度"),
+                        headers=key).json
+    login(client)
+    page = client.get("/console/meetings").get_data(as_text=True)
+    assert meeting["title"] in page and "选人用人工作满意度" in page
+    token = csrf_token(page)
+    res = client.post("/console/meetings", data={"csrf_token": token, "title": "",
+                                                  "round_ids": [str(extra["id"])]})
+    assert res.status_code == 422 and "请填写测评会名称" in res.get_data(as_text=True)
+    mid = meeting["id"]
+    detail = client.get(f"/console/meetings/{mid}").get_data(as_text=True)
+    assert "参评情况" in detail and "第3份" in detail
+    res = client.post(f"/console/meetings/{mid}/slips",
+                      data={"csrf_token": token, "category": "班子成员", "count": "2"})
+    assert res.status_code == 200 and res.data.startswith(b"%PDF")
+    res = client.post(f"/console/meetings/{mid}/slips",
+                      data={"csrf_token": token, "category": "班子成员", "count": "x"})
+    assert res.status_code == 422
+    res = client.post(f"/console/meetings/{mid}/open", data={"csrf_token": token})
+    assert res.status_code == 302
+    assert client.get(f"/api/v1/meetings/{mid}", headers=key).json["status"] == "open"
+    assert "结束投票并计票" in client.get(f"/console/meetings/{mid}").get_data(as_text=True)

@@ -123,7 +123,7 @@
 
   /* ---------- screens ---------- */
 
-  var SCREENS = ['loading', 'entry', 'form', 'done', 'state'];
+  var SCREENS = ['loading', 'entry', 'form', 'done', 'state', 'meeting'];
   var current = 'loading';
 
   function showScreen(name) {
@@ -899,6 +899,11 @@
     S.submitting = true;
     if (isRetry) loading('正在提交…'); else setBusy(true);
     var answers = buildAnswers();
+    if (MEETING && MEETING.hold(S.token, answers)) { // sent later, with the meeting's other forms
+      S.submitting = false;
+      setBusy(false);
+      return closeSheet();
+    }
     var res;
     try {
       res = await api('/ballots', { token: S.token, answers: answers });
@@ -913,6 +918,7 @@
     S.submitting = false;
     S.token = null; // spent: forget it
     S.done = true;
+    if (MEETING) { clear($('ballot')); S.data = null; return MEETING.done(res); }
     showDone(res);
   }
 
@@ -1013,15 +1019,30 @@
     showScreen('form');
   }
 
+  /* ---------- a meeting slip (server/meetings/static/meeting.js, on /v/m/) ----------
+   * One slip, several forms: the meeting page opens one form at a time with that form's
+   * own token, and may hold a ballot to send it with the others at the end. */
+  var MEETING = window.pingyiMeeting || null;
+  var VOTE = {
+    open: function (token, data) {
+      S.token = token; S.uncertain = false; S.done = false;
+      buildForm(data); showScreen('form'); window.scrollTo(0, 0);
+    },
+    api: api, h: h, clear: clear, show: show, showScreen: showScreen, showState: showState,
+    showErrorState: showErrorState, showEntry: showEntry, loading: loading, toptips: toptips,
+    takeToken: takeTokenFromHash
+  };
+
   function start() {
     if (PREVIEW) return startPreview();
+    if (MEETING) return MEETING.start(VOTE);
     var token = takeTokenFromHash();
     if (token) loadForm(token, false);
     else showEntry();
   }
 
   window.addEventListener('hashchange', function () {
-    if (PREVIEW || S.submitting || !location.hash || location.hash === '#') return;
+    if (PREVIEW || MEETING || S.submitting || !location.hash || location.hash === '#') return;
     var token = takeTokenFromHash();
     if (token && token !== S.token) {
       S.data = null;

@@ -1,0 +1,121 @@
+"""A phone votes a meeting (测评会) of three forms on one slip, in Chromium over real HTTP:
+form by form (with a reload in the middle: it resumes), and all at the end."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+from sqlalchemy import text
+
+from server.core.db import db
+from tests.factories import organizer
+from tests.support.browser import phone, shot
+from tests.support.liveserver import live_server
+from tests.support.meetings import make_meeting
+
+pytestmark = pytest.mark.browser
+RECEIPT = re.compile(r"[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}")
+
+
+@pytest.fixture
+def base_url(app: Flask) -> Iterator[str]:
+    with live_server(app) as url:
+        yield url
+
+
+def meeting_slip(app: Flask, mode: str) -> tuple[dict, str]:
+    with app.app_context():
+        _, key = organizer(f"org-{mode}")
+    auth = {"Authorization": f"Bearer {key}"}
+    client = app.test_client()
+    meeting = make_meeting(client, auth, submit_mode=mode)
+    res = client.post(f"/api/v1/meetings/{meeting['id']}/slips", headers=auth,
+                      json={"category": "职工代表", "count": 1})
+    assert client.post(f"/api/v1/meetings/{meeting['id']}/open", headers=auth).status_code == 200
+    return meeting, res.json["tokens"][0]["token"]
+
+
+def fill_current_form(page: Page) -> None:
+    """Fill whichever form vote.js shows: quick-fill the grades, tick the first
+    candidate, or type a score in every box."""
+    page.wait_for_selector("#screen-form:not([hidden])")
+    for btn in page.locator(".quick-fill").all():
+        btn.click()
+    rows = page.locator(".cand-row")
+    if rows.count():
+        rows.first.click()
+    for box in page.locator(".score-input").all():
+        box.fill("8")
+
+
+def confirm(page: Page) -> None:
+    page.click("#submit-btn")
+    page.click("#confirm-ok")
+
+
+def ballots(app: Flask) -> int:
+    with app.app_context():
+        return db.session.execute(text("SELECT count(*) FROM ballots")).scalar()
+
+
+def test_form_by_form_with_a_reload(app, browser, base_url):
+    meeting, token = meeting_slip(app, "each")
+    errors: list[str] = []
+    page = phone(browser, errors)
+    page.goto(f"{base_url}/v/m/#{token}")
+    expect(page.locator("#meeting-forms li")).to_have_count(3)
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 0 份")
+    shot(page, "meeting-each-overview")
+    page.click("#meeting-next")
+    expect(page.locator("#meeting-progress")).to_have_text("第1/3份")
+    expect(page.locator("#submit-btn")).to_have_text("提交本份")
+    fill_current_form(page)
+    confirm(page)
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 1 份")
+    first = page.locator(".meeting-form.is-ok .receipt-inline").first.inner_text()
+    assert RECEIPT.fullmatch(first)
+
+    page.reload()  # the slip and its receipts are kept on the phone: it resumes
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 1 份")
+    expect(page.locator(".meeting-form.is-ok .receipt-inline")).to_have_text(first)
+    for n in (2, 3):
+        page.click("#meeting-next")
+        expect(page.locator("#meeting-progress")).to_have_text(f"第{n}/3份")
+        fill_current_form(page)
+        if n == 3:
+            shot(page, "meeting-each-form3")
+        confirm(page)
+        expect(page.locator("#meeting-count")).to_contain_text(f"已提交 {n} 份")
+    expect(page.locator(".meeting-receipt")).to_have_count(3)
+    expect(page.locator("#screen-meeting")).to_contain_text("全部测评表已提交")
+    shot(page, "meeting-each-done")
+    assert ballots(app) == 3
+    assert not errors, errors
+
+
+def test_all_at_the_end(app, browser, base_url):
+    meeting, token = meeting_slip(app, "end")
+    errors: list[str] = []
+    page = phone(browser, errors)
+    page.goto(f"{base_url}/v/m/#{token}")
+    page.click("#meeting-next")
+    for n in (1, 2, 3):
+        expect(page.locator("#meeting-progress")).to_have_text(f"第{n}/3份")
+        expect(page.locator("#submit-btn")).to_have_text("完成填写" if n == 3 else "下一份")
+        fill_current_form(page)
+        confirm(page)
+    expect(page.locator(".meeting-form.is-held")).to_have_count(3)
+    assert ballots(app) == 0  # nothing sent before the voter says so
+    page.reload()  # what was filled in survives a reload, on this phone
+    expect(page.locator(".meeting-form.is-held")).to_have_count(3)
+    shot(page, "meeting-end-ready")
+    page.click("#meeting-send")
+    expect(page.locator(".meeting-receipt")).to_have_count(3)
+    expect(page.locator("#screen-meeting")).to_contain_text("全部测评表已提交")
+    shot(page, "meeting-end-done")
+    assert ballots(app) == 3
+    assert not errors, errors
