@@ -1,18 +1,18 @@
 """gunicorn settings for production and the benchmark (`gunicorn -c config/gunicorn.conf.py`).
 
 Environment: PINGYI_BIND (default 127.0.0.1:8000), PINGYI_WORKERS (default
-cores + 1), PINGYI_THREADS (default 12), PINGYI_SERVER (default asgi).
+cores + 1), PINGYI_THREADS (default 12), FORWARDED_ALLOW_IPS (gunicorn's own:
+the proxies trusted to say the client's address and scheme, default loopback).
 
-asgi: uvicorn workers (server/worker.py) serve server/asgi.py: ballots wait
-for their group commit as coroutines on the event loop, every other request
-runs in a pool of PINGYI_THREADS threads through the WSGI app.
-wsgi: the threaded gthread workers serve server/wsgi.py: a ballot holds one
-of PINGYI_THREADS threads while it waits. Same answers, more CPU per ballot
-(docs/deploy.md §9 has the figures of both).
+uvicorn workers (server/core/serving.py) serve server/asgi.py:
+ballots wait for their group commit as coroutines on the event loop, every
+other request runs in a pool of PINGYI_THREADS threads through the Flask app.
+Slow clients are the TLS proxy's to bound (docs/deploy.md §7: nginx's header
+and body timeouts, request buffering).
 
 Each worker has its own committer, so fewer workers make bigger batches (fewer
 SQL commits and Redis calls per ballot); one more worker than cores keeps every
-core busy while a worker waits. Measured on 2 cores with gthread (make bench,
+core busy while a worker waits. Measured on 2 cores (make bench, threaded workers,
 three interleaved A/B pairs): 3 x 12 took 1839-2236 ballots/s where 5 x 8
 took 1536-1641, with less PostgreSQL CPU per ballot (0.10-0.17 ms vs 0.24-0.26).
 """
@@ -20,11 +20,8 @@ took 1536-1641, with less PostgreSQL CPU per ballot (0.10-0.17 ms vs 0.24-0.26).
 import multiprocessing
 import os
 
-SERVER = os.environ.get("PINGYI_SERVER", "asgi")
-if SERVER not in ("asgi", "wsgi"):
-    raise SystemExit(f"PINGYI_SERVER must be asgi or wsgi, not {SERVER!r}")
-wsgi_app = "server.asgi:app" if SERVER == "asgi" else "server.wsgi:app"
-worker_class = "server.worker.Worker" if SERVER == "asgi" else "gthread"
+wsgi_app = "server.asgi:app"
+worker_class = "server.core.serving.Worker"
 bind = os.environ.get("PINGYI_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("PINGYI_WORKERS", multiprocessing.cpu_count() + 1))
 threads = int(os.environ.get("PINGYI_THREADS", "12"))
@@ -33,10 +30,8 @@ timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # Tokens only ever travel in POST bodies and URL fragments, so the request
-# line logged here never holds one. The format is gthread's; under uvicorn
-# workers server/core/access_log.py writes the same line.
+# line logged here never holds one (server/core/access_log.py writes the line).
 accesslog = os.environ.get("PINGYI_ACCESS_LOG") or None
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
 loglevel = os.environ.get("PINGYI_LOG_LEVEL", "info")
 
@@ -53,6 +48,10 @@ def post_worker_init(worker):  # noqa: ANN001, ANN201, ARG001
     from server.core.warmup import warm_up
 
     warm_up(worker.wsgi)  # SQL, Redis and the group committer, before the first ballot
+    if worker.cfg.accesslog and worker.cfg.worker_class_str == worker_class:
+        from server.core.access_log import AccessLogged
+
+        worker.wsgi = AccessLogged(worker.wsgi, worker.log.access_log)
 
     # The loaded app is ~190,000 objects that live as long as the worker. Left in
     # the collector's oldest generation, each full collection walked them all,

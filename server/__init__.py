@@ -76,18 +76,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     cli.init_app(app)
 
-    # WSGI layers, innermost first: the turnout fast read, the ballot fast path
-    # (outermost of the two: ballots are the many), then the proxy headers.
-    from server.core import ratelimit
-    from server.rounds.fastread import TurnoutFastRead
-    from server.voting.fastpath import BallotFastPath
-
-    if app.config.get("TURNOUT_FAST_READ", True):
-        app.wsgi_app = TurnoutFastRead(app, app.wsgi_app)  # type: ignore[method-assign]
-    if app.config.get("BALLOT_FAST_PATH", True):
-        app.wsgi_app = BallotFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
-    ratelimit.trust_proxies(app)
-
     # Configure the ORM mappers now, not in the first request of each worker.
     from sqlalchemy.orm import configure_mappers
 

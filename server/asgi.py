@@ -1,8 +1,8 @@
-"""ASGI entry point for gunicorn's uvicorn worker (config/gunicorn.conf.py).
+"""The ASGI app every deployment serves: gunicorn's uvicorn workers
+(config/gunicorn.conf.py), `make run`, and the tests' live servers.
 
-Ballots are served on the event loop (voting/asgi.py); every other request
-goes to the same WSGI app server/wsgi.py serves, in a pool of PINGYI_THREADS
-threads.
+Ballots are answered on the event loop (voting/asgi.py); every other request
+goes to the Flask app in a pool of PINGYI_THREADS threads.
 """
 
 import os

@@ -136,46 +136,6 @@ def _dispose(app: Flask) -> None:
         client.close()
 
 
-def layer_pair_fixture(layer_off: str, **extra: Any) -> Any:
-    """A fixture of two apps over one SQL database and one Redis: (fast, flask), the
-    second with `layer_off` set false, for tests that hold a layer beneath Flask
-    (voting/fastpath.py, rounds/fastread.py) to Flask's own answers."""
-
-    @pytest.fixture
-    def pair(request: pytest.FixtureRequest, tmp_path: Path,
-             redis_url: str) -> Iterator[tuple[Flask, Flask]]:
-        config = dict(extra)
-        if cluster_mode(request.config):
-            cluster = request.getfixturevalue("redis_cluster")
-            cluster.flush()
-            config.update(REDIS_CLUSTER_NODES=cluster.nodes)
-            redis_url = ""
-        else:
-            redis.Redis.from_url(redis_url).flushdb()
-        fast = make_app(tmp_path, redis_url, **config)
-        _reset_sql(fast)
-        slow = make_app(tmp_path, redis_url, **{layer_off: False}, **config)
-        yield fast, slow
-        _dispose(slow)
-        _dispose(fast)
-
-    return pair
-
-
-@pytest.fixture
-def proxied_app(request: pytest.FixtureRequest, tmp_path: Path,
-                redis_url: str) -> Iterator[Flask]:
-    """An app behind one trusted proxy hop, two unknown tokens allowed per client
-    (single Redis: the guess counters are the subject, not where they live)."""
-    if cluster_mode(request.config):
-        pytest.skip("one Redis is enough to count guesses")
-    redis.Redis.from_url(redis_url).flushdb()
-    app = make_app(tmp_path, redis_url, TOKEN_GUESS_LIMIT=2, TRUSTED_PROXY_HOPS=1)
-    _reset_sql(app)
-    yield app
-    _dispose(app)
-
-
 def _cluster_app(tmp_path: Path, cluster: RedisClusterProcess) -> Flask:
     cluster.flush()
     app = make_app(tmp_path, "", REDIS_CLUSTER_NODES=cluster.nodes)

@@ -121,105 +121,39 @@ def test_chunked_oversized_body_over_real_http_is_413(app, site):
         assert ok.status_code == 200
 
 
-def test_oversized_request_head_over_real_http_is_refused(app):
-    """A request line and headers of any size would be buffered by uvicorn as it
-    comes; the worker (server/worker.py) refuses a head over 64 KB with 431, as
-    gunicorn's threaded workers refuse an over-long header field, and goes on serving."""
+def test_stalled_bodies_hold_no_thread_over_real_http(app):
+    """A body that stops arriving waits on the event loop, not in one of Flask's threads
+    (core/wsgi_pool.py reads a body before a thread runs the request): with more
+    stalled bodies than the worker has threads, on Flask's paths and on the ballot
+    path, other requests are still served, and a body that trickles in is answered.
+    Cutting stalled clients off is the TLS proxy's work (docs/deploy.md §7)."""
     with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
                   threads=2) as base:
-        host, port = base.removeprefix("http://").split(":")
-
-        def answer_to(header_size: int) -> bytes:
-            with socket.create_connection((host, int(port)), timeout=10) as s:
-                try:
-                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: "
-                              + b"a" * header_size + b"\r\n\r\n")
-                    return s.recv(64)
-                except OSError:  # reset while still sending: refused all the same
-                    return b""
-
-        assert answer_to(8_000).startswith(b"HTTP/1.1 200")
-        for size in (200_000, 2_000_000):
-            refused = answer_to(size)
-            assert refused.startswith(b"HTTP/1.1 431") or refused == b"", (size, refused)
-        assert answer_to(100).startswith(b"HTTP/1.1 200")  # the worker is still serving
-
-
-def read_all(s: socket.socket) -> tuple[bytes, float]:
-    """Everything the server sends until it closes, and how long that took."""
-    start, got = time.monotonic(), b""
-    while chunk := s.recv(4096):
-        got += chunk
-    return got, time.monotonic() - start
-
-
-def test_slow_or_silent_clients_are_cut_off_over_real_http(app):
-    """A head that takes longer than PINGYI_HEAD_TIMEOUT_S to arrive gets 408 and
-    is closed; so is (without an answer) a connection that never sends a byte.
-    A client that sends its head in time, even in pieces, is served."""
-    with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
-                  threads=2, extra_env={"PINGYI_HEAD_TIMEOUT_S": "2"}) as base:
-        host, port = base.removeprefix("http://").split(":")
-
-        with socket.create_connection((host, int(port)), timeout=15) as s:
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and never the end
-            got, waited = read_all(s)
-        assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
-        assert 1.5 < waited < 10, waited
-
-        with socket.create_connection((host, int(port)), timeout=15) as s:
-            got, waited = read_all(s)  # silent: closed, nothing said
-        assert got == b"" and 1.5 < waited < 10, (got, waited)
-
-        with socket.create_connection((host, int(port)), timeout=15) as s:
-            for piece in (b"GET /healthz HTTP/1.1\r\n", b"Host: x\r\n",
-                          b"Connection: close\r\n\r\n"):
-                s.sendall(piece)
-                time.sleep(0.3)  # the head complete 0.6 s after its first byte
-            got, _ = read_all(s)
-        assert got.startswith(b"HTTP/1.1 200"), got
-
-
-
-def test_a_body_that_stops_arriving_is_cut_off_over_real_http(app):
-    """A body that goes PINGYI_BODY_TIMEOUT_S without a byte gets 408 and is closed,
-    on the ballot path (served on the event loop) and on a Flask path (whose
-    WSGI thread waits for the body): the worker's threads are not held. A body
-    that keeps coming, even for longer than the bound in all, is served."""
-    with gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1,
-                  threads=2, extra_env={"PINGYI_BODY_TIMEOUT_S": "2"}) as base:
         host, port = base.removeprefix("http://").split(":")
 
         def head(path: str, length: int, kind: str = "application/json") -> bytes:
             return (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
                     f"Content-Length: {length}\r\n\r\n").encode()
 
-        # two stalled Flask bodies at once: as many as the worker has threads
-        stalled = [socket.create_connection((host, int(port)), timeout=15) for _ in range(2)]
-        for s in stalled:
+        stalled = [socket.create_connection((host, int(port)), timeout=15) for _ in range(3)]
+        for s in stalled[:2]:
             s.sendall(head("/console/login", 100, "application/x-www-form-urlencoded")
                       + b"username=a")
-        with socket.create_connection((host, int(port)), timeout=15) as s:
-            s.sendall(head("/api/v1/ballots", 200) + b'{"token": "1.')
-            got, waited = read_all(s)
-        assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
-        assert 1.5 < waited < 10, waited
-        for s in stalled:
-            got, _ = read_all(s)
-            s.close()
-            assert got.startswith(b"HTTP/1.1 408 Request Timeout"), got
+        stalled[2].sendall(head("/api/v1/ballots", 200) + b'{"token": "1.')
         assert requests.get(base + "/healthz", timeout=10).status_code == 200
 
         body = json.dumps({"token": "1.nosuchtoken", "answers": {}}).encode()
         with socket.create_connection((host, int(port)), timeout=15) as s:
             s.sendall(head("/api/v1/ballots", len(body)) + body[:10])
             for i in range(10, len(body), 10):
-                time.sleep(0.8)  # 0.8 s between pieces, well past 2 s in all
+                time.sleep(0.2)
                 s.sendall(body[i:i + 10])
-            s.sendall(b"")
             got = s.recv(4096)
         status = got.split(b" ", 2)[1]
         assert status not in (b"408", b"500") and status.startswith(b"4"), got
+        for s in stalled:
+            s.close()
+
 
 MALFORMED = [
     "[" * 5000 + "]" * 5000,

@@ -6,11 +6,13 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 from sqlalchemy import text
 
 from server.accounts.models import AuditEntry
 from server.core.db import db
 from tests.support.hostile import PASSWORD, Site, build_site
+from tests.support.liveserver import live_server
 from tests.test_hostile_input import post_routes, sign_in, snapshot
 
 
@@ -87,14 +89,13 @@ def test_security_headers_on_every_route(app, site, secure):
 
 
 def test_hsts_behind_a_trusted_proxy_only(app):
-    """X-Forwarded-Proto: https counts only with TRUSTED_PROXY_HOPS > 0."""
-    from server.core import ratelimit
-
+    """X-Forwarded-Proto: https counts only from a proxy the server trusts (uvicorn's
+    FORWARDED_ALLOW_IPS: loopback by default); Flask itself reads no such header."""
     res = app.test_client().get("/healthz", headers={"X-Forwarded-Proto": "https"})
     assert "Strict-Transport-Security" not in res.headers
-    app.config["TRUSTED_PROXY_HOPS"] = 1
-    ratelimit.trust_proxies(app)  # what create_app does with the setting
-    res = app.test_client().get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    with live_server(app) as base:
+        res = requests.get(base + "/healthz", headers={"X-Forwarded-Proto": "https"},
+                           timeout=10)
     assert "Strict-Transport-Security" in res.headers
 
 
@@ -342,23 +343,21 @@ def test_forwarded_for_is_ignored_without_trusted_proxies(app, site):
     assert res.status_code == 429
 
 
-def test_forwarded_for_with_one_trusted_proxy(app, site):
-    """TRUSTED_PROXY_HOPS=1: the address the proxy saw (the last X-Forwarded-For entry)
-    counts; entries a client wrote before it do not."""
-    from server.core import ratelimit
-
-    app.config["TRUSTED_PROXY_HOPS"] = 1
-    ratelimit.trust_proxies(app)
+def test_forwarded_for_from_a_trusted_proxy(app, site):
+    """From a proxy the server trusts (loopback here), the address that proxy saw (the
+    last X-Forwarded-For entry) counts; entries a client wrote before it do not."""
     limit = app.config["TOKEN_GUESS_LIMIT"]
     rid = site.rounds["open"]
-    client = app.test_client()
-    proxy = "127.0.0.1"
-    for i in range(limit):  # the client forges a fresh first entry every time
-        _form(client, _fake(rid, i), proxy, **{"X-Forwarded-For": f"10.0.0.{i}, 198.51.100.5"})
-    assert _form(client, site.tokens["open"][0], proxy,
-                 **{"X-Forwarded-For": "10.0.0.99, 198.51.100.5"}).status_code == 429
-    assert _form(client, site.tokens["open"][0], proxy,
-                 **{"X-Forwarded-For": "198.51.100.6"}).status_code == 200
+
+    with live_server(app) as base:
+        def form(token: str, forwarded: str) -> int:
+            return requests.post(base + "/api/v1/ballot-form", json={"token": token},
+                                 headers={"X-Forwarded-For": forwarded}, timeout=10).status_code
+
+        for i in range(limit):  # the client forges a fresh first entry every time
+            form(_fake(rid, i), f"10.0.0.{i}, 198.51.100.5")
+        assert form(site.tokens["open"][0], "10.0.0.99, 198.51.100.5") == 429
+        assert form(site.tokens["open"][0], "198.51.100.6") == 200
 
 
 def test_ipv6_clients_are_counted_per_64(app, site):

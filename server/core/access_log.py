@@ -1,9 +1,8 @@
-"""gthread's access log line under uvicorn workers (server/worker.py wraps the app).
+"""The access log line of the uvicorn workers (config/gunicorn.conf.py wraps the app).
 
-uvicorn's own line has no response time; this writes the format
-config/gunicorn.conf.py gives gthread, '%(h)s "%(r)s" %(s)s %(b)s %(M)sms', to
-gunicorn's access log, so a deployment reads the same lines under both
-PINGYI_SERVER values. No timestamps: the order of lines is all they say about time.
+uvicorn's own line has no response time or size; this writes
+'%(h)s "%(r)s" %(s)s %(b)s %(M)sms' (gunicorn's notation) to gunicorn's access
+log (PINGYI_ACCESS_LOG). No timestamps: the order of lines is all they say about time.
 """
 
 from __future__ import annotations

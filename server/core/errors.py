@@ -111,9 +111,17 @@ def retry_headers(err: ApiError) -> list[tuple[str, str]]:
 
 def render_error(err: ApiError) -> Response:
     if _wants_json():
-        resp = jsonify({"error": err.to_dict()})
-    else:
-        resp = Response(render_template("error.html", error=err), mimetype="text/html")
+        return json_error(err)
+    resp = Response(render_template("error.html", error=err), mimetype="text/html")
+    resp.status_code = err.status
+    for name, value in retry_headers(err):
+        resp.headers[name] = value
+    return resp
+
+
+def json_error(err: ApiError) -> Response:
+    """The JSON answer to `err` (API paths, and the ballot route on the event loop)."""
+    resp = jsonify({"error": err.to_dict()})
     resp.status_code = err.status
     for name, value in retry_headers(err):
         resp.headers[name] = value

@@ -2,8 +2,8 @@
 
 `GET /healthz` answers 200 when SQL and Redis both answer, 503 otherwise.
 With BENCH_ENDPOINTS=true, two endpoints parse a ballot-sized JSON body and
-answer 200: `POST /healthz/echo`, served by the same layer beneath Flask as
-ballots (voting/fastpath.py), the ceiling `make bench` compares votes with; and
+answer 200: `POST /healthz/echo`, served on the event loop as ballots are
+(voting/asgi.py), the ceiling `make bench` compares votes with; and
 `POST /healthz/echo-flask`, the same through Flask's full request handling
 (what the framework costs per request, reported beside it).
 """

@@ -1,10 +1,9 @@
 """Counting failures per client in Redis: console logins, and guessed voting tokens.
 
-Who the client is: the socket peer address (REMOTE_ADDR), never a header the
-client writes. Behind reverse proxies set TRUSTED_PROXY_HOPS to their number:
-werkzeug's ProxyFix then takes the address the last of them saw from
-X-Forwarded-For (and the scheme from X-Forwarded-Proto, for HSTS and secure
-cookies); with 0, the default, X-Forwarded-* headers are ignored. IPv6 clients
+Who the client is: the address the server gives (REMOTE_ADDR): the socket peer,
+or, from a proxy the server trusts (uvicorn's FORWARDED_ALLOW_IPS, docs/deploy.md
+§7), the address that proxy saw (X-Forwarded-For); never a header the client
+itself writes. IPv6 clients
 are counted per /64 (one customer's network, which hands out its addresses
 freely). Redis keys hold a keyed hash of the address, never the address.
 
@@ -23,7 +22,6 @@ import ipaddress
 from typing import Any
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.core.errors import ApiError
 from server.core.redis import get_redis, run_script
@@ -42,17 +40,9 @@ def too_many(zh: str, en: str, retry_after_s: int) -> ApiError:
     return err
 
 
-def trust_proxies(app: Flask) -> None:
-    """Install ProxyFix as the outermost WSGI layer (create_app calls this last, so
-    every layer beneath, the ballot fast path too, sees the client's address)."""
-    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
-    if hops > 0:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
-
-
 def bind_client(remote_addr: str | None) -> None:
     """The client this app context serves, for code running outside a Flask
-    request (the ballot fast path, voting/fastpath.py)."""
+    request (the ballot route on the event loop, voting/asgi.py)."""
     g.rl_remote_addr = remote_addr or ""
 
 

@@ -3,7 +3,7 @@
 Every response: a CSP without inline script and with frame-ancestors 'none',
 X-Content-Type-Options nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY,
 and HSTS when the request came over TLS (request.is_secure; behind a proxy that
-needs TRUSTED_PROXY_HOPS, see core/ratelimit.py). The session cookie is HttpOnly
+needs the server's FORWARDED_ALLOW_IPS, see docs/deploy.md §7). The session cookie is HttpOnly
 and SameSite=Lax (server/__init__.py), Secure with SESSION_COOKIE_SECURE.
 """
 
@@ -41,13 +41,19 @@ def init_app(app: Flask) -> None:
 
     @app.after_request
     def _headers(resp: Response) -> Response:
-        for name, value in response_headers(request.path, request.is_secure):
-            resp.headers.setdefault(name, value)
-        return resp
+        return add_response_headers(resp, request.path, request.is_secure)
+
+
+def add_response_headers(resp: Response, path: str, secure: bool) -> Response:
+    """`resp` with the headers every response carries (Flask's after_request, and the
+    ballot route on the event loop, voting/asgi.py)."""
+    for name, value in response_headers(path, secure):
+        resp.headers.setdefault(name, value)
+    return resp
 
 
 def response_headers(path: str, secure: bool) -> list[tuple[str, str]]:
-    """The headers every response carries (also used by voting/fastpath.py)."""
+    """The headers every response carries."""
     out = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
            ("Referrer-Policy", "no-referrer"), ("X-Frame-Options", "DENY")]
     if secure:

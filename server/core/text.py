@@ -103,10 +103,14 @@ def check_request_text() -> None:
         # Parsed here with Flask's loader, which answers 400 for anything json.loads
         # refuses, including what webargs would let escape as a 500 (an integer of
         # more than 4,300 digits raises a plain ValueError).
-        body = request.get_json()
-        # Raw UTF-8 cannot carry a lone surrogate, and JSON forbids raw control
-        # characters: only a \u escape can. Bodies without one skip the walk.
-        if b"\\u" in raw:
-            found = _find_bad(body, "", [_MAX_WALK])
-            if found is not None:
-                raise bad_text_error(found or None)
+        check_json_text(raw, request.get_json())
+
+
+def check_json_text(raw: bytes, body: Any) -> None:
+    """Refuse a parsed JSON body (`raw`, loaded) holding NUL or a lone surrogate."""
+    # Raw UTF-8 cannot carry a lone surrogate, and JSON forbids raw control
+    # characters: only a \u escape can. Bodies without one skip the walk.
+    if b"\\u" in raw:
+        found = _find_bad(body, "", [_MAX_WALK])
+        if found is not None:
+            raise bad_text_error(found or None)

@@ -70,10 +70,19 @@ class WsgiPool:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            return  # no websockets; lifespan is off (server/worker.py)
-        declared = _declared_length(scope)
-        body = b"" if (declared is not None and self.max_body and declared > self.max_body) \
-            else await read_body(receive, (self.max_body or sys.maxsize) + 1)
+            return  # no websockets; lifespan is off (config/gunicorn.conf.py)
+        await self.serve(scope, await self.read(scope, receive), send)
+
+    async def read(self, scope: Scope, receive: Receive) -> bytes:
+        """The request's body as this pool reads it: up to MAX_CONTENT_LENGTH and one
+        byte more (Flask then answers 413), nothing when a larger one is declared."""
+        declared = declared_length(scope)
+        if declared is not None and self.max_body and declared > self.max_body:
+            return b""
+        return await read_body(receive, (self.max_body or sys.maxsize) + 1)
+
+    async def serve(self, scope: Scope, body: bytes, send: Send) -> None:
+        """Run the request, its body already read, in a pool thread; send the answer."""
         environ = environ_for(scope, body)
         loop = asyncio.get_running_loop()
         status, headers, data = await loop.run_in_executor(self.executor, self._run, environ)
@@ -104,7 +113,7 @@ class WsgiPool:
                 b"".join(chunks))
 
 
-def _declared_length(scope: Scope) -> int | None:
+def declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name.lower() == b"content-length":
             try:

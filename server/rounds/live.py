@@ -32,7 +32,7 @@ def turnout_body(round_id: int, status: str, title: str, closes_at: dt.datetime 
                  categories: Iterable[tuple[int, str, int, int]],
                  counts: Mapping[int, int]) -> dict[str, Any]:
     """The turnout answer (TurnoutOut) from a round's categories (id, name, expected,
-    issued) and its ballots per category; also served by rounds/fastread.py."""
+    issued) and its ballots per category."""
     cats = [{"id": cid, "name": name, "expected": expected, "actual": counts.get(cid, 0),
              "issued": issued} for cid, name, expected, issued in categories]
     expected_all = sum(c["expected"] for c in cats)

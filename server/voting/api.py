@@ -64,8 +64,8 @@ def read_ballot_form(body: dict[str, Any]) -> dict[str, Any]:
 def submit(body: dict[str, Any]) -> dict[str, Any]:
     """Cast a ballot. 201 means it is durably recorded; keep the receipt code.
 
-    Well-formed ballots are answered by voting/fastpath.py beneath Flask; this
-    view answers the rest (and documents the endpoint)."""
+    Served on the event loop by voting/asgi.py, which hands this view what it cannot
+    answer there (and a round whose live state is lost); Flask's test client too."""
     return receipt_body(submit_ballot(body["token"], body["answers"], body.get("comment"),
                                       body.get("content_pass")))
 

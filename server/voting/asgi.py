@@ -1,21 +1,21 @@
-"""POST /api/v1/ballots on the event loop, for production (server/asgi.py).
+"""The ASGI app every deployment serves (server/asgi.py): ballots on the event loop,
+everything else in Flask through a thread pool (core/wsgi_pool.py).
 
-Under gunicorn's gthread worker a ballot holds a thread while it waits for
-its group commit, and each request crosses four threads (the worker's poller,
-a pool thread, the committer, back to the poller) in pure-Python HTTP. Here
-the ballot waits as a coroutine: uvicorn parses HTTP in C (httptools), the
-ballot is checked on the loop, queued for the same committer
-(voting/groupcommit.py) and awaited; no thread waits for it (docs/deploy.md §9).
+A ballot waits for its group commit (voting/groupcommit.py) as a coroutine, not
+as a thread: uvicorn parses HTTP in C (httptools), the ballot is checked on the
+loop, queued for the committer and awaited (docs/deploy.md §9). What needs
+blocking I/O before the commit (a round not yet cached in this process, read
+from SQL; a bad token, counted as the client's guess in Redis) runs in a thread,
+so hundreds of first ballots of a round do not queue for the pool.
 
-Served here: a ballot that passes the checks voting/fastpath.py makes on the
-request. What needs blocking I/O before the commit (a round not yet cached in
-this process, read from SQL; a bad token, counted as the client's guess in
-Redis) runs in a thread, so hundreds of first ballots of a round do not queue
-for the WSGI pool. Everything else (another path or method, a body Flask must
-judge, live state to rebuild) goes to the WSGI stack (ProxyFix, the fast
-paths, Flask) in a thread pool (core/wsgi_pool.py), with the body already read, and is
-answered there as before. What is answered here is what that stack would
-answer: tests/test_ballot_asgi.py.
+The route takes a POST to exactly /api/v1/ballots, without a query string, whose
+application/json body (read as the pool reads bodies) Flask's JSON loader and
+the view's own schema (`BallotIn`) accept. Anything else, and a ballot whose
+round has lost its live state (Flask's view rebuilds it), goes to Flask with the
+body already read, and Flask answers it. The answers sent from here are built by
+the functions Flask's side uses: the app's JSON provider, core/errors.json_error
+and core/security.add_response_headers. Client address and scheme are the
+server's (uvicorn's proxy headers, FORWARDED_ALLOW_IPS), as Flask sees them.
 """
 
 from __future__ import annotations
@@ -26,12 +26,13 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
+from flask import Flask, Response
 
 from server.core import ratelimit
-from server.core.errors import ApiError
-from server.core.wsgi_pool import Message, Receive, Scope, Send, WsgiPool, read_body
+from server.core.errors import ApiError, error_for, json_error
+from server.core.security import add_response_headers
+from server.core.text import check_json_text
+from server.core.wsgi_pool import Receive, Scope, Send, WsgiPool, declared_length
 from server.tokens.codec import parse_token
 from server.voting.ballots import (
     UNCONFIRMED,
@@ -41,53 +42,16 @@ from server.voting.ballots import (
     refusal,
     settled,
 )
-from server.voting.fastpath import (
-    ECHO_PATH,
-    PATH,
-    Answer,
-    content_length,
-    error_answer,
-    plain_ballot,
-    response_parts,
-    takes_body,
-)
 from server.voting.groupcommit import GroupCommitter
 from server.voting.roundinfo import RoundInfo, cached_round_info, round_info
+from server.voting.schemas import BallotIn
 
 log = logging.getLogger(__name__)
 
-Client = tuple[str, bool]  # the client's address and whether it came over https
-Route = Callable[[Client, dict[str, Any]], Awaitable[Answer | None]]
+PATH = "/api/v1/ballots"
+ECHO_PATH = "/healthz/echo"  # the benchmark's ceiling, with BENCH_ENDPOINTS only (core/health.py)
 
-_HEADERS = {b"content-length": "CONTENT_LENGTH", b"content-type": "CONTENT_TYPE",
-            b"x-forwarded-for": "HTTP_X_FORWARDED_FOR",
-            b"x-forwarded-proto": "HTTP_X_FORWARDED_PROTO"}
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    """The few request headers needed here, as WSGI names them (repeats joined by
-    a comma, as gunicorn does)."""
-    out: dict[str, str] = {}
-    for name, value in scope.get("headers", ()):
-        key = _HEADERS.get(name.lower())
-        if key is not None:
-            text = value.decode("latin-1")
-            out[key] = f"{out[key]},{text}" if key in out else text
-    return out
-
-
-def _replay(raw: bytes, receive: Receive) -> Receive:
-    """A receive() that gives the body already read once, then the client's own."""
-    given = False
-
-    async def again() -> Message:
-        nonlocal given
-        if given:
-            return await receive()
-        given = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    return again
+Route = Callable[[str, dict[str, Any]], Awaitable[Response | None]]
 
 
 class LoopOutcome:
@@ -138,73 +102,67 @@ class LoopOutcome:
 
 
 class BallotFront:
-    """The ASGI app gunicorn's uvicorn worker serves (server/asgi.py)."""
+    """The ASGI app: the ballot route on the loop, Flask (in `threads` threads) for the rest."""
 
     def __init__(self, app: Flask, threads: int) -> None:
         self.app = app
         self.wsgi = WsgiPool(app, threads, app.config.get("MAX_CONTENT_LENGTH"))
         self.committer: GroupCommitter = app.extensions["pingyi_committer"]
+        self.schema = BallotIn()  # the view's schema: its fields and limits
         self._loading: dict[int, asyncio.Future[RoundInfo]] = {}
-        self._scheme_peers: set[str] = set()
-        self._scheme_headers: dict[bytes, bytes] = {}
-        self.routes: dict[str, Route] = {}
-        if app.config.get("BALLOT_FAST_PATH", True):
-            self.routes[PATH] = self._ballot
-            if app.config.get("BENCH_ENDPOINTS"):
-                self.routes[ECHO_PATH] = self._echo  # the benchmark's ceiling
-        hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
-        # The same ProxyFix the WSGI stack has (core/ratelimit.trust_proxies),
-        # run on the few keys it reads and writes.
-        self._proxy = (ProxyFix(lambda environ, _: environ, x_for=hops, x_proto=hops)
-                       if hops > 0 else None)
-
-    def trust_scheme_headers(self, allowed: list[str], headers: dict[str, str]) -> None:
-        """HTTPS as gunicorn tells it (server/worker.py): a peer in `allowed` ("*":
-        any) may say so with one of `headers` (e.g. X-Forwarded-Proto: https)."""
-        self._scheme_peers = set(allowed)
-        self._scheme_headers = {k.lower().encode(): v.encode() for k, v in headers.items()}
-
-    def _secure(self, scope: Scope) -> bool:
-        peer = scope.get("client")
-        if not self._scheme_headers or not (
-                "*" in self._scheme_peers or (peer and peer[0] in self._scheme_peers)):
-            return False
-        said = {self._scheme_headers[k] == v for k, v in scope.get("headers", ())
-                if k.lower() in self._scheme_headers}
-        return said == {True}  # gunicorn refuses conflicting headers; here: not https
+        self.routes: dict[str, Route] = {PATH: self._ballot}
+        if app.config.get("BENCH_ENDPOINTS"):
+            self.routes[ECHO_PATH] = self._echo
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("scheme") == "http" and self._secure(scope):
-            scope = {**scope, "scheme": "https"}
-        route = self.routes.get(scope.get("path", "")) if scope["type"] == "http" else None
-        if route is None or scope["method"] != "POST" or scope.get("query_string"):
+        route = self._route(scope)
+        if route is None:
             return await self.wsgi(scope, receive, send)
-        headers = _headers(scope)
-        length = content_length(headers.get("CONTENT_LENGTH"))
-        if not takes_body(length, self.app.config.get("MAX_CONTENT_LENGTH"),
-                          headers.get("CONTENT_TYPE", "")):
-            return await self.wsgi(scope, receive, send)
-        raw = await read_body(receive, (length or 0) + 1)  # one more: a longer body shows
-        body = plain_ballot(raw) if len(raw) == length else None
-        if body is None:
-            return await self.wsgi(scope, _replay(raw, receive), send)
-        client = self._client(scope, headers)
-        answer = await route(client, body)
+        raw = await self.wsgi.read(scope, receive)
+        body = self._loaded(scope, raw)
+        answer = await route(scope["client"][0] if scope.get("client") else "", body) \
+            if body is not None else None
         if answer is None:
-            return await self.wsgi(scope, _replay(raw, receive), send)
-        status, payload, extra = answer
-        data, out = response_parts(scope["path"], client[1], payload, extra)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(k.lower().encode(), v.encode("latin-1")) for k, v in out]})
-        await send({"type": "http.response.body", "body": data})
+            return await self.wsgi.serve(scope, raw, send)
+        add_response_headers(answer, scope["path"], scope.get("scheme") == "https")
+        await send({"type": "http.response.start", "status": answer.status_code,
+                    "headers": [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                                for k, v in answer.headers.items()]})
+        await send({"type": "http.response.body", "body": answer.get_data()})
 
-    def _client(self, scope: Scope, headers: dict[str, str]) -> Client:
-        peer = scope.get("client")
-        environ: dict[str, Any] = {"REMOTE_ADDR": peer[0] if peer else "",
-                                   "wsgi.url_scheme": scope.get("scheme", "http"), **headers}
-        if self._proxy is not None:
-            environ = self._proxy(environ, None)
-        return environ["REMOTE_ADDR"], environ["wsgi.url_scheme"] == "https"
+    def _route(self, scope: Scope) -> Route | None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope.get("query_string"):
+            return None
+        route = self.routes.get(scope["path"])
+        if route is None:
+            return None
+        for name, value in scope.get("headers", ()):
+            if name.lower() == b"content-type":
+                if value.split(b";", 1)[0].strip().lower() == b"application/json":
+                    return route
+                return None
+        return None
+
+    def _loaded(self, scope: Scope, raw: bytes) -> dict[str, Any] | None:
+        """The body as Flask's JSON loader and the view's schema load it, or None
+        (Flask answers it: chunked, too large, malformed, odd text, wrong shape)."""
+        if declared_length(scope) != len(raw):
+            return None
+        try:
+            body = self.app.json.loads(raw)
+            check_json_text(raw, body)
+            return self.schema.load(body)
+        except Exception:  # noqa: BLE001 - whatever it is, Flask says what
+            return None
+
+    def _json(self, payload: Any, status: int) -> Response:
+        resp = self.app.json.response(payload)  # what jsonify sends
+        resp.status_code = status
+        return resp
+
+    def _error(self, exc: Exception, addr: str) -> Response:
+        with self._bound(addr):
+            return json_error(error_for(exc))
 
     async def _located(self, raw_token: Any) -> tuple[RoundInfo, str] | None:
         """(round, token hash) without blocking the loop: a round this process has
@@ -234,57 +192,53 @@ class BallotFront:
 
     def _locate(self, raw_token: Any, addr: str) -> tuple[RoundInfo, str]:
         """In a thread: the refusal of a bad token, counted as this client's guess."""
-        with self.app.app_context():
-            ratelimit.bind_client(addr)
+        with self._bound(addr):
             return locate(raw_token)
 
-    async def _echo(self, client: Client, body: dict[str, Any]) -> Answer:
-        return 200, {"ok": True}, []
+    async def _echo(self, addr: str, body: dict[str, Any]) -> Response:
+        return self._json({"ok": True}, 200)
 
-    async def _ballot(self, client: Client, body: dict[str, Any]) -> Answer | None:
-        """The answer, or None to hand the ballot to the WSGI stack."""
+    async def _ballot(self, addr: str, body: dict[str, Any]) -> Response | None:
+        """The answer, or None to hand the ballot to Flask."""
         located = await self._located(body["token"])
         if located is None:  # a bad token: refused, and counted as this client's guess
             try:
-                located = await asyncio.to_thread(self._locate, body["token"], client[0])
+                located = await asyncio.to_thread(self._locate, body["token"], addr)
             except Exception as exc:  # noqa: BLE001 - no such round, malformed, an outage
-                with self.app.app_context():
-                    return error_answer(exc)
+                return self._error(exc, addr)
         info, token_hash = located
         # No app context for the common case (its push and teardown were ~20% of a
         # ballot's CPU on the loop): the guessing limit's key is worked out from the app.
-        guess = ratelimit.guess_args_for(self.app, info.id, client[0])
+        guess = ratelimit.guess_args_for(self.app, info.id, addr)
         loop = asyncio.get_running_loop()
         waiter = LoopOutcome(loop)
         timer = loop.call_later(self.app.config["COMMIT_TIMEOUT_S"], waiter.expire)
         try:
-            comment = body.get("comment")
-            with self._bound(client[0]) if comment is not None else contextlib.nullcontext():
+            comment = body["comment"]
+            with self._bound(addr) if comment is not None else contextlib.nullcontext():
                 item = prepare_ballot(info, token_hash, body["answers"], comment,
-                                      body.get("content_pass"), outcome=waiter, guess=guess)
+                                      body["content_pass"], outcome=waiter, guess=guess)
             self.committer.enqueue(item)
             outcome = await waiter.result
             if outcome == "ok":
-                return 201, receipt_body(settled(item, outcome)), []
-            if outcome == "missing":  # live state gone: the WSGI path rebuilds it
+                return self._json(receipt_body(settled(item, outcome)), 201)
+            if outcome == "missing":  # live state gone: Flask's view rebuilds it
                 return None
-            with self._bound(client[0]):
-                refused = refusal(outcome)  # a 429 tells this client's limit
-            return error_answer(refused)
+            with self._bound(addr):
+                raise refusal(outcome)  # a 429 tells this client's limit
         except TimeoutError:
             # Still queued or committing: it may yet count, but we cannot say so.
             log.warning("ballot commit timed out (round %s)", info.id)
-            return error_answer(UNCONFIRMED)
+            return self._error(UNCONFIRMED, addr)
         except Exception as exc:  # noqa: BLE001 - a refusal or an outage, as Flask answers
-            with self._bound(client[0]):
-                return error_answer(exc)
+            return self._error(exc, addr)
         finally:
             timer.cancel()
 
     @contextlib.contextmanager
     def _bound(self, addr: str) -> Iterator[None]:
-        """An app context serving the client at `addr`: what a comment's checks and a
-        refusal need (the app's settings, the client's guessing limit)."""
+        """An app context serving the client at `addr`: what a comment's checks, a
+        refusal and an error answer need (the app's settings, the client's limit)."""
         with self.app.app_context():
             ratelimit.bind_client(addr)
             yield

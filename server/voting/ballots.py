@@ -60,7 +60,7 @@ RECORDED = "投票成功，您的选票已记录。请保存回执码，可在�
 
 
 def receipt_body(accepted: Accepted) -> dict[str, Any]:
-    """The 201 answer to a ballot (voting/api.py and voting/fastpath.py)."""
+    """The 201 answer to a ballot (voting/api.py and voting/asgi.py)."""
     return {"receipt": accepted.receipt, "round_id": accepted.round_id, "message": RECORDED}
 
 
