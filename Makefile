@@ -40,7 +40,9 @@ fonts:
 	  || echo "note: no CJK TrueType font; slips use a non-embedded CID font"; }
 
 # The demo: migrate, seed an organisation with open rounds and printed slips,
-# start the local WeChat/WeCom fake, publish a leaderboard to it, then serve.
+# start the local WeChat/WeCom fake, publish a leaderboard to it, then serve
+# with the production server (config/gunicorn.conf.py, one worker): the same
+# ASGI app, ballots on the event loop, as every deployment.
 # Quiet: the setup logs to instance/run.log and the server to instance/server.log;
 # what is printed is a short summary. Slips and links use an address phones can
 # reach: PUBLIC_BASE_URL, else HOST, else (HOST=0.0.0.0) the machine's LAN address
@@ -61,8 +63,9 @@ run: $(STAMP) fonts
 	  --fake-url http://127.0.0.1:$(FAKE_PORT) 2>>$$log || echo "  (bot demo failed: see $$log)"; \
 	echo "  logs         : $$log (setup), instance/server.log (server and requests)"; \
 	echo "serving on $(HOST):$(PORT) — Ctrl-C stops it"; echo ""; \
-	PUBLIC_BASE_URL=$$base WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) $(BIN)/pingyi run \
-	  --host $(HOST) --port $(PORT) --with-threads > instance/server.log 2>&1 \
+	PUBLIC_BASE_URL=$$base WECOM_API_BASE=http://127.0.0.1:$(FAKE_PORT) PINGYI_WORKERS=1 \
+	  PINGYI_BIND='$(HOST):$(PORT)' PINGYI_ACCESS_LOG=- $(BIN)/gunicorn -c config/gunicorn.conf.py \
+	  > instance/server.log 2>&1 \
 	  || { echo "the server stopped; the end of instance/server.log:"; tail -n 20 instance/server.log; exit 1; }
 
 test: $(STAMP) system-deps
@@ -93,8 +96,7 @@ clean:
 # create) and stops it when the run ends, so nothing is left running.
 CLUSTER_TESTS := tests/test_voting_api.py tests/test_tally_rebuild.py tests/test_rounds_api.py \
 	tests/test_concurrency.py tests/test_two_hosts.py tests/test_cluster.py \
-	tests/test_cluster_slots.py tests/test_turnout_fastread.py tests/test_ballot_fastpath.py \
-	tests/test_ballot_asgi.py \
+	tests/test_cluster_slots.py tests/test_ballot_asgi.py \
 	$(wildcard tests/test_points*.py tests/test_leaderboard*.py)
 
 .PHONY: test-cluster
