@@ -179,3 +179,16 @@ def test_console_pages(app, client, key):
     assert res.status_code == 302
     assert client.get(f"/api/v1/meetings/{mid}", headers=key).json["status"] == "open"
     assert "结束投票并计票" in client.get(f"/console/meetings/{mid}").get_data(as_text=True)
+
+
+def test_the_demo_has_a_meeting_of_three_forms(app, client, runner):
+    res = runner.invoke(args=["demo", "seed", "--base-url", "http://127.0.0.1:5000"])
+    assert res.exit_code == 0, res.output
+    assert "测评会：三份测评表，一张选票" in res.output
+    link = next(line.strip() for line in res.output.splitlines() if "/v/m/#" in line)
+    slip = client.post("/api/v1/meeting-slip", json={"token": link.split("#", 1)[1]}).json
+    assert [f["state"] for f in slip["forms"]] == ["open"] * 3
+    grades = [[g["label"] for g in f["ballot"]["form"]["grades"]] for f in slip["forms"]]
+    assert grades == [["好", "较好", "一般", "差"], ["优秀", "称职", "基本称职", "不称职"],
+                      ["满意", "基本满意", "不满意", "不了解"]]
+    assert slip["forms"][0]["ballot"]["category"] == "职工代表"

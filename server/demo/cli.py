@@ -14,8 +14,8 @@ demo_cli = click.Group("demo", help="Demonstration data for `make run`.")
 
 def rebased(url: str, base: str) -> str:
     """A sample voting link at `base` (the demo is seeded once; the address may change)."""
-    _, sep, token = url.partition("/v/#")
-    return f"{base}/v/#{token}" if sep else url
+    _, sep, rest = url.partition("/v/")  # a round's /v/#… or a meeting's /v/m/#…
+    return f"{base}/v/{rest}" if sep else url
 
 
 @demo_cli.command("seed")
@@ -36,6 +36,10 @@ def seed(base_url: str) -> None:
         names = "、".join(name for _, name in info["forms"][:3])
         click.echo(f"  forms        : {base}/console/forms   测评表 {names}")
     click.echo(f"  assessments  : {base}/console/assessments   综合考核、考核等次、历年对比")
+    meeting = next((u for u in info["samples"] if "/v/m/#" in u), None)
+    if meeting:
+        click.echo(f"  meeting      : {base}/console/meetings   测评会：三份测评表，一张选票")
+        click.echo(f"{pad}{rebased(meeting, base)}")
     slips = info["slips"]
     if slips:
         folder = Path(slips[0]).parent
@@ -45,7 +49,7 @@ def seed(base_url: str) -> None:
         printed_for = info["samples"][0].partition("/v/#")[0] if info["samples"] else base
         if printed_for != base:
             click.echo(f"{pad}(printed for {printed_for}; delete instance/ to print them again)")
-    for i, url in enumerate(info["samples"][:3]):
+    for i, url in enumerate([u for u in info["samples"] if "/v/#" in u][:3]):
         label = "  vote links   : " if i == 0 else pad
         click.echo(f"{label}{rebased(url, base)}")
     click.echo(f"  API          : {base}/api/v1/openapi.json")

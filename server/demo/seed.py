@@ -125,6 +125,9 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         samples += _rehearsal(committee.id, base_url, folder)
+        from server.demo.meeting import seed_meeting
+
+        samples += seed_meeting(committee.id, LEADERS, base_url, folder)  # 测评会: 3 forms
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
         cid = committee.id
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
