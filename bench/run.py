@@ -29,7 +29,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import backends, boards, data  # noqa: E402
+from bench import backends, boards, data, meeting  # noqa: E402
 from bench.burst import burst  # noqa: E402
 
 WRK_THREADS = 2
@@ -477,6 +477,7 @@ PHASES: dict[str, Any] = {
     "hosts": Bench.measure_hosts,
     "boards": lambda bench: bench.out.update(boards.measure(bench)),
     "big": Bench.measure_big,
+    "meeting": lambda bench: bench.out.update(meeting.measure(bench)),
 }
 
 ROWS = [
@@ -502,6 +503,10 @@ ROWS = [
     ("burst p99", "burst_p99_ms", "ms", "<= 200"),
     ("burst accepted == SQL == Redis", "burst_counts_match", "", "true"),
     ("burst client's own CPU per request", "burst_client_cpu_ms", "ms", None),
+    ("meeting burst: voters x forms, errors", "meeting_errors", "", "0"),
+    ("meeting burst: ballot p99", "meeting_p99_ms", "ms", None),
+    ("meeting burst: ballots/s", "meeting_ballots_per_s", "/s", None),
+    ("meeting: accepted == SQL == Redis per form", "meeting_counts_match", "", "true"),
     ("vote, one web host", "vote_per_s_1_host", "/s", None),
     ("vote, two web hosts (same machine)", "vote_per_s_2_hosts", "/s", None),
     ("two hosts / one host", "two_hosts_over_one", "", None),
@@ -549,6 +554,8 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=2000)
     p.add_argument("--burst-conns", type=int, default=500)
     p.add_argument("--slips", type=int, default=10000)
+    p.add_argument("--meeting-voters", type=int, default=500)
+    p.add_argument("--meeting-forms", type=int, default=4)
     p.add_argument("--out", type=Path, default=ROOT / "bench/out/latest.json")
     p.add_argument("--only", default=",".join(PHASES),
                    help=f"comma-separated phases to run (default all: {','.join(PHASES)})")
@@ -557,6 +564,7 @@ def main() -> None:
         args.runs, args.duration, args.max_rate = 1, 1.0, 1500
         args.small_round, args.big_round = 100, 1000
         args.burst, args.burst_conns, args.slips = 200, 50, 100
+        args.meeting_voters = 50
         args.workers, args.threads = 2, 4
     only = [p for p in args.only.split(",") if p]
     unknown = set(only) - set(PHASES)
