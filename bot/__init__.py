@@ -17,8 +17,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from bot import callback, config, redact, share, views
+    from bot import callback, config, publishing, redact, share, views
     from bot.render.preview_html import to_html
+    from server.core import signals
     from server.core.security import csrf
 
     config.init_app(app)
@@ -28,3 +29,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(share.bp)
     app.register_blueprint(views.bp)
     app.add_template_filter(to_html, "wecom_md")
+    signals.round_closed.connect(publishing.on_round_closed)

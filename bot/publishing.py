@@ -221,6 +221,20 @@ def publish_notice(rnd: Round, *, source: str, send: bool = True) -> list[Publis
     return out
 
 
+def on_round_closed(rnd: Round, **_: Any) -> None:
+    """server.core.signals.round_closed: queue the round's closed notice at once.
+
+    Delivery is the outbox's (`pingyi bot run-due`), which also queues any notice
+    missed here. The close is committed already, so a failure is logged, not raised.
+    """
+    try:
+        if targets_for_notices(rnd.committee_id):
+            publish_notice(rnd, source="close", send=False)
+    except Exception:  # any failure: the schedule queues it later
+        db.session.rollback()
+        log.exception("round %s: the closed notice was not queued", rnd.id)
+
+
 # --------------------------------------------------------------------------- schedule
 
 

@@ -264,7 +264,8 @@ def test_run_due_posts_published_quarters_and_round_notices_once(app, runner, fa
     assert '<font color="comment">已公布</font>' in member_post["markdown"]["content"]
     assert "党支部排名" in delivered(state, key=committee_key)[0]["markdown"]["content"]
 
-    # A round closes: a short notice to the committee's notice chat, once.
+    # A round closes: the bot hears it (signals.round_closed) and queues a short notice
+    # to the committee's notice chat; the schedule sends it, once.
     with app.app_context():
         from server.rounds.operations import close_round
         from tests.factories import make_round
@@ -272,15 +273,29 @@ def test_run_due_posts_published_quarters_and_round_notices_once(app, runner, fa
         rnd, _tokens = make_round()
         close_round(rnd)
         rid = rnd.id
+        [queued] = db.session.execute(text(
+            "SELECT source, status FROM bot_posts WHERE subject = :s"), {"s": f"round:{rid}"}).all()
+        assert tuple(queued) == ("close", "pending")
     app.config["BOT_CATCHUP_DAYS"] = 100_000
     res = runner.invoke(args=["bot", "run-due"])
-    assert res.exit_code == 0 and f"queued round:{rid} → 党委群" in res.output, res.output
+    assert res.exit_code == 0 and "queued round" not in res.output, res.output
+    assert "delivery: sent" in res.output, res.output
     res = runner.invoke(args=["bot", "run-due"])
     assert "queued round" not in res.output
+
+    # A notice the close could not queue (no bot then, or a failure) is queued by the schedule.
+    with app.app_context():
+        rnd, _tokens = make_round()
+        close_round(rnd)
+        rid = rnd.id
+        db.session.execute(text("DELETE FROM bot_posts WHERE subject = :s"), {"s": f"round:{rid}"})
+        db.session.commit()
+    res = runner.invoke(args=["bot", "run-due"])
+    assert res.exit_code == 0 and f"queued round:{rid} → 党委群" in res.output, res.output
     notices = [b for b in delivered(state, key=committee_key)
                if "测评已结束" in b["markdown"]["content"]]
-    assert len(notices) == 1
-    body = notices[0]["markdown"]["content"]
+    assert len(notices) == 2  # one per round, each once
+    body = notices[-1]["markdown"]["content"]
     assert "应到：120 人" in body and f"/console/rounds/{rid}/results" in body
 
 

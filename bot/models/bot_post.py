@@ -59,7 +59,7 @@ class BotPost(db.Model):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_errcode: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str] = mapped_column(String(500), default="")
-    source: Mapped[str] = mapped_column(String(10), default="console")  # console|cli|schedule
+    source: Mapped[str] = mapped_column(String(10), default="console")  # console|cli|schedule|close
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

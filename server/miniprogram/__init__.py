@@ -11,19 +11,18 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from server import wechat
-    from server.core import auth
+    from server.core import auth, signals
     from server.core.api import api
     from server.core.security import csrf
     from server.miniprogram import api as mp_api
     from server.miniprogram import console, session_qr, slips, staff
-    from server.rounds import operations as round_ops
     from server.voting import comments
 
     wechat.init_app(app)
     auth.add_bearer_resolver(staff.resolve_bearer)
     # Inside close's transaction, after the ballots were shuffled.
-    for hook in (comments.shuffle, slips.forget_unclaimed, session_qr.forget_pool):
-        round_ops.add_close_hook(hook)
+    for receiver in (comments.shuffle, slips.forget_unclaimed, session_qr.forget_pool):
+        signals.round_closing.connect(receiver)
     for blp in (mp_api.auth_blp, mp_api.blp):
         csrf.exempt(blp)
         api.register_blueprint(blp)

@@ -19,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from server.accounts import audit
 from server.accounts.models import utcnow
+from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.redis import get_redis
@@ -37,17 +38,6 @@ from server.voting.recount import differences
 from server.voting.roundinfo import forget
 
 log = logging.getLogger(__name__)
-
-# Run inside close's transaction, after the ballots were shuffled: features that keep
-# per-round data beside the ballots (comments, mini-program slips) rewrite or drop it
-# there, committed with the close or not at all.
-CLOSE_HOOKS: list[Callable[[int], None]] = []
-
-
-def add_close_hook(hook: Callable[[int], None]) -> None:
-    if hook not in CLOSE_HOOKS:
-        CLOSE_HOOKS.append(hook)
-
 
 def _bad(code: str, zh: str, en: str, field: str | None = None, status: int = 422) -> ApiError:
     return ApiError(code, zh, en, status, field)
@@ -396,8 +386,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
             f"Run `pingyi tally rebuild {round_id}`, then close again.",
             409,
         )
-    for hook in CLOSE_HOOKS:
-        hook(round_id)
+    signals.round_closing.send(round_id)
     result = {
         "turnout": {str(c): n for c, n in sql_counts["turnout"].items()},
         "tallies": {str(c): t for c, t in sql_counts["tallies"].items()},
@@ -415,6 +404,7 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     livetally.set_state(round_id, "closed")
     _scrub_old_row_images(round_id)
     forget_projector(round_id)
+    signals.round_closed.send(rnd)
     return rnd
 
 

@@ -1,0 +1,26 @@
+"""Signals between features (blinker, as Flask's own): a sender does not know who listens.
+
+A feature lower in the layering (rounds) announces what happened; features above it
+(the mini-program, the bot) connect receivers in their `init_app`. That keeps the
+imports flowing one way: `server` never imports `bot`, rounds never import the
+mini-program. Receivers connect once per process (blinker dedups a receiver).
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+round_closing = _signals.signal("round-closing", doc="""
+Sent by close with the round's id inside close's transaction, after the ballots were
+shuffled and before the commit: a feature that keeps per-round data beside the ballots
+(comments, mini-program slips) rewrites or drops it there, committed with the close or
+not at all. A receiver that raises aborts the close.
+""")
+
+round_closed = _signals.signal("round-closed", doc="""
+Sent with the Round once its close is committed (status `closed`): e.g. the bot queues
+the round's closed notice. The close has happened whatever a receiver does, so a
+receiver must not raise.
+""")
