@@ -184,11 +184,30 @@ def tally_fields(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, int
     if kind == "recommendation":
         return {str(c): 1 for c in answers["choices"]}
     scale = 10 ** form["decimals"]
-    return {
+    fields = {
         f"{sid}:{item}": round(value * scale)
         for sid, row in answers.items()
         for item, value in row.items()
     }
+    if form.get(PER_SUBJECT):  # how many scored each subject: its 实到 and its progress
+        fields.update({f"{sid}:{SCORED}": 1 for sid in answers})
+    return fields
+
+
+# A scoring round "scored as each report ends" (逐人评分) carries this flag in its form
+# snapshot (rounds/operations.check_draft): each ballot then holds one subject's scores
+# (voting/subject_scores.py), and its tally counts them in "<sid>:#".
+PER_SUBJECT = "per_subject"
+SCORED = "#"
+
+
+def turnout_of(form: Mapping[str, Any], turnout: int, fields: Mapping[str, int]) -> int:
+    """A category's turnout from its ballots and its tally fields: on a round scored per
+    subject the panel members who scored the most-scored subject (a ballot is one
+    subject's scores), otherwise its ballots."""
+    if not form.get(PER_SUBJECT):
+        return turnout
+    return max((n for f, n in fields.items() if f.endswith(":" + SCORED)), default=0)
 
 
 FIELD_SEP = ";"

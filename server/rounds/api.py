@@ -28,6 +28,7 @@ from server.rounds.schemas import (
     RoundOut,
     RoundPage,
     RoundPatchIn,
+    SubjectProgressOut,
     TokensIn,
     TokensOut,
     TurnoutOut,
@@ -307,6 +308,21 @@ def qr(body: dict[str, Any]) -> Response:
 def read_turnout(round_id: int) -> dict[str, Any]:
     """应到/实到 per category, live."""
     return live.turnout(_round(round_id))
+
+
+@blp.route("/rounds/<int:round_id>/subject-progress", methods=["GET"])
+@blp.response(200, SubjectProgressOut)
+@_alt
+@require_api_role(*READERS)
+def read_subject_progress(round_id: int) -> dict[str, Any]:
+    """A round scored per subject (逐人评分): how many panel members have sent each
+    subject's scores, live; never a score (409 not_per_subject on other rounds)."""
+    from server.voting.subject_scores import NOT_PER_SUBJECT
+
+    rnd = _round(round_id)
+    if not rnd.per_subject:
+        raise NOT_PER_SUBJECT
+    return live.subject_progress(rnd)
 
 
 @blp.route("/rounds/<int:round_id>/results", methods=["GET"])

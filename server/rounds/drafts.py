@@ -26,7 +26,8 @@ from server.voting.roundinfo import forget
 
 # What PATCH may change besides the form (form, form_id, form_version).
 EDITABLE = ("title", "subjects", "categories", "show_live_results", "announce_on_close",
-            "closes_at", "min_choices", "max_choices", "results", "year", "branch_id")
+            "per_subject", "closes_at", "min_choices", "max_choices", "results", "year",
+            "branch_id")
 REHOLD = "（重新测评）"
 # Rows a round owns, children first (tokens and the session pool name its categories).
 OWNED_TABLES = ("ballots", "ballot_comments", "spent_tokens", "tokens", "slip_codes",
@@ -61,6 +62,7 @@ def draft_values(rnd: Round) -> dict[str, Any]:
         "show_live_results": rnd.show_live_results, "announce_on_close": rnd.announce_on_close,
         "closes_at": rnd.closes_at, "year": rnd.year, "branch_id": rnd.branch_id,
         "min_choices": None, "max_choices": None, "results": None,
+        "per_subject": rnd.per_subject,
     }
 
 

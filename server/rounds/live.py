@@ -43,6 +43,23 @@ def turnout_body(round_id: int, status: str, title: str, closes_at: dt.datetime 
             "closes_at": closes_at, "categories": cats}
 
 
+def subject_progress(rnd: Round) -> dict[str, Any]:
+    """A round scored per subject: how many panel members scored each subject (live,
+    or as frozen at close), and the panel expected; never a score."""
+    from server.voting.subject_scores import progress
+
+    if rnd.status == "draft":
+        tallies: dict[Any, dict[str, int]] = {}
+    elif rnd.result_json:
+        tallies = rnd.result["tallies"]  # type: ignore[index]
+    else:
+        ensure_live(rnd.id)
+        tallies = livetally.read(rnd.id, [c.id for c in rnd.categories])["tallies"]
+    subjects = [{"id": s.id, "name": s.name, "note": s.note} for s in rnd.subjects]
+    return {"round_id": rnd.id, "status": rnd.status, "per_subject": rnd.per_subject,
+            "expected": rnd.expected_total, "subjects": progress(subjects, tallies)}
+
+
 def results(rnd: Round) -> dict[str, Any]:
     """The engine's k-safe results: frozen after close; while open only if the round
     shows live results (a k-step snapshot without category breakdowns)."""

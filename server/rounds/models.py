@@ -71,6 +71,12 @@ class Round(db.Model):
         return json.loads(self.result_json) if self.result_json else None
 
     @property
+    def per_subject(self) -> bool:
+        """Scored as each report ends (逐人评分): a ballot per subject
+        (voting/subject_scores.py)."""
+        return bool(self.form.get("per_subject"))
+
+    @property
     def expected_total(self) -> int:
         return sum(c.expected_count for c in self.categories)
 

@@ -25,6 +25,7 @@ from server.core.errors import ApiError
 from server.core.redis import get_redis
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
+from server.forms.answers import PER_SUBJECT
 from server.forms.sections import round_form, sections_of
 from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
@@ -98,7 +99,9 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
 
     `values`: title, subjects, categories (each may carry the `id` it keeps),
     show_live_results, closes_at, min_choices, max_choices, results (overrides of
-    the form's result rules), year, branch_id, announce_on_close. Returns the
+    the form's result rules), year, branch_id, announce_on_close, per_subject (a
+    scoring round scored as each report ends, kept in the form snapshot; absent or
+    None: as the form has it). Returns the
     cleaned values, with `form`: the snapshot to store, its result rules merged.
     """
     title = _clean_text(values.get("title"), "title", 200, "测评名称")
@@ -120,6 +123,15 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
             raise _bad("invalid_choice_limits", "最多推荐人数不能超过候选人数",
                        "max_choices exceeds the number of candidates", "max_choices")
         form["min_choices"], form["max_choices"] = lo, hi
+    per_subject = values.get(PER_SUBJECT)
+    if per_subject is None:
+        per_subject = form.get(PER_SUBJECT, False)
+    if per_subject and form["kind"] != "scoring":
+        raise _bad("per_subject_not_scoring", "只有评分类测评可以逐人评分、逐个提交",
+                   "only a scoring round can be scored per subject", PER_SUBJECT)
+    form.pop(PER_SUBJECT, None)
+    if per_subject:
+        form[PER_SUBJECT] = True
     closes_at = values.get("closes_at")
     if check_deadline and closes_at is not None and closes_at <= utcnow():
         raise _bad("invalid_deadline", "截止时间必须晚于现在", "closes_at must be in the future",
@@ -229,6 +241,7 @@ def create_round(
     form_version: int | None = None,
     show_live_results: bool = False,
     announce_on_close: bool = False,
+    per_subject: bool | None = None,
     closes_at: dt.datetime | None = None,
     min_choices: int | None = None,
     max_choices: int | None = None,
@@ -247,7 +260,8 @@ def create_round(
     values = {"title": title, "subjects": subjects, "categories": categories,
               "show_live_results": show_live_results, "announce_on_close": announce_on_close,
               "closes_at": closes_at, "min_choices": min_choices, "max_choices": max_choices,
-              "results": results, "year": year, "branch_id": branch_id}
+              "results": results, "year": year, "branch_id": branch_id,
+              PER_SUBJECT: per_subject}
     checked = check_draft(committee_id, form, values)
     rnd = new_draft(committee_id, key, version_id, checked, user)
     audit.record(user, "round.create", f"round:{rnd.id}", rnd.title)

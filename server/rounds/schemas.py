@@ -93,6 +93,10 @@ class RoundPatchIn(ma.Schema):
     show_live_results = ma.fields.Boolean()
     announce_on_close = ma.fields.Boolean(metadata={
         "description": "当场公布: the projector shows results at close, before publishing"})
+    per_subject = ma.fields.Boolean(allow_none=True, metadata={
+        "description": "scoring rounds only: scored as each report ends (逐人评分) — a panel "
+                       "member sends each subject's scores on its own (POST /subject-scores), "
+                       "final when sent; 422 per_subject_not_scoring on other forms"})
     closes_at = UtcDateTime(allow_none=True, metadata={
         "description": "deadline; without an offset it is taken as UTC"})
     min_choices = ma.fields.Integer(strict=True, allow_none=True, validate=Range(0, 500))
@@ -176,6 +180,8 @@ class RoundOut(ma.Schema):
     show_live_results = ma.fields.Boolean()
     announce_on_close = ma.fields.Boolean(metadata={
         "description": "当场公布: the projector shows results at close, before publishing"})
+    per_subject = ma.fields.Boolean(metadata={
+        "description": "scored as each report ends (逐人评分): a ballot per subject"})
     closes_at = UtcDateTime(allow_none=True)
     opened_at = UtcDateTime(allow_none=True)
     closed_at = UtcDateTime(allow_none=True)
@@ -267,6 +273,24 @@ class TurnoutOut(ma.Schema):
     rate = ma.fields.Float()
     closes_at = UtcDateTime(allow_none=True)
     categories = ma.fields.List(ma.fields.Nested(TurnoutCategory))
+
+
+class SubjectProgress(ma.Schema):
+    id = ma.fields.Integer(required=True)
+    name = ma.fields.String(required=True)
+    note = ma.fields.String(required=True)
+    scored = ma.fields.Integer(required=True, metadata={
+        "description": "panel members who have sent this subject's scores"})
+
+
+class SubjectProgressOut(ma.Schema):
+    """A round scored per subject: counts only, never a score."""
+
+    round_id = ma.fields.Integer(required=True)
+    status = ma.fields.String(required=True)
+    per_subject = ma.fields.Boolean(required=True)
+    expected = ma.fields.Integer(required=True, metadata={"description": "应到 of the panel"})
+    subjects = ma.fields.List(ma.fields.Nested(SubjectProgress), required=True)
 
 
 class ResultsOut(ma.Schema):

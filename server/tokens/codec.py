@@ -57,6 +57,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def subject_marker(raw: object, subject_id: int) -> str:
+    """The spent marker of one subject's scores sent with a token (a round scored per
+    subject, voting/subject_scores.py): sha256 of the token and the subject, so the
+    stored markers of one slip share nothing (not its token hash) that pairs them."""
+    token = canonical_token(raw) or ""
+    return hashlib.sha256(f"subject:{int(subject_id)}:{token}".encode()).hexdigest()
+
+
 def parse_token(raw: object) -> tuple[int, str]:
     """Return (round id, sha256 hex) or raise `token_malformed`."""
     token = canonical_token(raw)

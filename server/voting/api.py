@@ -20,8 +20,10 @@ from server.voting.schemas import (
     ReceiptCheckIn,
     ReceiptCheckOut,
     ReceiptOut,
+    SubjectScoresIn,
     TokenIn,
 )
+from server.voting.subject_scores import submit_subject_scores
 
 blp = Blueprint("voting", __name__, url_prefix="/api/v1",
                 description="Voting with a token (no account needed)")
@@ -68,6 +70,18 @@ def submit(body: dict[str, Any]) -> dict[str, Any]:
     answer there (and a round whose live state is lost); Flask's test client too."""
     return receipt_body(submit_ballot(body["token"], body["answers"], body.get("comment"),
                                       body.get("content_pass")))
+
+
+@blp.route("/subject-scores", methods=["POST"])
+@blp.arguments(SubjectScoresIn)
+@blp.response(201, ReceiptOut)
+@_alt
+def send_subject_scores(body: dict[str, Any]) -> dict[str, Any]:
+    """A round scored per subject (逐人评分): one subject's scores, sent when its report
+    ends and final when sent (201 once durably recorded). Sent twice: 409
+    subject_already_scored; a whole-ballot round: 409 not_per_subject; a subject not in
+    the round: 422 unknown_subject; scores as a ballot's rows are checked (422)."""
+    return receipt_body(submit_subject_scores(body["token"], body["subject_id"], body["scores"]))
 
 
 @blp.route("/receipts/check", methods=["POST"])

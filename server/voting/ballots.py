@@ -18,10 +18,10 @@ from flask import current_app
 from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
-from server.forms.answers import check_answers, pack_fields, tally_fields
+from server.forms.answers import PER_SUBJECT, check_answers, pack_fields, tally_fields
 from server.forms.sections import sections_of
 from server.forms.storage import encode_answers
-from server.tokens.codec import new_ballot_id, new_receipt, parse_token
+from server.tokens.codec import new_ballot_id, new_receipt, parse_token, subject_marker
 from server.voting import livetally
 from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Outcome, Pending
@@ -38,6 +38,10 @@ ROUND_CLOSED = ApiError("round_closed", "投票已结束，感谢您的参与",
                         "Voting in this round is closed", 409)
 ROUND_NOT_OPEN = ApiError("round_not_open", "投票尚未开始，请等待主持人宣布开始",
                           "Voting in this round has not started", 409)
+SCORED_PER_SUBJECT = ApiError(
+    "scored_per_subject", "本测评逐人评分，请在每位述职人述职结束后分别提交评分",
+    "This round is scored per subject: send each subject's scores to /subject-scores", 409,
+    "answers")
 REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
                       "Live tally is being rebuilt; retry in a few seconds", 503)
 
@@ -120,6 +124,8 @@ def prepare_ballot(info: RoundInfo, token_hash: str, raw_answers: Any, raw_comme
     Does no I/O. Needs an app context for a comment, and for the client's guessing
     limit unless `guess` gives it (ratelimit.guess_args_for). Its outcome lands in
     `outcome`, by default a concurrent Future."""
+    if info.form.get(PER_SUBJECT):
+        raise SCORED_PER_SUBJECT
     codec = info.codec
     stored = codec.encode(raw_answers) if codec is not None else None
     if stored is not None:  # the live tally counts the stored code (forms/codec.py)
@@ -149,7 +155,13 @@ def settled(item: Pending, outcome: str) -> Accepted:
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
                   content_pass: Any = None) -> Accepted:
     info, token_hash = locate(raw_token)
-    item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
+    return commit(info, prepare_ballot(info, token_hash, raw_answers, raw_comment,
+                                       content_pass))
+
+
+def commit(info: RoundInfo, item: Pending) -> Accepted:
+    """Commit a prepared ballot through the group committer (rebuilding a round's lost
+    live state once); the receipt, or the refusal raised."""
     outcome = _commit(item)
     if outcome == "missing":  # no live state (Redis restarted): rebuild it, once
         _, status = round_info(info.id)
@@ -208,7 +220,18 @@ def ballot_form(raw_token: Any) -> dict[str, Any]:
         "category": info.categories.get(int(res[3]), ""),
         "comment": {**comment_options(info.form), "check_required": content_check_enabled()},
         "rehearsal": info.rehearsal,
+        **per_subject_state(info, raw_token),
     }
+
+
+def per_subject_state(info: RoundInfo, raw_token: Any) -> dict[str, Any]:
+    """On a round scored per subject (voting/subject_scores.py): the flag, and which
+    subjects this slip has already sent (its markers in the spent set)."""
+    if not info.form.get(PER_SUBJECT):
+        return {}
+    sent = livetally.spent_among(info.id, [subject_marker(raw_token, s) for s in info.subject_ids])
+    return {"per_subject": True,
+            "scored": [sid for sid, done in zip(info.subject_ids, sent, strict=True) if done]}
 
 
 def _public_section(section: dict[str, Any]) -> dict[str, Any]:

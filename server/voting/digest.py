@@ -25,6 +25,9 @@ Instead the ballots are counted first, and each distinct piece is parsed once:
 * On a form of several sections (bound to the round's subjects, forms/sections.py)
   a row is known by its subject's section and its text: the same code names other
   grades on another section's scale.
+* On a round scored per subject (answers.PER_SUBJECT) a ballot holds one subject's
+  row, `{"<id>":{...}}`; it is cut the same way, into that subject's row, and a
+  category's turnout is the most-scored subject's count (answers.turnout_of).
 * Every other ballot (a recommendation, another shape, or one holding a row that
   does not parse, check or tally) is parsed, tallied and checked whole, as it
   always was, so whatever it did before (count as invalid, or stop the recount)
@@ -45,7 +48,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.core.errors import ApiError
-from server.forms.answers import check_answers, check_row, tally_fields
+from server.forms.answers import PER_SUBJECT, check_answers, check_row, tally_fields, turnout_of
 from server.forms.sections import SUBJECT_SECTIONS, section_view, subject_section_key
 from server.forms.storage import APPRAISAL, decode_answers, decode_row
 from server.results.engine import Cell, Cells, CountedBallots
@@ -106,7 +109,7 @@ class Digest:
         for (cid, stored), n in self.whole.items():
             turnout[cid] += n
             _add(tallies[cid], tally_fields(self.form, decode_answers(self.form, stored)), n)
-        return {"turnout": turnout,
+        return {"turnout": {c: turnout_of(self.form, n, tallies[c]) for c, n in turnout.items()},
                 "tallies": {c: {f: n for f, n in sorted(t.items()) if n}
                             for c, t in tallies.items()}}
 
@@ -120,6 +123,9 @@ class Digest:
     def _count(self) -> tuple[dict[int, CountedBallots], dict[int, int]]:
         reader = Cells(self.form, self.subject_ids)
         sizes: Counter[int] = Counter(self.split)
+        if self.form.get(PER_SUBJECT):  # a ballot is one subject's: count the panel
+            sizes = Counter({cid: max((sum(t.values()) for t in by_subject.values()), default=0)
+                             for cid, by_subject in self.rows.items()})
         cells: dict[int, Counter[Cell]] = {cid: Counter() for cid in self.categories()}
         invalid: Counter[int] = Counter()
         for cid, by_subject in self.rows.items():
@@ -133,8 +139,9 @@ class Digest:
                     bucket[(sid, key, value)] += total
         for (cid, stored), n in self.whole.items():
             try:
-                answers = check_answers(self.form, self.subject_ids,
-                                        decode_answers(self.form, stored))
+                raw = decode_answers(self.form, stored)
+                answers = check_answers(self.form, _answered_ids(self.form, self.subject_ids, raw),
+                                        raw)
             except (ApiError, ValueError):
                 invalid[cid] += n
                 continue
@@ -143,6 +150,15 @@ class Digest:
                 cells[cid][cell] += n
         counted = {cid: CountedBallots(sizes[cid], c) for cid, c in cells.items()}
         return counted, dict(invalid)
+
+
+def _answered_ids(form: dict[str, Any], subject_ids: list[int], raw: Any) -> list[int]:
+    """The subjects a ballot must answer: all of the round's, or on a round scored per
+    subject the one it names (when it names one of the round's)."""
+    if form.get(PER_SUBJECT) and isinstance(raw, dict) and len(raw) == 1:
+        sid = next(iter(raw))
+        return [int(sid)] if sid in {str(s) for s in subject_ids} else subject_ids
+    return subject_ids
 
 
 def _add(bucket: dict[str, int] | Counter[str], fields: dict[str, int], times: int) -> None:
@@ -197,6 +213,8 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
     if form["kind"] not in ROW_FORMS or not subject_ids:
         out.whole = counts
         return out
+    if form.get(PER_SUBJECT):
+        return _digest_per_subject(out, counts)
     pattern = row_pattern(subject_ids)
     sids = sorted(str(int(s)) for s in subject_ids)
     # forms/storage.py: one code per subject, "A:<sid>=<code>,..." in this order
@@ -236,6 +254,27 @@ def digest(form: dict[str, Any], subject_ids: Sequence[int],
     if bad:  # rare: the ballots holding such a row are handled whole instead
         split(bad)
     out.parsed = {t: row for t, row in parsed.items() if row is not None}
+    return out
+
+
+ONE_ROW = re.compile(r'\{"([0-9]+)":(\{[^{}]*\})\}')
+
+
+def _digest_per_subject(out: Digest, counts: Counter[tuple[int, str]]) -> Digest:
+    """A round scored per subject: each ballot, one subject's row, into that row."""
+    sids = {str(int(s)) for s in out.subject_ids}
+    parse = _row_parser(out.form, out.subject_ids)
+    for key, n in counts.items():
+        m = ONE_ROW.fullmatch(key[1])
+        if m and m.group(1) in sids:
+            row = out.parsed.get(m.group(2)) or parse(m.group(2))
+            if row is not None:
+                out.parsed[m.group(2)] = row
+                texts = out.rows.setdefault(key[0], {}).setdefault(m.group(1), Counter())
+                texts[m.group(2)] += n
+                out.split[key[0]] += n
+                continue
+        out.whole[key] += n
     return out
 
 

@@ -69,6 +69,16 @@ class Pending:
     comment: str | None = None  # stored apart from the ballot (voting/comments.py)
     category_id: int = 0  # from the token, set when the committer holds it
     legend: tuple[str, str] = ("", "")  # with a stored code: its form's keys (forms/codec.py)
+    # A round scored per subject (voting/subject_scores.py): what is spent is this
+    # marker of the token and the subject, not the token; `counter` is the subject's
+    # count field, whose maximum is the category's turnout (livetally SETTLE_MANY).
+    marker: str = ""
+    counter: str = ""
+
+    @property
+    def spent_key(self) -> str:
+        """What the spent-token row and the Redis spent set hold for this ballot."""
+        return self.marker or self.token_hash
 
 
 # ---- SQL ------------------------------------------------------------------------------
@@ -77,15 +87,16 @@ class Pending:
 # answers need no quoting (text-format array escaping cost more than the insert).
 PG_BATCH = """
 WITH input AS (
-    SELECT * FROM unnest(%(hashes)b::text[], %(ids)b::text[], %(receipts)b::text[],
-                         %(answers)b::text[]) AS i(token_hash, ballot_id, receipt, answers)
+    SELECT * FROM unnest(%(hashes)b::text[], %(spent)b::text[], %(ids)b::text[],
+                         %(receipts)b::text[], %(answers)b::text[])
+           AS i(token_hash, spent_key, ballot_id, receipt, answers)
 ), open_round AS (
     -- KEY SHARE on the round row: close() takes FOR UPDATE, so it waits for
     -- every batch that saw the round open, and later batches see it closed.
     SELECT id, rehearsal FROM rounds WHERE id = %(r)b AND status = 'open' FOR KEY SHARE
 ), spent AS (
     INSERT INTO spent_tokens (token_hash, round_id)
-    SELECT t.token_hash, t.round_id
+    SELECT i.spent_key, t.round_id
     FROM input i JOIN tokens t ON t.token_hash = i.token_hash AND t.round_id = %(r)b
     -- a rehearsal takes rehearsal tokens only, a real round real ones (rounds/rehearsal.py)
     JOIN open_round o ON o.rehearsal = t.rehearsal
@@ -94,7 +105,7 @@ WITH input AS (
 ), cast_ballots AS (
     INSERT INTO ballots (id, round_id, category_id, receipt, answers)
     SELECT i.ballot_id, t.round_id, t.category_id, i.receipt, i.answers
-    FROM input i JOIN spent s ON s.token_hash = i.token_hash
+    FROM input i JOIN spent s ON s.token_hash = i.spent_key
     JOIN tokens t ON t.token_hash = i.token_hash
     RETURNING 1
 )
@@ -103,7 +114,7 @@ SELECT token_hash FROM spent
 
 SQLITE_SPENT = (
     "INSERT INTO spent_tokens (token_hash, round_id) "
-    "SELECT token_hash, round_id FROM tokens WHERE token_hash = :h AND round_id = :r "
+    "SELECT :k, round_id FROM tokens WHERE token_hash = :h AND round_id = :r "
     "AND EXISTS (SELECT 1 FROM rounds WHERE id = :r AND status = 'open' "
     "AND rehearsal = tokens.rehearsal) "
     "ON CONFLICT DO NOTHING"
@@ -120,6 +131,7 @@ def _record_pg(conn: Connection, round_id: int, items: list[Pending]) -> set[str
         cur.execute(PG_BATCH, {
             "r": round_id,
             "hashes": [p.token_hash for p in items],
+            "spent": [p.spent_key for p in items],
             "ids": [p.ballot_id for p in items],
             "receipts": [p.receipt for p in items],
             "answers": [p.answers for p in items],
@@ -130,15 +142,17 @@ def _record_pg(conn: Connection, round_id: int, items: list[Pending]) -> set[str
 def _record_sqlite(conn: Connection, round_id: int, items: list[Pending]) -> set[str]:
     accepted: set[str] = set()
     for p in items:
-        if conn.execute(text(SQLITE_SPENT), {"h": p.token_hash, "r": round_id}).rowcount == 1:
+        if conn.execute(text(SQLITE_SPENT), {"h": p.token_hash, "k": p.spent_key,
+                                             "r": round_id}).rowcount == 1:
             conn.execute(text(SQLITE_BALLOT), {"id": p.ballot_id, "receipt": p.receipt,
                                                "answers": p.answers, "h": p.token_hash})
-            accepted.add(p.token_hash)
+            accepted.add(p.spent_key)
     return accepted
 
 
 def _why_refused(conn: Connection, round_id: int, hashes: list[str]) -> dict[str, str]:
-    """For ballots the batch did not take: 'closed:<status>', 'spent' or 'unknown'."""
+    """For ballots the batch did not take (by spent key): 'closed:<status>', 'spent' or
+    'unknown'."""
     status = conn.execute(text("SELECT status FROM rounds WHERE id = :r"),
                           {"r": round_id}).scalar() or "missing"
     if status != "open":
@@ -237,7 +251,8 @@ def _hold(by_round: dict[int, list[Pending]], hold_s: int) -> dict[int, list[Pen
     rounds = list(by_round)
     replies = _per_round([
         functools.partial(livetally.claim_many, round_id,
-                          [livetally.Claim(p.token_hash, p.guess) for p in by_round[round_id]],
+                          [livetally.Claim(p.token_hash, p.guess, p.marker)
+                           for p in by_round[round_id]],
                           hold_s)
         for round_id in rounds])
     held: dict[int, list[Pending]] = {}
@@ -260,11 +275,11 @@ def _record(engine: Engine, held: dict[int, list[Pending]]) -> dict[int, str]:
         for round_id, items in held.items():
             accepted = record(conn, round_id, items)
             insert_comments(conn, round_id, [p.comment for p in items
-                                             if p.comment and p.token_hash in accepted])
-            refused = [p.token_hash for p in items if p.token_hash not in accepted]
+                                             if p.comment and p.spent_key in accepted])
+            refused = [p.spent_key for p in items if p.spent_key not in accepted]
             why = _why_refused(conn, round_id, refused) if refused else {}
             for p in items:
-                outcomes[id(p)] = "ok" if p.token_hash in accepted else why[p.token_hash]
+                outcomes[id(p)] = "ok" if p.spent_key in accepted else why[p.spent_key]
     return outcomes
 
 
@@ -281,7 +296,8 @@ def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
             outcome = outcomes.get(id(p), "")
             mode = "c" if outcome == "ok" else "s" if outcome == "spent" else "r"
             settle.append(livetally.Settle(p.token_hash, mode, p.category_id,
-                                           p.tally if mode == "c" else ""))
+                                           p.tally if mode == "c" else "", p.marker,
+                                           p.counter))
         legend = next((p.legend for p in items if p.legend[0]), ("", ""))
         calls.append(functools.partial(livetally.settle_many, round_id, settle, legend=legend))
     try:

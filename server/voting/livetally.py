@@ -29,7 +29,9 @@ from server.core.redis import get_redis, run_script, transaction_pipeline
 # One call per round per group-commit batch (voting/groupcommit.py): hold every
 # unspent token of the batch, so a request costs no Redis round trip of its own.
 # KEYS: state tok spent inflight, then per ballot i: pending_i guess_i
-# ARGV: now hold, then per ballot i: hash_i limit_i window_i
+# ARGV: now hold, then per ballot i: hash_i limit_i window_i marker_i, where a marker
+# (a round scored per subject: voting/subject_scores.py) is what that ballot spends
+# instead of its token, which stays issued ('' for a whole ballot).
 # Returns one entry per ballot: 'ok:<category>', 'busy', 'spent', 'unknown',
 # 'limited' (the client's unknown tokens reached its limit: core/ratelimit.py;
 # limit 0: no check), or for the whole batch 'missing' / 'closed:<status>'.
@@ -50,7 +52,8 @@ if whole then
 end
 local held = 0
 for i = 1, n do
-  local h, limit, window = ARGV[3 * i], tonumber(ARGV[3 * i + 1]), ARGV[3 * i + 2]
+  local h, limit, window, m = ARGV[4 * i - 1], tonumber(ARGV[4 * i]), ARGV[4 * i + 1],
+    ARGV[4 * i + 2]
   local pend, guess = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
   if limit > 0 and tonumber(redis.call('GET', guess) or 0) >= limit then
     out[i] = 'limited'
@@ -65,6 +68,8 @@ for i = 1, n do
         end
         out[i] = 'unknown'
       end
+    elseif m ~= '' and redis.call('SISMEMBER', KEYS[3], m) == 1 then
+      out[i] = 'spent'
     elseif not redis.call('SET', pend, '1', 'NX', 'EX', ARGV[2]) then
       out[i] = 'busy'
     else
@@ -79,11 +84,14 @@ return out
 
 # After the batch's SQL transaction: settle every ballot CLAIM_MANY held.
 # KEYS: state tok spent inflight turnout, pending_1..pending_n, tally_1..tally_n
-# ARGV per ballot i: mode_i hash_i category_i fields_i, where mode 'c' counts a
-# committed ballot (fields "f1=n1;f2=n2;...": one packed argument, as ~80
-# separate ones cost more than the script), 'r' releases the hold, 's' releases
-# it and remembers that SQL has the token spent. At most MAX_BATCH ballots
-# (voting/groupcommit.py) per call. Then ARGV[4n+1], ARGV[4n+2]: an appraisal
+# ARGV per ballot i: mode_i hash_i category_i fields_i marker_i counter_i, where mode
+# 'c' counts a committed ballot (fields "f1=n1;f2=n2;...": one packed argument, as
+# ~80 separate ones cost more than the script), 'r' releases the hold, 's' releases
+# it and remembers that SQL has the token spent. A ballot with a marker (one subject's
+# scores, voting/subject_scores.py) spends the marker and leaves its token issued; its
+# category's turnout is then the highest count of any subject (`counter`, the
+# subject's "<sid>:#" field): panel members, never subjects × members. At most
+# MAX_BATCH ballots (voting/groupcommit.py) per call. Then ARGV[6n+1], ARGV[6n+2]: an appraisal
 # form's criterion and grade keys, each joined by ';' (or empty), for ballots
 # whose fields are their stored code instead, "A:<sid>=<code>,..."
 # (forms/storage.py): rows are counted as they come, and each distinct row is
@@ -92,36 +100,39 @@ return out
 SETTLE_MANY = """
 local n = (#KEYS - 5) / 2
 local live = redis.call('EXISTS', KEYS[1]) == 1
-local spent, turnout, sums, rows = {}, {}, {}, {}
+local spent, turnout, sums, rows, peaks = {}, {}, {}, {}, {}
 for i = 1, n do
-  local mode, h = ARGV[4 * i - 3], ARGV[4 * i - 2]
+  local mode, h, m = ARGV[6 * i - 5], ARGV[6 * i - 4], ARGV[6 * i - 1]
   local tally = KEYS[5 + n + i]
-  if mode == 'c' then
-    if live and redis.call('HDEL', KEYS[2], h) == 1 then
-      spent[#spent + 1] = h
-      local cat = ARGV[4 * i - 1]
-      turnout[cat] = (turnout[cat] or 0) + 1
-      local fields = ARGV[4 * i]
-      if string.sub(fields, 1, 2) == 'A:' then
-        local r = rows[tally]
-        if not r then r = {}; rows[tally] = r end
-        for row in string.gmatch(string.sub(fields, 3), '[^,]+') do r[row] = (r[row] or 0) + 1 end
-      else
-        local t = sums[tally]
-        if not t then t = {}; sums[tally] = t end
-        for field, k in string.gmatch(fields, '([^;=]+)=(%-?%d+)') do
-          t[field] = (t[field] or 0) + tonumber(k)
-        end
+  local fresh
+  if m ~= '' then
+    fresh = (mode == 's' or (mode == 'c' and live)) and redis.call('SADD', KEYS[3], m) == 1
+  else
+    fresh = (mode == 's' or (mode == 'c' and live)) and redis.call('HDEL', KEYS[2], h) == 1
+    if fresh then spent[#spent + 1] = h end
+  end
+  if mode == 'c' and fresh then
+    local cat = ARGV[6 * i - 3]
+    if m ~= '' then peaks[#peaks + 1] = {tally, cat, ARGV[6 * i]}
+    else turnout[cat] = (turnout[cat] or 0) + 1 end
+    local fields = ARGV[6 * i - 2]
+    if string.sub(fields, 1, 2) == 'A:' then
+      local r = rows[tally]
+      if not r then r = {}; rows[tally] = r end
+      for row in string.gmatch(string.sub(fields, 3), '[^,]+') do r[row] = (r[row] or 0) + 1 end
+    else
+      local t = sums[tally]
+      if not t then t = {}; sums[tally] = t end
+      for field, k in string.gmatch(fields, '([^;=]+)=(%-?%d+)') do
+        t[field] = (t[field] or 0) + tonumber(k)
       end
     end
-  elseif mode == 's' and redis.call('HDEL', KEYS[2], h) == 1 then
-    spent[#spent + 1] = h
   end
 end
 if next(rows) then
   local crit, grade = {}, {}
-  for key in string.gmatch(ARGV[4 * n + 1], '[^;]+') do crit[#crit + 1] = key end
-  for key in string.gmatch(ARGV[4 * n + 2], '[^;]+') do grade[#grade + 1] = key end
+  for key in string.gmatch(ARGV[6 * n + 1], '[^;]+') do crit[#crit + 1] = key end
+  for key in string.gmatch(ARGV[6 * n + 2], '[^;]+') do grade[#grade + 1] = key end
   for tally, r in pairs(rows) do
     local t = sums[tally]
     if not t then t = {}; sums[tally] = t end
@@ -141,6 +152,12 @@ for tally, t in pairs(sums) do
   for field, k in pairs(t) do redis.call('HINCRBY', tally, field, k) end
 end
 for cat, k in pairs(turnout) do redis.call('HINCRBY', KEYS[5], cat, k) end
+for _, p in ipairs(peaks) do
+  local v = tonumber(redis.call('HGET', p[1], p[3]) or 0)
+  if v > tonumber(redis.call('HGET', KEYS[5], p[2]) or 0) then
+    redis.call('HSET', KEYS[5], p[2], v)
+  end
+end
 if #spent > 0 then redis.call('SADD', KEYS[3], unpack(spent)) end
 redis.call('DEL', unpack(KEYS, 6, 5 + n))
 if redis.call('DECRBY', KEYS[4], n) < 0 then redis.call('SET', KEYS[4], 0) end
@@ -206,6 +223,7 @@ class Claim:
 
     token_hash: str
     guess: tuple[str, int, int]
+    marker: str = ""  # spent instead of the token (a round scored per subject)
 
 
 def claim_many(round_id: int, claims: list[Claim], hold_s: int, client: Any = None) -> Any:
@@ -215,8 +233,8 @@ def claim_many(round_id: int, claims: list[Claim], hold_s: int, client: Any = No
     args: list[Any] = [int(time.time()), hold_s]
     for c in claims:
         guess_key, limit, window = c.guess
-        script_keys += [k.pending(c.token_hash), guess_key or f"{k.prefix}:guess:"]
-        args += [c.token_hash, limit, window]
+        script_keys += [k.pending(c.marker or c.token_hash), guess_key or f"{k.prefix}:guess:"]
+        args += [c.token_hash, limit, window, c.marker]
     return _script("CLAIM_MANY")(keys=script_keys, args=args, client=client)
 
 
@@ -230,6 +248,8 @@ class Settle:
     mode: str
     category_id: int = 0
     tally: str = ""  # mode 'c': packed fields (forms.answers.pack_fields) or a stored code
+    marker: str = ""  # spent instead of the token (a round scored per subject)
+    counter: str = ""  # with a marker: the subject's count field
 
 
 def settle_many(round_id: int, items: list[Settle], client: Any = None,
@@ -240,10 +260,10 @@ def settle_many(round_id: int, items: list[Settle], client: Any = None,
     k = keys(round_id)
     args: list[Any] = []
     for s in items:
-        args += [s.mode, s.token_hash, s.category_id, s.tally]
+        args += [s.mode, s.token_hash, s.category_id, s.tally, s.marker, s.counter]
     args += legend
     script_keys = [k.state, k.tok, k.spent, k.inflight, k.turnout,
-                   *[k.pending(s.token_hash) for s in items],
+                   *[k.pending(s.marker or s.token_hash) for s in items],
                    *[k.tally(s.category_id) for s in items]]
     return _script("SETTLE_MANY")(keys=script_keys, args=args, client=client)
 
@@ -286,6 +306,13 @@ def forget_spent(round_id: int, client: Any = None, chunk: int = 2000) -> int:
     while moved := _script("FORGET_SPENT")([k.tok, k.spent], [chunk], client):
         total += int(moved)
     return total
+
+
+def spent_among(round_id: int, keys_: list[str]) -> list[bool]:
+    """Which of these spent keys (a round scored per subject: its markers) are spent."""
+    if not keys_:
+        return []
+    return [bool(x) for x in get_redis().smismember(keys(round_id).spent, keys_)]
 
 
 def has_state(round_id: int) -> bool:

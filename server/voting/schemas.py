@@ -28,6 +28,15 @@ class BallotIn(TokenIn):
                   "form says comment.check_required"})
 
 
+class SubjectScoresIn(TokenIn):
+    subject_id = ma.fields.Integer(required=True, strict=True,
+                                   validate=ma.validate.Range(min=1, max=2**31 - 1),
+                                   metadata={"description": "the subject whose report ended"})
+    scores = ma.fields.Raw(required=True, metadata={
+        "description": "{item key: number}: every item of the form, in range",
+        "type": "object"})
+
+
 class ReceiptOut(ma.Schema):
     receipt = ma.fields.String(required=True, metadata={"example": "K7QF-3MZA-P2XW"})
     round_id = ma.fields.Integer(required=True)
@@ -120,3 +129,8 @@ class BallotFormOut(ma.Schema):
     comment = ma.fields.Nested(BallotCommentOut)
     rehearsal = ma.fields.Boolean(metadata={
         "description": "the round is a rehearsal (演练): its ballots never count"})
+    per_subject = ma.fields.Boolean(metadata={
+        "description": "scored as each report ends (逐人评分): send each subject's scores "
+                       "on its own to POST /subject-scores"})
+    scored = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "per_subject: the subjects this slip has already sent"})
