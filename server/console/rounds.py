@@ -80,6 +80,7 @@ def round_detail(round_id: int) -> str:
     turnout = live.turnout(rnd)
     problem = publish_problem(rnd) if rnd.status == "closed" else None
     return render_template("console/round_detail.html", rnd=rnd, turnout=turnout,
+                           progress=live.subject_progress(rnd) if rnd.per_subject else None,
                            slips_warning=SLIPS_WARNING,
                            publish_block=problem[0] if problem else None,
                            clone_url=_clone_url(rnd.id) if problem else None)

@@ -19,6 +19,7 @@ def projector(round_id: int) -> str:
     rnd = access.load_round(round_id)
     return render_template(
         "console/projector.html", rnd=rnd, turnout=live.turnout(rnd), poll_ms=POLL_MS,
+        progress=live.subject_progress(rnd) if rnd.per_subject else None,
         turnout_url=url_for("rounds.read_turnout", round_id=rnd.id),
         feed_url=url_for("results.projector", round_id=rnd.id),
         results_url=url_for("console.results", round_id=rnd.id),

@@ -91,6 +91,31 @@
   var pj = document.getElementById("projector");
   if (pj) startProjector(pj);
 
+  // A round scored per subject: keep its per-subject counts current (never scores).
+  var progress = document.getElementById("subject-progress");
+  if (progress) pollProgress(progress);
+
+  function pollProgress(root) {
+    var url = root.getAttribute("data-progress-url");
+    var every = parseInt((pj && pj.getAttribute("data-poll-ms")) || "5000", 10);
+    function tick() {
+      fetch(url, { credentials: "same-origin", cache: "no-store", headers: { Accept: "application/json" } })
+        .then(function (resp) { if (!resp.ok) throw new Error("http " + resp.status); return resp.json(); })
+        .then(function (data) {
+          data.subjects.forEach(function (s) {
+            var row = root.querySelector('tr[data-sid="' + s.id + '"]');
+            if (!row) return;
+            var b = row.querySelector(".sp-count");
+            if (b.textContent !== String(s.scored)) b.textContent = s.scored;
+            row.classList.toggle("sp-full", !!data.expected && s.scored >= data.expected);
+          });
+          if (data.status === "open") window.setTimeout(tick, every);
+        })
+        .catch(function () { window.setTimeout(tick, every * 3); });
+    }
+    window.setTimeout(tick, every);
+  }
+
   function pct(actual, expected) {
     return expected ? Math.min(100, (actual / expected) * 100) : 0;
   }
