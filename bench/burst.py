@@ -75,11 +75,16 @@ async def _burst(url: str, bodies: list[bytes],
                  connections: int) -> tuple[list[float], list[int], float]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    return await _run(host, port, [_requests(host, port, parts.path, bodies[i::connections])
+                                   for i in range(connections)])
+
+
+async def _run(host: str, port: int,
+               chunks: list[list[bytes]]) -> tuple[list[float], list[int], float]:
+    """Each list of raw requests sent in order on a connection of its own, all at once."""
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
     statuses: list[int] = []
-    chunks = [_requests(host, port, parts.path, bodies[i::connections])
-              for i in range(connections)]
 
     async def one(requests: list[bytes]) -> None:
         done = loop.create_future()
@@ -91,10 +96,20 @@ async def _burst(url: str, bodies: list[bytes],
     results = await asyncio.gather(*(one(c) for c in chunks if c), return_exceptions=True)
     elapsed = time.perf_counter() - start
     failures = [r for r in results if isinstance(r, BaseException)]
-    statuses.extend([0] * (len(bodies) - len(statuses)))  # requests lost with a connection
+    statuses.extend([0] * (sum(map(len, chunks)) - len(statuses)))  # lost with a connection
     if failures and not latencies:
         raise failures[0]
     return latencies, statuses, elapsed
+
+
+def connections(host: str, port: int,
+                chunks: list[list[bytes]]) -> tuple[list[float], list[int], float]:
+    """`_run` on uvloop with no garbage collection meanwhile (see `burst`)."""
+    gc.disable()
+    try:
+        return uvloop.run(_run(host, port, chunks))
+    finally:
+        gc.enable()
 
 
 def _cpu_s() -> float:

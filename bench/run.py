@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import backends, boards, data, meeting  # noqa: E402
 from bench.burst import burst  # noqa: E402
+from bench.journey import NAIVE, Route, journeys  # noqa: E402
 
 WRK_THREADS = 2
 
@@ -43,16 +44,16 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(app_uri: str | None, env: dict[str, str], log: Path) -> Iterator[str]:
-    """gunicorn with config/gunicorn.conf.py: pingyi as configured (app_uri None; set
-    PINGYI_SERVER=wsgi in the environment to measure the threaded workers), or
-    another WSGI app (the naive peer) on the threaded workers."""
+    """gunicorn with config/gunicorn.conf.py: pingyi as configured (app_uri None), or
+    another WSGI app (the naive peer) on gunicorn's threaded workers."""
     port = free_port()
     full = {**os.environ, **env, "PINGYI_BIND": f"127.0.0.1:{port}",
-            "PINGYI_LOG_LEVEL": "warning", **({"PINGYI_SERVER": "wsgi"} if app_uri else {})}
+            "PINGYI_LOG_LEVEL": "warning"}
     with open(log, "ab") as fh:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config/gunicorn.conf.py"),
-             *([app_uri] if app_uri else [])], cwd=ROOT, env=full, stdout=fh, stderr=fh)
+             *(["-k", "gthread", app_uri] if app_uri else [])],
+            cwd=ROOT, env=full, stdout=fh, stderr=fh)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -246,6 +247,11 @@ class Bench:
     def naive_bodies(self) -> Path:
         """Body files for the naive peer: the same ballots pingyi is sent (fresh
         tokens, the same answers), in a round of its own."""
+        prefix = self.work / f"naive-{time.monotonic_ns()}"
+        data.write_bodies(prefix, self.naive_ballots(self.tokens_needed()), WRK_THREADS)
+        return prefix
+
+    def naive_ballots(self, count: int) -> list[str]:
         import secrets
 
         from server.rounds.operations import get_round
@@ -254,11 +260,35 @@ class Bench:
             self.naive_round = self.fresh_round("对照组")
         with self.app.app_context():
             rnd = get_round(self.naive_round)
-            bodies = data.ballot_bodies(rnd, [f"{rnd.id}.{secrets.token_urlsafe(16)}"
-                                              for _ in range(self.tokens_needed())])
-        prefix = self.work / f"naive-{time.monotonic_ns()}"
-        data.write_bodies(prefix, bodies, WRK_THREADS)
-        return prefix
+            return data.ballot_bodies(rnd, [f"{rnd.id}.{secrets.token_urlsafe(16)}"
+                                            for _ in range(count)])
+
+    def measure_journey(self) -> None:
+        """The whole voter journey (bench/journey.py: the page and its static files,
+        the ballot form, the ballot), `runs` times against pingyi and the naive
+        peer in turn (both servers up): medians of journeys per second."""
+        from server.rounds.operations import get_round
+
+        a = self.args
+        rid = self.fresh_round("投票全程测试")
+        ours, theirs = [], []
+        with contextlib.ExitStack() as stack:
+            base = stack.enter_context(gunicorn(None, self.env, self.log))
+            nbase = stack.enter_context(self.naive_server())
+            for _ in range(a.runs):
+                with self.app.app_context():
+                    rnd = get_round(rid)
+                    ballots = data.ballot_bodies(rnd, data.tokens(rnd, a.journeys))
+                ours.append(journeys(base, Route(), ballots, a.journey_voters))
+                theirs.append(journeys(nbase, NAIVE, self.naive_ballots(a.journeys),
+                                       a.journey_voters))
+        self.out.update(
+            journey_per_s=statistics.median(r["journeys_per_s"] for r in ours),
+            journey_request_p99_ms=statistics.median(r["request_p99_ms"] for r in ours),
+            journey_requests=ours[0]["requests_per_journey"],
+            journey_errors=sum(r["errors"] for r in ours),
+            naive_journey_per_s=statistics.median(r["journeys_per_s"] for r in theirs),
+            naive_journey_errors=sum(r["errors"] for r in theirs))
 
     def naive_figures(self, runs: list[dict], runs_reads: list[dict],
                       reads: list[dict]) -> dict[str, float]:
@@ -419,9 +449,10 @@ class Bench:
         o["cores"] = os.cpu_count()
         o["database"] = "postgresql" if self.db_url.startswith("postgresql") else "sqlite"
         o["redis"] = f"{self.cluster.masters}-master cluster" if self.cluster else "single node"
-        kind = ("gthread" if os.environ.get("PINGYI_SERVER") == "wsgi"
-                else "uvicorn (ASGI; WSGI pool)")
-        o["server"] = (f"gunicorn {kind}, {self.args.workers} workers x {self.args.threads} "
+        if "journey_errors" in o:
+            o["journey_errors_both"] = f"{o['journey_errors']}, {o['naive_journey_errors']}"
+        o["server"] = (f"gunicorn uvicorn (ASGI; Flask in a thread pool), "
+                       f"{self.args.workers} workers x {self.args.threads} "
                        f"threads; naive peer gthread; wrk {WRK_THREADS} threads, "
                        f"{self.args.conns} connections")
         ratios = {"vote_over_ceiling": ("vote_per_s", "ceiling_per_s"),
@@ -429,7 +460,8 @@ class Bench:
                   "vote_over_naive": ("vote_per_s", "naive_per_s"),
                   "vote_over_naive_with_reads": ("vote_with_reads_per_s",
                                                  "naive_with_reads_per_s"),
-                  "read_p99_ratio_100k_over_1k": ("read_p99_ms_100k", "read_p99_ms_1k")}
+                  "read_p99_ratio_100k_over_1k": ("read_p99_ms_100k", "read_p99_ms_1k"),
+                  "journey_over_naive": ("journey_per_s", "naive_journey_per_s")}
         for key, (num, den) in ratios.items():
             if num in o and den in o:
                 o[key] = o[num] / o[den]
@@ -477,11 +509,12 @@ PHASES: dict[str, Any] = {
     "hosts": Bench.measure_hosts,
     "boards": lambda bench: bench.out.update(boards.measure(bench)),
     "big": Bench.measure_big,
+    "journey": Bench.measure_journey,
     "meeting": lambda bench: bench.out.update(meeting.measure(bench)),
 }
 
 ROWS = [
-    ("ceiling (POST /healthz/echo, beneath Flask)", "ceiling_per_s", "/s", None),
+    ("echo on the event loop (POST /healthz/echo)", "ceiling_per_s", "/s", None),
     ("same echo through Flask (/healthz/echo-flask)", "ceiling_flask_per_s", "/s", None),
     ("vote, fresh tokens", "vote_per_s", "/s", None),
     ("vote, 10% replays + 5% unknown (answered)", "mix_answered_per_s", "/s", None),
@@ -492,7 +525,7 @@ ROWS = [
     ("tally reads/s while votes run (naive)", "naive_reads_per_s", "/s", None),
     ("read p99 while votes run (pingyi)", "read_under_load_p99_ms", "ms", None),
     ("read p99 while votes run (naive)", "naive_read_p99_ms", "ms", None),
-    ("vote / ceiling", "vote_over_ceiling", "", ">= 0.7"),
+    ("vote / echo on the loop (reference)", "vote_over_ceiling", "", None),
     ("vote / Flask echo", "vote_over_flask_ceiling", "", None),
     ("vote / naive", "vote_over_naive", "", ">= 1.5"),
     ("vote / naive, with reads", "vote_over_naive_with_reads", "", ">= 3"),
@@ -515,6 +548,11 @@ ROWS = [
     ("board top-50 read p99, 100,000 entries", "board_read_p99_ms_100k", "ms", None),
     ("board read p99 100k / 100", "board_read_p99_ratio", "", "flat"),
     ("member rank read p99 100k / 100", "member_read_p99_ratio", "", "flat"),
+    ("voter journeys/s (page, static, form, ballot)", "journey_per_s", "/s", None),
+    ("naive peer's same journeys/s", "naive_journey_per_s", "/s", None),
+    ("journeys / naive", "journey_over_naive", "", None),
+    ("journey errors (pingyi, naive)", "journey_errors_both", "", "0, 0"),
+    ("journey request p99 (pingyi)", "journey_request_p99_ms", "ms", None),
     ("close of 100k ballots (fresh round)", "close_100k_s", "s", "<= 3"),
     ("close + background scrub (VACUUM)", "close_then_scrub_s", "s", None),
     ("10,000 slips (tokens + PDF)", "slips_10k_s", "s", "<= 30"),
@@ -554,6 +592,9 @@ def main() -> None:
     p.add_argument("--burst", type=int, default=2000)
     p.add_argument("--burst-conns", type=int, default=500)
     p.add_argument("--slips", type=int, default=10000)
+    p.add_argument("--journeys", type=int, default=1000, help="voter journeys per run")
+    p.add_argument("--journey-voters", type=int, default=100,
+                   help="voters on their journeys at once (one connection each)")
     p.add_argument("--meeting-voters", type=int, default=500)
     p.add_argument("--meeting-forms", type=int, default=4)
     p.add_argument("--out", type=Path, default=ROOT / "bench/out/latest.json")
@@ -564,6 +605,7 @@ def main() -> None:
         args.runs, args.duration, args.max_rate = 1, 1.0, 1500
         args.small_round, args.big_round = 100, 1000
         args.burst, args.burst_conns, args.slips = 200, 50, 100
+        args.journeys, args.journey_voters = 100, 20
         args.meeting_voters = 50
         args.workers, args.threads = 2, 4
     only = [p for p in args.only.split(",") if p]
