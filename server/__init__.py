@@ -61,6 +61,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from server import assessment
 
     assessment.init_app(app)
+    from server import paper
+
+    paper.init_app(app)
     from server import meetings
 
     meetings.init_app(app)

@@ -13,6 +13,7 @@ from server.miniprogram.models import (
     WechatBinding,
 )
 from server.organization.models import Branch, Committee, Member, PartyGroup
+from server.paper.models import PaperBallot
 from server.points.models import (
     BoardState,
     PointsEntry,
@@ -37,4 +38,6 @@ __all__ = [
     "WechatBinding",
     # meetings of several forms (server/meetings)
     "Meeting", "MeetingForm",
+    # paper ballots (server/paper)
+    "PaperBallot",
 ]

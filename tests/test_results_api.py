@@ -101,7 +101,9 @@ def test_120_voter_appraisal_in_three_weighted_categories(app, client, key):
 
     v = res["validity"]
     assert v["total"] == {"expected": 129, "cast": 120, "valid": 120, "invalid": 0,
-                          "turnout_pct": 93.02}
+                          "turnout_pct": 93.02,
+                          "electronic": {"cast": 120, "valid": 120, "invalid": 0},
+                          "paper": {"cast": 0, "valid": 0, "invalid": 0}}
     assert v["publishable"] is True
     assert "参评率须达到90%应到人数方可公布" in res["rule_text"]
     assert_k_safe_json(res, 5, set())

@@ -132,7 +132,9 @@ def check_validity(out: dict[str, Any], r: dict[str, Any]) -> None:
     assert total == {"expected": expected, "cast": valid + spoilt, "valid": valid,
                      "invalid": spoilt,
                      "turnout_pct": two_dp(Fraction(100 * (valid + spoilt), expected))
-                     if expected else None}
+                     if expected else None,
+                     "electronic": {"cast": valid + spoilt, "valid": valid, "invalid": spoilt},
+                     "paper": {"cast": 0, "valid": 0, "invalid": 0}}
 
 
 # ----------------------------------------------------------------- property: appraisal
@@ -411,8 +413,10 @@ def test_28_secretaries_scored_by_a_panel_of_12_with_trimmed_mean() -> None:
     assert (result[27]["rank"], result[28]["rank"], result[26]["rank"]) == (1, 1, 3)
     assert result[1]["rank"] == 28
     assert out["scoring"]["order"][:3] == [27, 28, 26]
-    assert out["validity"]["total"] == {"expected": 12, "cast": 12, "valid": 12, "invalid": 0,
-                                        "turnout_pct": 100.0}
+    assert out["validity"]["total"] == {
+        "expected": 12, "cast": 12, "valid": 12, "invalid": 0, "turnout_pct": 100.0,
+        "electronic": {"cast": 12, "valid": 12, "invalid": 0},
+        "paper": {"cast": 0, "valid": 0, "invalid": 0}}
     assert [row["name"] for row in out["scoring"]["by_category"]] == ["考评组"]
     assert out["notes"] == []
 
@@ -507,7 +511,9 @@ def test_120_voter_appraisal_in_three_weighted_categories() -> None:
 
     v = out["validity"]
     assert v["total"] == {"expected": 129, "cast": 122, "valid": 120, "invalid": 2,
-                          "turnout_pct": 94.57}
+                          "turnout_pct": 94.57,
+                          "electronic": {"cast": 122, "valid": 120, "invalid": 2},
+                          "paper": {"cast": 0, "valid": 0, "invalid": 0}}
     assert v["publishable"] is True and v["reason"] is None
     strict = compute_results(APPRAISAL, subs, cats, ballots, {2: 2},
                              ResultRules(min_turnout=0.95))

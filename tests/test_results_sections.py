@@ -88,8 +88,10 @@ def test_each_section_on_its_own_scale():
     out = results()
     a = out["appraisal"]
     assert a["valid_ballots"] == 6 and [s["key"] for s in a["sections"]] == ["team", "members"]
-    assert out["validity"]["total"] == {"expected": 8, "cast": 6, "valid": 6, "invalid": 0,
-                                        "turnout_pct": 75.0}
+    assert out["validity"]["total"] == {
+        "expected": 8, "cast": 6, "valid": 6, "invalid": 0, "turnout_pct": 75.0,
+        "electronic": {"cast": 6, "valid": 6, "invalid": 0},
+        "paper": {"cast": 0, "valid": 0, "invalid": 0}}
     assert out["validity"]["publishable"]
     team, members = a["sections"]
 

@@ -389,6 +389,7 @@ class _Round:
     trim_scope: str
     notes: list[str]
     section_of: dict[int, str] = field(default_factory=dict)  # subject id -> section key
+    paper: dict[int, tuple[int, int]] = field(default_factory=dict)  # (valid, invalid) sheets
 
     @property
     def subject_ids(self) -> list[int]:
@@ -681,9 +682,12 @@ def compute_counted_results(
     counted: Mapping[int, CountedBallots],
     invalid: Mapping[int, int] | None = None,
     rules: ResultRules | None = None,
+    paper: Mapping[int, tuple[int, int]] | None = None,
 ) -> dict[str, Any]:
     """compute_results over valid ballots already counted per category (their cells
-    made by `Cells`); the same output as for the ballots themselves."""
+    made by `Cells`); the same output as for the ballots themselves. `paper` is the
+    share of paper ballots in those counts, (valid, invalid) per category, which the
+    validity table shows apart from the electronic ones."""
     rules = rules or ResultRules()
     cats = _categories(categories)
     by_cat = {c.id: CountedBallots() for c in cats}
@@ -716,7 +720,8 @@ def compute_counted_results(
                              form["kind"] == "appraisal")
     else:
         plan = apply_k_anonymity(plain, sizes, rules.k)
-    rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [], section_of)
+    rnd = _Round(form, subs, cats, by_cat, spoilt, rules, plan, weighted, scope, [], section_of,
+                 dict(paper or {}))
     if plan.note:
         rnd.note(plan.note)
         if weighted and plan.hidden and form["kind"] != "recommendation":
@@ -753,9 +758,17 @@ def compute_counted_results(
 # --------------------------------------------------------------------------- validity
 
 
-def _validity_row(expected: int, cast: int, valid: int) -> dict[str, Any]:
+def _channel(valid: int, invalid: int) -> dict[str, int]:
+    return {"cast": valid + invalid, "valid": valid, "invalid": invalid}
+
+
+def _validity_row(expected: int, cast: int, valid: int,
+                  paper: tuple[int, int] = (0, 0)) -> dict[str, Any]:
+    """The row, with its electronic and paper ballots apart (`paper`: valid, invalid)."""
     return {"expected": expected, "cast": cast, "valid": valid, "invalid": cast - valid,
-            "turnout_pct": pct(cast, expected)}
+            "turnout_pct": pct(cast, expected),
+            "electronic": _channel(valid - paper[0], cast - valid - paper[1]),
+            "paper": _channel(*paper)}
 
 
 def _validity(rnd: _Round) -> dict[str, Any]:
@@ -765,7 +778,9 @@ def _validity(rnd: _Round) -> dict[str, Any]:
         valid = rnd.size(ids)
         cast = valid + sum(rnd.invalid[c] for c in ids)
         expected = sum(c.expected for c in rnd.categories if c.id in ids)
-        return _validity_row(expected, cast, valid)
+        paper = (sum(rnd.paper.get(c, (0, 0))[0] for c in ids),
+                 sum(rnd.paper.get(c, (0, 0))[1] for c in ids))
+        return _validity_row(expected, cast, valid, paper)
 
     total = row(c.id for c in rnd.categories)
     reason = None

@@ -28,13 +28,17 @@ def official_results(rnd: Any, digest: Digest | None = None) -> dict[str, Any]:
     Every ballot is checked against the form again: one that does not fit it
     (which the ballot path should never have accepted) is counted as invalid
     (无效票), not dropped and not allowed to break the count. `digest` is the
-    round's ballots as the close already read them (server/voting/digest.py).
+    round's ballots as the close already read them (server/voting/digest.py); the
+    counted paper ballots join them (server/paper/counting.py).
     """
+    from server.paper.counting import with_paper
+
+    form, subject_ids = round_form(rnd), [s.id for s in rnd.subjects]
     if digest is None:
-        digest = read_digest(rnd.id, round_form(rnd), [s.id for s in rnd.subjects])
-    counted, invalid = digest.counted()
+        digest = read_digest(rnd.id, form, subject_ids)
+    (counted, invalid), paper = with_paper(rnd.id, form, subject_ids, digest.counted())
     return compute_counted_results(rnd.form, subjects_of(rnd), categories_of(rnd), counted,
-                                   invalid, round_rules(rnd.form))
+                                   invalid, round_rules(rnd.form), paper)
 
 
 def frozen_results(rnd: Any) -> dict[str, Any]:

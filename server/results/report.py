@@ -362,24 +362,39 @@ def _scoring(res: dict[str, Any], taken: set[str]) -> list[Section]:
 # --------------------------------------------------------------------------- validity
 
 
+CHANNEL_HEADS = ("实到", "有效", "无效")
+
+
+def channels(row: dict[str, Any]) -> list[int]:
+    """A validity row's electronic and paper (实到, 有效, 无效); results frozen before
+    paper ballots existed hold electronic ballots only."""
+    paper = row.get("paper") or {"cast": 0, "valid": 0, "invalid": 0}
+    electronic = row.get("electronic") or {k: row[k] for k in ("cast", "valid", "invalid")}
+    return [electronic["cast"], electronic["valid"], electronic["invalid"],
+            paper["cast"], paper["valid"], paper["invalid"]]
+
+
 def _validity(res: dict[str, Any], weights: dict[str, float], taken: set[str]) -> Section:
     v = res["validity"]
     weighted = bool(res["rules"].get("use_category_weights")) and res["kind"] != "recommendation"
-    head = [Head("参评类别"), Head("应到"), Head("实到"), Head("有效票"), Head("无效票"),
-            Head("参评率")]
+    head = [Head("参评类别", rows=2), Head("应到", rows=2), Head("实到", rows=2),
+            Head("有效票", rows=2), Head("无效票", rows=2), Head("参评率", rows=2),
+            Head("电子票", cols=3), Head("纸质票", cols=3)]
     cols = [Column(34), Column(8, "int"), Column(8, "int"), Column(8, "int"), Column(8, "int"),
-            Column(10, "pct")]
+            Column(10, "pct"), *(Column(8, "int") for _ in range(6))]
     if weighted:
-        head.append(Head("权重"))
+        head.append(Head("权重", rows=2))
         cols.append(Column(8, "num"))
 
     def row(label: str, x: dict[str, Any], weight: float | None) -> list[Any]:
-        out = [label, x["expected"], x["cast"], x["valid"], x["invalid"], x["turnout_pct"]]
+        out = [label, x["expected"], x["cast"], x["valid"], x["invalid"], x["turnout_pct"],
+               *channels(x)]
         return out + [weight] if weighted else out
 
     rows = [row(group_label(g, False), g, group_weight(g, weights)) for g in v["by_category"]]
     rows.append(row("合计", v["total"], round(sum(weights.values()), 4)))
-    table = Table("应到、实到、有效票、无效票与参评率", [head], cols, rows, {len(rows) - 1})
+    heads = [head, [Head(t) for t in CHANNEL_HEADS * 2]]
+    table = Table("应到、实到、有效票、无效票与参评率", heads, cols, rows, {len(rows) - 1})
     lines = ["公布条件：" + ("已达到规定参评率，可以公布" if v["publishable"]
                          else f"未达到——{v['reason']}")]
     lines += ["计算规则：" + "；".join(describe(res["rules"], res["kind"]))]

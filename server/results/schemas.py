@@ -102,12 +102,20 @@ class RulesOut(ma.Schema):
 # --------------------------------------------------------------------------- validity
 
 
+class ChannelOut(ma.Schema):
+    cast = F.Integer(metadata={"description": "实到"})
+    valid = F.Integer(metadata={"description": "有效票"})
+    invalid = F.Integer(metadata={"description": "无效票 (paper ballots entered as 无效)"})
+
+
 class ValidityRowOut(ma.Schema):
     expected = F.Integer(metadata={"description": "应到"})
     cast = F.Integer(metadata={"description": "实到"})
     valid = F.Integer(metadata={"description": "有效票"})
     invalid = F.Integer(metadata={"description": "无效票"})
     turnout_pct = _nullable(F.Float, metadata={"description": "参评率 in percent, 2 decimals"})
+    electronic = F.Nested(ChannelOut, metadata={"description": "of them, electronic ballots"})
+    paper = F.Nested(ChannelOut, metadata={"description": "of them, paper ballots (纸质票)"})
 
 
 class GroupFields(ma.Schema):

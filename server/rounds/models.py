@@ -111,5 +111,7 @@ class VoterCategory(db.Model):
     expected_count: Mapped[int] = mapped_column(Integer, default=0)
     weight: Mapped[float] = mapped_column(default=1.0)
     issued_count: Mapped[int] = mapped_column(Integer, default=0)
+    # paper slips handed out (纸质票, server/paper/): 应到 counts both kinds
+    paper_issued: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     round: Mapped[Round] = relationship(back_populates="categories")
