@@ -399,3 +399,15 @@ def test_failure_while_writing_rolls_everything_back(
         import_roster(c.id, "roster.csv", csv_bytes([HEADER, *GOOD_ROWS]))
     assert (info.value.code, info.value.status) == ("roster_conflict", 409)
     assert counts(app) == before
+
+
+def test_names_are_normalised_as_console_input_is(app: Flask) -> None:
+    """A bidi override (U+202E) or a zero-width space pasted into a roster is dropped,
+    as the console drops it from a typed name: the same text either way."""
+    from server.core.text import display_text
+
+    raw = ["张\u202e建国", "李\u200b卫东\u202c", "\u2066王海燕\u2069"]
+    rows = [f"第一党支部,运行党小组,{name},{1001 + i},,中共党员" for i, name in enumerate(raw)]
+    do_import(app, csv_bytes([HEADER, *rows]))
+    names = [member(app, str(1001 + i))["name"] for i in range(len(raw))]
+    assert names == ["张建国", "李卫东", "王海燕"] == [display_text(n) for n in raw]

@@ -63,6 +63,17 @@ def test_an_approved_sheet_counts_at_once_and_reaches_the_board(app, world):
         assert rows[3]["points"] == -20 and rows[3]["deductions"] == 20
 
 
+def test_names_with_invisible_characters_match_the_roster(app, world):
+    """The sheet reader normalises cells as the console does: a name with a bidi
+    override (U+202E) or a zero-width space is the member's name."""
+    rows = [["", "王\u202e建华", "参加支部党员大会、党小组会和党课", 3, "", ""],
+            ["", "李\u200b海燕\u202c", "innovation", "", "合理化建议", ""]]
+    with app.app_context():
+        report = run(world, sheet(rows))
+        got = db.session.execute(db.select(PointsEntry.member_id).order_by(PointsEntry.id))
+        assert report.rows == 2 and list(got.scalars()) == world.members_a[:2]
+
+
 def test_group_rows(app, world):
     with app.app_context():
         data = sheet([["第一党小组", "小组长作用发挥", 18, "季度考评"],

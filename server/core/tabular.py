@@ -34,6 +34,7 @@ from pathlib import PurePath
 from typing import Any
 
 from server.core.spreadsheet import unescape
+from server.core.text import display_text
 
 __all__ = ["MAX_COLUMNS", "FileProblem", "RowError", "Rows", "clean_text", "csv_rows",
            "file_kind", "normalize_name", "read_rows", "xlsx_rows"]
@@ -43,7 +44,6 @@ MAX_COLUMNS = 200  # cells looked at per row
 Rows = Generator[tuple[int, list[Any]], None, None]
 """(row number as Excel shows it, raw cell values) for every row of a sheet."""
 
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _CJK_NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 _MERGE_REF = re.compile(rb"<(?:\w+:)?mergeCell\b[^>]*?\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\"")
 
@@ -91,7 +91,8 @@ class RowError:
 # -- cleaning cells ------------------------------------------------------------
 
 def clean_text(value: Any) -> str:
-    """A cell as text: stripped, zero-width characters dropped, inner whitespace collapsed."""
+    """A cell as text, normalised as console input is (`display_text`: invisible and
+    bidi control characters dropped, inner whitespace collapsed)."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -106,7 +107,7 @@ def clean_text(value: Any) -> str:
         text = value.isoformat()
     else:
         text = unescape(str(value))  # our own exports' apostrophe before = + - @
-    return " ".join(text.translate(_ZERO_WIDTH).split())
+    return display_text(text)
 
 
 def normalize_name(name: str) -> str:

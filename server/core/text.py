@@ -6,9 +6,10 @@
   `invalid_characters`. Neither has a use in this application,
   PostgreSQL cannot store NUL in text, and a lone surrogate cannot even be
   encoded as UTF-8 (an error message echoing one would itself fail).
-- `display_text`: what a name or title is stored as: inner whitespace collapsed,
-  control and invisible format characters dropped (zero-width spaces and
-  joiners, bidi overrides such as U+202E that make text read backwards).
+- `display_text`: what a name or title is stored as, whether typed on the console
+  or read from an uploaded sheet (server/core/tabular.py): control and invisible
+  format characters dropped (zero-width spaces and joiners, bidi overrides such
+  as U+202E that make text read backwards), inner whitespace collapsed.
 - `lookalike_key`: NFKC + casefold of the display text, to refuse two subjects
   or categories that only *look* the same (全角 "ＡＢ" and "AB", "张三" with a
   zero-width space). The text itself is not NFKC-normalised when stored: that
@@ -42,10 +43,12 @@ def scrub(value: str) -> str:
 
 
 def display_text(value: str) -> str:
-    text = " ".join(value.split())
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE)
+    """The one normaliser of names and titles, typed on the console or read from an
+    uploaded sheet: invisible characters dropped, then whitespace collapsed."""
+    if not (value.isascii() and value.isprintable()):
+        value = "".join(ch for ch in value
+                        if ch.isspace() or unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(value.split())
 
 
 def lookalike_key(value: str) -> str:

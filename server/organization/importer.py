@@ -25,7 +25,9 @@ title      no        职务, 岗位, 职位, 职务/岗位, 职务岗位
 party      no        政治面貌, 是否党员
 =========  ========  =================================================
 
-Every value is stripped; runs of inner whitespace become one space, and a
+Every value is normalised as console input is (server/core/text.py's
+display_text: invisible and bidi control characters such as U+202E dropped,
+runs of inner whitespace made one space), and a
 Chinese name padded for alignment ("王　伟") loses its spaces. Row numbers in
 errors are the ones Excel shows (header = row 1 when it is the first row).
 Only file-level problems are checked here; checks against the database
