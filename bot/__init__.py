@@ -22,7 +22,6 @@ def init_app(app: Flask) -> None:
     from server.core import signals
     from server.core.security import csrf
 
-    config.init_app(app)
     redact.install()
     csrf.exempt(callback.bp)
     app.register_blueprint(callback.bp)

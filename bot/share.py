@@ -102,5 +102,5 @@ def share_card(code: str, scope_id: int, period: str, sig: str) -> Response | tu
         if err.code == "board_hidden":
             return _hidden_page()
         raise
-    png = render_card(content, int(current_app.config.get("BOT_CARD_MAX_ROWS", 60)))
+    png = render_card(content, current_app.config["BOT_CARD_MAX_ROWS"])
     return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})

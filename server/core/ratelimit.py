@@ -7,7 +7,7 @@ itself writes. IPv6 clients
 are counted per /64 (one customer's network, which hands out its addresses
 freely). Redis keys hold a keyed hash of the address, never the address.
 
-Limits (config/default.toml): LOGIN_FAIL_LIMIT failed sign-ins per user name and
+Limits (server/core/settings.py): LOGIN_FAIL_LIMIT failed sign-ins per user name and
 address, and LOGIN_FAIL_ADDRESS_LIMIT per address, within LOGIN_FAIL_WINDOW_S;
 TOKEN_GUESS_LIMIT unknown or malformed voting tokens per address (per round, and
 once more for tokens with no round) within TOKEN_GUESS_WINDOW_S. Over a limit:

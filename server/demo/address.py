@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 import socket
 from collections.abc import Callable
+
+from server.core.settings import read_settings
 
 WILDCARDS = ("", "0.0.0.0", "::", "[::]", "*")  # noqa: S104 - recognised, never bound
 PROBES = ("10.255.255.255", "192.168.255.255", "172.31.255.255")  # never sent to
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", default="5000")
     parser.add_argument("--explain", action="store_true", help="print why, after the URL")
     args = parser.parse_args(argv)
-    url, why = public_base_url(args.host, args.port, os.environ.get("PUBLIC_BASE_URL"))
+    url, why = public_base_url(args.host, args.port, read_settings().PUBLIC_BASE_URL)
     print(f"{url}  ({why})" if args.explain else url)
 
 

@@ -10,7 +10,6 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from server import wechat
     from server.core import auth, signals
     from server.core.api import api
     from server.core.security import csrf
@@ -18,7 +17,6 @@ def init_app(app: Flask) -> None:
     from server.miniprogram import console, session_qr, slips, staff
     from server.voting import comments
 
-    wechat.init_app(app)
     auth.add_bearer_resolver(staff.resolve_bearer)
     # Inside close's transaction, after the ballots were shuffled.
     for receiver in (comments.shuffle, slips.forget_unclaimed, session_qr.forget_pool):

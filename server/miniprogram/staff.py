@@ -71,9 +71,9 @@ def new_binding_code(user: User) -> tuple[str, int]:
 
 
 def _binding_refused() -> ApiError | None:
-    limit = int(setting("LOGIN_FAIL_LIMIT") or 10)
+    limit = int(setting("LOGIN_FAIL_LIMIT"))
     if limit and ratelimit.counts(_attempts_key())[0] >= limit:
-        window = int(setting("LOGIN_FAIL_WINDOW_S") or 900)
+        window = int(setting("LOGIN_FAIL_WINDOW_S"))
         return ratelimit.too_many("绑定码错误次数过多，请稍后再试",
                                   "Too many wrong binding codes from this network", window)
     return None
@@ -84,7 +84,7 @@ def _consume_binding_code(raw: Any) -> User:
     user_id = get_redis().getdel(_binding_key(code)) if code else None
     user = db.session.get(User, int(user_id)) if user_id else None
     if user is None or not user.active:
-        ratelimit.hit(_attempts_key(), int(setting("LOGIN_FAIL_WINDOW_S") or 900))
+        ratelimit.hit(_attempts_key(), int(setting("LOGIN_FAIL_WINDOW_S")))
         raise ApiError(*BAD_BINDING, 422, "binding_code")
     return user
 

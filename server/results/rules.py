@@ -40,7 +40,7 @@ def _bad(message: str, en: str, field: str = "results", code: str = "invalid_res
 
 
 def site_k() -> int:
-    return int(current_app.config.get("K_ANONYMITY", 5))
+    return int(current_app.config["K_ANONYMITY"])
 
 
 def _fraction(data: dict[str, Any], key: str, upper_open: bool = False) -> None:
