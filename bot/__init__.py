@@ -17,7 +17,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from bot import callback, config, publishing, redact, share, views
+    from bot import callback, publishing, redact, share, views
     from bot.render.preview_html import to_html
     from server.core import signals
     from server.core.security import csrf
