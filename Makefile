@@ -69,7 +69,7 @@ run: $(STAMP) fonts
 	  || { echo "the server stopped; the end of instance/server.log:"; tail -n 20 instance/server.log; exit 1; }
 
 test: $(STAMP) system-deps
-	$(BIN)/ruff check server bot tests bench migrations
+	$(MAKE) lint
 	$(BIN)/pytest -q
 
 # The long part of the reliability suite: 100-trial races, kill -9 of workers,
@@ -85,8 +85,12 @@ test-quick: $(STAMP)
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# ruff; the import contracts of pyproject.toml (lint-imports: layers, server never imports
+# bot); mypy on server/ and bot/ (config in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check server bot tests bench migrations
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
