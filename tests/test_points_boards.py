@@ -167,6 +167,26 @@ def test_an_approval_during_a_rebuild_is_not_lost(app, world, monkeypatch):
                                                          (w.members_a[0], 20)]
 
 
+def test_a_rebuild_in_progress_elsewhere_is_waited_for_not_repeated(app, world, monkeypatch):
+    """One rebuild per scope at a time (redis-py's Lock): another process's rebuild is
+    waited for up to WAIT_S; the lock is released when a rebuild ends."""
+    with app.app_context():
+        w = world
+        scope = boards.Scope("b", w.branch_a, 2026)
+        r = get_redis()
+        monkeypatch.setattr(boards, "WAIT_S", 0.3)
+        elsewhere = r.lock(scope.meta("lock"), timeout=5)
+        assert elsewhere.acquire(blocking=False)
+        r.delete(scope.meta("state"))
+        assert boards.rebuild(scope) is False  # not ready within WAIT_S, and not rebuilt
+        r.set(scope.meta("state"), "ready")
+        assert boards.rebuild(scope) is True  # the other rebuild finished meanwhile
+        elsewhere.release()
+        r.delete(scope.meta("state"))
+        assert boards.rebuild(scope) is True and r.get(scope.meta("lock")) is None
+        assert r.get(scope.meta("state")) == "ready"
+
+
 def test_redis_down_falls_back_to_sql(app, world):
     with app.app_context():
         w = world

@@ -35,14 +35,15 @@ the next read.
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.exceptions import LockError
 from sqlalchemy import case, func
 
 from server.core.db import db
@@ -88,12 +89,6 @@ end
 redis.call('SET', KEYS[1], 'ready')
 return 1
 """
-
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
 
 @dataclass(frozen=True)
 class Scope:
@@ -177,11 +172,10 @@ def moves(entry: Any) -> list[Move]:
     return out
 
 
-def _scripts(r: Any) -> tuple[Any, Any, Any]:
+def _scripts(r: Any) -> tuple[Any, Any]:
     cache = getattr(r, "_pingyi_points_scripts", None)
     if cache is None:
-        cache = (r.register_script(_APPLY), r.register_script(_FINISH),
-                 r.register_script(_UNLOCK))
+        cache = (r.register_script(_APPLY), r.register_script(_FINISH))
         r._pingyi_points_scripts = cache  # type: ignore[attr-defined]
     return cache
 
@@ -249,9 +243,9 @@ def rebuild(scope: Scope) -> bool:
     """Recompute the scope-year's boards from SQL and swap them in. False if another
     process holds the rebuild lock and did not finish within WAIT_S."""
     r = get_redis()
-    _, finish, unlock = _scripts(r)
-    token = secrets.token_hex(8)
-    if not r.set(scope.meta("lock"), token, nx=True, ex=LOCK_S):
+    _, finish = _scripts(r)
+    lock = r.lock(scope.meta("lock"), timeout=LOCK_S)
+    if not lock.acquire(blocking=False):
         return _wait_ready(r, scope)
     try:
         keys = scope.keys()
@@ -277,7 +271,8 @@ def rebuild(scope: Scope) -> bool:
         log.warning("points board %s %s kept changing during rebuild", scope.tag, scope.year)
         return False
     finally:
-        unlock(keys=[scope.meta("lock")], args=[token])
+        with suppress(LockError):  # held past LOCK_S: another rebuild may own it now
+            lock.release()
 
 
 def _wait_ready(r: Any, scope: Scope) -> bool:
