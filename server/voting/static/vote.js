@@ -27,7 +27,11 @@
     submitting: false,
     uncertain: false,   // a submit may have reached the server (network cut / 500)
     formScroll: 0,
-    done: false
+    done: false,
+    perSubject: false,  // scoring as each report ends: each subject sent on its own
+    sent: {},           // perSubject: {sid: receipt or true} already sent
+    pendingSid: null,   // perSubject: the subject the confirmation sheet sends
+    draftKey: null      // perSubject: where unsent scores are kept on this phone
   };
 
   /* ---------- small helpers ---------- */
@@ -300,6 +304,7 @@
     try {
       data = await api('/ballot-form', { token: token });
     } catch (err) {
+      if (err.code === 'round_closed' || err.code === 'token_unknown') await forgetSlip(token);
       if (fromEntry && (err.code === 'token_unknown' || err.code === 'token_malformed')) {
         return showEntry(err.message || '投票码无效');
       }
@@ -314,6 +319,7 @@
     buildForm(data);
     showScreen('form');
     window.scrollTo(0, 0);
+    if (S.perSubject) await resumeDraft(token);
   }
 
   function buildForm(data) {
@@ -323,6 +329,11 @@
     S.choices = [];
     S.triedSubmit = false;
     S.formScroll = 0;
+    S.perSubject = !!data.per_subject && data.form.kind === 'scoring';
+    S.sent = {};
+    S.pendingSid = null;
+    (data.scored || []).forEach(function (sid) { S.sent[sid] = true; });
+    document.body.classList.toggle('per-subject', S.perSubject);
     var round = data.round;
     show($('rehearsal-band'), !!data.rehearsal); // 演练: its ballots never count
     document.title = (data.rehearsal ? '【演练】' : '') + (round.title || '评议投票');
@@ -499,7 +510,8 @@
     var dec = form.decimals || 0;
     var step = dec ? fmtNum(Math.pow(10, -dec), dec) : '1';
     var maxTotal = form.items.reduce(function (t, i) { return t + i.max * itemWeight(i); }, 0);
-    $('form-hint').textContent = '请对每位述职人逐项打分' + (dec ? '（最多保留 ' + dec + ' 位小数）' : '（请填整数）') + '。';
+    $('form-hint').textContent = '请对每位述职人逐项打分' + (dec ? '（最多保留 ' + dec + ' 位小数）' : '（请填整数）') +
+      (S.perSubject ? '。每位述职人述职结束后，请提交对其的评分，提交后不能修改；未提交的分数只保存在本手机上。' : '。');
     data.subjects.forEach(function (subj, idx) {
       var card = h('section', { class: 'card subject-card', id: 'subj-' + subj.id, 'data-sid': subj.id }, [
         h('div', { class: 'card-head' }, [
@@ -535,7 +547,15 @@
           ' / ' + fmtNum(maxTotal, dec) + ' 分'
         ])
       ]));
+      if (S.perSubject) {
+        card.appendChild(h('div', { class: 'send-row' }, [
+          h('button', { type: 'button', class: 'btn btn-primary btn-block send-subject', id: 'send-' + subj.id,
+            'data-sid': subj.id, text: '提交对' + subj.name + '的评分' }),
+          h('p', { class: 'sent-note', id: 'sent-' + subj.id, hidden: true })
+        ]));
+      }
       root.appendChild(card);
+      if (S.sent[subj.id]) markSent(subj.id, null);
       updateSubjectStatus(subj.id);
     });
   }
@@ -612,6 +632,11 @@
         frac: n / form.max_choices, complete: n >= form.min_choices && n <= form.max_choices };
     }
     var subjects = S.data.subjects;
+    if (S.perSubject) {
+      var sent = subjects.filter(function (s) { return S.sent[s.id]; }).length;
+      return { text: '已提交 ' + sent + '/' + subjects.length + ' 位述职人', frac: sent / subjects.length,
+        complete: sent === subjects.length };
+    }
     var cells = 0, full = 0, all = 0;
     subjects.forEach(function (s) {
       var per = S.kind === 'appraisal' ? S.sec[s.id].criteria.length : form.items.length;
@@ -653,6 +678,7 @@
       var r = readScore(t, item);
       showRowError(t.getAttribute('data-sid'), item.key, r.empty && !S.triedSubmit ? '' : r.error);
       if (!r.error) $('row-' + t.getAttribute('data-sid') + '-' + item.key).classList.remove('is-missing');
+      saveDraft();
     }
     updateProgress();
   });
@@ -669,9 +695,12 @@
     else if (!r.empty && /之间/.test(r.error)) showRowError(sid, item.key, r.error);
     updateSubjectStatus(sid);
     updateProgress();
+    saveDraft();
   });
 
   $('ballot').addEventListener('click', function (ev) {
+    var send = ev.target.closest ? ev.target.closest('.send-subject') : null;
+    if (send) return askSendSubject(Number(send.getAttribute('data-sid')));
     var btn = ev.target.closest ? ev.target.closest('.quick-fill') : null;
     if (!btn) return;
     var sid = btn.getAttribute('data-sid');
@@ -821,7 +850,7 @@
     }
     var multi = S.kind === 'appraisal' && formSections(form).length > 1;
     var current = null;
-    S.data.subjects.forEach(function (s) {
+    S.data.subjects.filter(function (s) { return !S.pendingSid || s.id === S.pendingSid; }).forEach(function (s) {
       var rows = [];
       var totalText = null;
       if (S.kind === 'appraisal') {
@@ -885,7 +914,7 @@
     ok.classList.toggle('is-busy', busy);
   }
 
-  $('confirm-back').addEventListener('click', function () { if (!S.submitting) closeSheet(); });
+  $('confirm-back').addEventListener('click', function () { if (!S.submitting) { S.pendingSid = null; closeSheet(); } });
   $('confirm').addEventListener('click', function (ev) {
     if (ev.target === $('confirm') && !S.submitting) closeSheet();
   });
@@ -896,6 +925,7 @@
   async function submit(isRetry) {
     if (PREVIEW) { closeSheet(); return toptips('这是预览，选票不会提交', true); }
     if (S.submitting || !S.token) return;
+    if (S.perSubject) return sendSubject(isRetry);
     S.submitting = true;
     if (isRetry) loading('正在提交…'); else setBusy(true);
     var answers = buildAnswers();
@@ -920,6 +950,155 @@
     S.done = true;
     if (MEETING) { clear($('ballot')); S.data = null; return MEETING.done(res); }
     showDone(res);
+  }
+
+  /* ---------- scoring as each report ends (per subject) ----------
+   * Each subject's scores are sent when that report ends and are final when sent.
+   * What is typed but not sent is kept on this phone only (localStorage, under the
+   * round and a hash of the token, never the token itself), restored after a reload
+   * or a crashed browser (scan the slip again), and forgotten once sent or when the
+   * round has closed. The token itself stays in this tab (sessionStorage) so that a
+   * reload reopens the slip, as on a meeting slip. */
+
+  var SLIP_KEY = 'pingyi:slip';
+
+  async function tokenDigest(token) {
+    try {
+      if (window.crypto && crypto.subtle && window.TextEncoder) {
+        var buf = await crypto.subtle.digest('SHA-256', new TextEncoder().encode('draft:' + token));
+        return Array.prototype.map.call(new Uint8Array(buf), function (b) { return (b < 16 ? '0' : '') + b.toString(16); }).join('').slice(0, 32);
+      }
+    } catch (e) { /* no WebCrypto outside a secure context: fall back below */ }
+    var h1 = 0x811c9dc5, h2 = 0x01000193, s = 'draft:' + token; // two FNV-1a passes
+    for (var i = 0; i < s.length; i++) {
+      h1 = Math.imul(h1 ^ s.charCodeAt(i), 16777619) >>> 0;
+      h2 = Math.imul(h2 ^ s.charCodeAt(s.length - 1 - i), 16777619) >>> 0;
+    }
+    return ('0000000' + h1.toString(16)).slice(-8) + ('0000000' + h2.toString(16)).slice(-8);
+  }
+
+  async function draftKeyOf(token) {
+    return 'pingyi:scores:' + String(token).split('.')[0] + ':' + await tokenDigest(token);
+  }
+
+  function storage(kind) {
+    try { return window[kind]; } catch (e) { return null; } // blocked storage: nothing kept
+  }
+
+  async function resumeDraft(token) {
+    var ss = storage('sessionStorage');
+    if (ss) try { ss.setItem(SLIP_KEY, token); } catch (e) { /* full or private */ }
+    S.draftKey = await draftKeyOf(token);
+    var ls = storage('localStorage');
+    var saved = null;
+    try { saved = JSON.parse((ls && ls.getItem(S.draftKey)) || 'null'); } catch (e) { saved = null; }
+    if (!saved || !S.data) return;
+    Object.keys(saved).forEach(function (sid) {
+      if (S.sent[sid]) return;
+      Object.keys(saved[sid]).forEach(function (key) {
+        var input = scoreInput(sid, key);
+        if (input && !input.value) input.value = saved[sid][key];
+      });
+      updateSubjectStatus(sid);
+    });
+    saveDraft(); // drops what was sent meanwhile (e.g. from another phone)
+    updateProgress();
+  }
+
+  function saveDraft() {
+    if (!S.perSubject || !S.draftKey || !S.data) return;
+    var out = {}, any = false;
+    S.data.subjects.forEach(function (s) {
+      if (S.sent[s.id]) return;
+      S.data.form.items.forEach(function (item) {
+        var input = scoreInput(s.id, item.key);
+        var v = input ? String(input.value).trim() : '';
+        if (!v) return;
+        (out[s.id] = out[s.id] || {})[item.key] = v;
+        any = true;
+      });
+    });
+    var ls = storage('localStorage');
+    if (!ls) return;
+    try { if (any) ls.setItem(S.draftKey, JSON.stringify(out)); else ls.removeItem(S.draftKey); } catch (e) { /* full */ }
+  }
+
+  async function forgetSlip(token) {
+    var ls = storage('localStorage'), ss = storage('sessionStorage');
+    try {
+      if (ls) ls.removeItem(await draftKeyOf(token));
+      if (ss && ss.getItem(SLIP_KEY) === token) ss.removeItem(SLIP_KEY);
+    } catch (e) { /* nothing kept */ }
+  }
+
+  function markSent(sid, receipt) {
+    S.sent[sid] = receipt || true;
+    var card = $('subj-' + sid);
+    if (!card) return;
+    card.classList.add('is-sent');
+    Array.prototype.forEach.call(card.querySelectorAll('.score-input'), function (i) { i.disabled = true; });
+    show($('send-' + sid), false);
+    var note = $('sent-' + sid);
+    note.textContent = '已提交，不能修改' + (receipt ? '。回执码 ' + receipt : '');
+    show(note, true);
+    var status = $('status-' + sid);
+    status.textContent = '已提交';
+    status.classList.add('is-done');
+  }
+
+  function askSendSubject(sid) {
+    if (S.submitting || S.sent[sid]) return;
+    var subj = S.data.subjects.filter(function (s) { return s.id === sid; })[0];
+    var problems = [];
+    S.data.form.items.forEach(function (item) {
+      var r = readScore(scoreInput(sid, item.key), item);
+      if (r.error) {
+        problems.push({ el: $('row-' + sid + '-' + item.key), input: scoreInput(sid, item.key),
+          message: r.empty ? '请为“' + subj.name + '”的“' + item.label + '”打分' : '“' + subj.name + '”：' + r.error });
+        showRowError(sid, item.key, r.empty ? '请填写分数' : r.error);
+      }
+    });
+    if (problems.length) {
+      problems.forEach(function (p) { p.el.classList.add('is-missing'); });
+      toptips(problems[0].message + (problems.length > 1 ? '（还有 ' + problems.length + ' 项待完成）' : ''));
+      return focusProblem(problems[0]);
+    }
+    S.pendingSid = sid;
+    openSheet();
+  }
+
+  async function sendSubject(isRetry) {
+    var sid = S.pendingSid;
+    if (!sid || S.sent[sid]) return closeSheet();
+    S.submitting = true;
+    if (isRetry) loading('正在提交…'); else setBusy(true);
+    var row = {};
+    S.data.form.items.forEach(function (item) { row[item.key] = readScore(scoreInput(sid, item.key), item).value; });
+    var res;
+    try {
+      res = await api('/subject-scores', { token: S.token, subject_id: sid, scores: row });
+    } catch (err) {
+      S.submitting = false;
+      setBusy(false);
+      if (err.code === 'subject_already_scored') {
+        showScreen('form'); closeSheet(); markSent(sid, null); saveDraft(); updateProgress();
+        return toptips(err.message || '对该述职人的评分已经提交过');
+      }
+      if (err.code === 'network' || err.status >= 500) S.uncertain = true;
+      if (err.code === 'round_closed') forgetSlip(S.token);
+      if (err.field && /^scores\./.test(err.field)) err.field = 'answers.' + sid + err.field.slice(6);
+      return showErrorState(err, 'submit', function () { submit(true); });
+    }
+    S.submitting = false;
+    S.pendingSid = null;
+    showScreen('form');
+    closeSheet();
+    markSent(sid, res.receipt);
+    saveDraft();
+    updateProgress();
+    var left = S.data.subjects.filter(function (s) { return !S.sent[s.id]; }).length;
+    toptips(left ? '评分已提交，还有 ' + left + ' 位述职人待评分' : '全部评分已提交，感谢您的参与', true);
+    if (!left) forgetSlip(S.token);
   }
 
   /* ---------- done ---------- */
@@ -1037,6 +1216,8 @@
     if (PREVIEW) return startPreview();
     if (MEETING) return MEETING.start(VOTE);
     var token = takeTokenFromHash();
+    var ss = storage('sessionStorage');
+    if (!token && ss) token = ss.getItem(SLIP_KEY); // a slip scored per subject, reloaded
     if (token) loadForm(token, false);
     else showEntry();
   }
