@@ -62,7 +62,7 @@ class WebSettings(BaseModel):
         "loop, every other request runs in the WSGI app in a thread pool "
         "(`server/core/wsgi_pool.py`). `wsgi`: gunicorn's threaded gthread workers serve "
         "`server/wsgi.py`, a ballot holding a thread while it waits. Same answers; `asgi` "
-        "takes ~1.3-1.5× the ballots per core (§9)")
+        "takes ~1.3-1.5× the ballots per core (docs/deploy.md §9)")
     PINGYI_WORKERS: int = var(
         lambda: (os.cpu_count() or 1) + 1,
         "processes; each has its own group committer, so fewer workers make bigger batches",
@@ -96,7 +96,7 @@ class WebSettings(BaseModel):
         "get the GIL back sooner than after Python's 5 ms", gt=0)
     FORWARDED_ALLOW_IPS: str = var(
         "127.0.0.1,::1", "gunicorn's own setting: the proxy addresses allowed to set "
-        "`X-Forwarded-Proto` (see §7)")
+        "`X-Forwarded-Proto` (docs/deploy.md §7)")
 
 
 class CoreSettings(BaseModel):
@@ -106,15 +106,15 @@ class CoreSettings(BaseModel):
         "", "the record; SQLite is for one machine only",
         shown="`sqlite:///instance/pingyi.sqlite3` (WAL, `synchronous=FULL`)",
         production="`postgresql+psycopg://pingyi:…@db.internal:5432/pingyi`", secret=True)
-    DB_POOL_SIZE: int = var(10, "SQL connections per process; see §4 for sizing", ge=1)
+    DB_POOL_SIZE: int = var(10, "SQL connections per process (sizing: docs/deploy.md §4)", ge=1)
     DB_MAX_OVERFLOW: int = var(5, "connections a process may open beyond the pool", ge=0)
     REDIS_URL: str = var(
         "", "single Redis; leave unset when using a cluster",
         shown="a private redis-server on `instance/redis.sock`",
         production="`redis://:…@redis.internal:6379/0` (or `rediss://…`)", secret=True)
     REDIS_CLUSTER_NODES: str = var(
-        "", "Redis Cluster instead of `REDIS_URL` (§5); the first item may be a URL carrying "
-        "scheme and credentials for every node: "
+        "", "Redis Cluster instead of `REDIS_URL` (docs/deploy.md §6); the first item may be "
+        "a URL carrying scheme and credentials for every node: "
         "`rediss://user:pass@10.0.0.11:7000,10.0.0.12:7000,10.0.0.13:7000`",
         shown="unset", production="`10.0.0.11:7000,10.0.0.12:7000,10.0.0.13:7000`",
         secret=True)
@@ -134,7 +134,8 @@ class CoreSettings(BaseModel):
         0, "how many proxies set `X-Forwarded-For`/`-Proto`; the client address is the one "
         "the last of them saw (werkzeug `ProxyFix`). `0`: the socket peer, and "
         "`X-Forwarded-*` are ignored. Never more than the proxies you run: a client could "
-        "then choose its own address (§7)", production="`1` (one proxy in front)", ge=0)
+        "then choose its own address (docs/deploy.md §7)",
+        production="`1` (one proxy in front)", ge=0)
     LOGIN_FAIL_LIMIT: int = var(
         10, "failed console sign-ins per user name and client address within "
         "`LOGIN_FAIL_WINDOW_S`; over it, 429 from that address for the rest of the window "
@@ -220,13 +221,17 @@ class BotSettings(BaseModel):
         "", "接收消息 EncodingAESKey (43 characters)", secret=True)
     BOT_HTTP_TIMEOUT_S: float = var(
         10.0, "connect + read timeout of one WeChat request, seconds", gt=0)
-    BOT_RATE_LIMIT: int = var(20, "messages per robot (or app chat) ...", ge=1)
-    BOT_RATE_WINDOW_S: int = var(60, "... within this many seconds (WeCom: 20/min)", ge=1)
+    BOT_RATE_LIMIT: int = var(
+        20, "messages per robot (or app chat) within `BOT_RATE_WINDOW_S` (WeCom allows 20 a "
+        "minute)", ge=1)
+    BOT_RATE_WINDOW_S: int = var(60, "the bot's rate window, in seconds", ge=1)
     BOT_LEASE_S: int = var(120, "how long a runner owns a post it claimed, seconds", ge=1)
-    BOT_MAX_ATTEMPTS: int = var(8, "then the post is `failed` (a person may retry it)", ge=1)
+    BOT_MAX_ATTEMPTS: int = var(
+        8, "attempts of a post; then it is `failed` (a person may retry it)", ge=1)
     BOT_BACKOFF_BASE_S: int = var(
-        30, "retry after 30 s, 60 s, 120 s, ... (jittered) ...", ge=1)
-    BOT_BACKOFF_MAX_S: int = var(3600, "... at most this many seconds apart", ge=1)
+        30, "the first retry waits this many seconds, each next one twice as long (jittered)",
+        ge=1)
+    BOT_BACKOFF_MAX_S: int = var(3600, "the longest wait between two retries, in seconds", ge=1)
     BOT_CATCHUP_DAYS: int = var(
         45, "`run-due` posts what became due within this many days", ge=1)
     BOT_CALLBACK_MAX_SKEW_S: int = var(

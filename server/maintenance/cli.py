@@ -1,4 +1,4 @@
-"""`pingyi backup FILE`, `pingyi restore FILE`, `pingyi doctor`."""
+"""`pingyi backup FILE`, `pingyi restore FILE`, `pingyi doctor`, `pingyi settings docs`."""
 
 from __future__ import annotations
 
@@ -70,3 +70,25 @@ def doctor_cmd(timeout: float) -> None:
     click.echo(summary(lines))
     if any(line.status == FAIL for line in lines):
         raise click.exceptions.Exit(1)
+
+
+@click.group("settings")
+def settings_cli() -> None:
+    """The settings (server/core/settings.py)."""
+
+
+@settings_cli.command("docs")
+@click.option("--check", is_flag=True, help="only tell whether the docs' tables are current")
+def settings_docs_cmd(check: bool) -> None:
+    """Rewrite the settings tables in README.md and docs/ from the settings' declarations."""
+    from server.core import settings_docs
+
+    if check:
+        stale = settings_docs.stale()
+        if stale:
+            raise click.ClickException("settings tables out of date in " + ", ".join(stale)
+                                       + " (pingyi settings docs)")
+        click.echo("settings tables current")
+        return
+    changed = settings_docs.write()
+    click.echo("rewrote " + ", ".join(changed) if changed else "settings tables current")
