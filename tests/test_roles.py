@@ -239,6 +239,18 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "assessment_console.create": STAFF,
     "assessment_console.set_parts": STAFF,
     "assessment_console.upload_sheet": STAFF,
+    # paper ballots (server/paper)
+    "paper.overview": STAFF,
+    "paper.issue": STAFF,
+    "paper.ballot": STAFF,
+    "paper.enter_first": STAFF,
+    "paper.enter_again": STAFF,
+    "paper_console.paper_page": STAFF,
+    "paper_console.issue": STAFF,
+    "paper_console.ballot_pdf": STAFF,
+    "paper_console.enter_first": STAFF,
+    "paper_console.sheet_page": STAFF,
+    "paper_console.enter_again": STAFF,
 }
 
 
@@ -358,6 +370,7 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
                                                              "published"))
     with app.app_context():
         cat = get_round(draft).categories[0].id
+        closed_cat = get_round(closed).categories[0].id
         answers = valid_answers(get_round(open_))
         form, spare_form = (create_from_preset(s.committee_id, "appraisal", None).id
                             for _ in range(2))
@@ -650,6 +663,25 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
             "POST", f"/console/assessments/{assessment}/parts", data={}),
         "assessment_console.upload_sheet": lambda: Call(
             "POST", f"/console/assessments/{assessment}/sheet", data={}),
+        "paper.overview": lambda: Call("GET", f"/api/v1/rounds/{closed}/paper"),
+        "paper.issue": lambda: Call("POST", f"/api/v1/rounds/{draft}/paper/slips",
+                                    {"category_id": cat, "count": 1}),
+        "paper.ballot": lambda: Call("GET", f"/api/v1/rounds/{draft}/paper/ballot.pdf"),
+        "paper.enter_first": lambda: Call("POST", f"/api/v1/rounds/{closed}/paper/ballots",
+                                          {"category_id": closed_cat, "invalid": "blank"}),
+        "paper.enter_again": lambda: Call("POST", f"/api/v1/rounds/{closed}/paper/ballots/1",
+                                          {"invalid": "blank"}),
+        "paper_console.paper_page": lambda: Call("GET", f"/console/rounds/{closed}/paper"),
+        "paper_console.issue": lambda: Call("POST", f"/console/rounds/{draft}/paper/slips",
+                                            data={"category_id": str(cat), "count": "1"}),
+        "paper_console.ballot_pdf": lambda: Call("GET",
+                                                 f"/console/rounds/{draft}/paper/ballot.pdf"),
+        "paper_console.enter_first": lambda: Call(
+            "POST", f"/console/rounds/{closed}/paper/entries",
+            data={"category_id": str(closed_cat), "invalid": "blank"}),
+        "paper_console.sheet_page": lambda: Call("GET", f"/console/rounds/{closed}/paper/1"),
+        "paper_console.enter_again": lambda: Call(
+            "POST", f"/console/rounds/{closed}/paper/1", data={"invalid": "blank"}),
     }
 
 
