@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
+from server.console.access import KIND_LABELS, STATUS_LABELS
+from server.results.official import categories_of
+from server.results.rules import round_warnings, threshold_text
 
 from server.console import (
     accounts,
@@ -18,10 +21,7 @@ from server.console import (
     session,
     slips,
 )
-from server.console.access import KIND_LABELS, STATUS_LABELS
-from server.console.forms import china_time
-from server.results.official import categories_of
-from server.results.rules import round_warnings, threshold_text
+from server.core.clock import china_time
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 

@@ -13,7 +13,8 @@ from typing import Any
 from server.core.errors import ApiError
 from server.results.config import fraction_of, fraction_words
 
-CHINA = dt.timezone(dt.timedelta(hours=8))  # deadlines are typed in China time
+from server.core.clock import CHINA  # deadlines are typed in China time
+
 DEFAULT_CATEGORIES = "公司领导,10,0.3\n中层干部,40,0.4\n职工代表,70,0.3"
 MAX_LINES = 1000
 
@@ -101,13 +102,6 @@ def parse_deadline(raw: str | None) -> dt.datetime | None:
         return local.replace(tzinfo=CHINA).astimezone(dt.UTC).replace(tzinfo=None)
     except (ValueError, OverflowError):  # not a date, or out of range (year 1)
         raise _bad("closes_at", "截止时间格式不正确", "closes_at is not a date and time") from None
-
-
-def china_time(value: dt.datetime | None) -> str:
-    """A naive UTC datetime shown in China time, e.g. "2026-05-01 14:30"."""
-    if value is None:
-        return ""
-    return value.replace(tzinfo=dt.UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 # The result-rule inputs of the "new round" form: (input name, rule key, label, kind).

@@ -10,7 +10,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
+from server.core.clock import CHINA
+
 QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
 _CODE = re.compile(r"^\s*(\d{4})\s*(?:[-_ ]?[Qq]([1-4]))?\s*$")
 _ZH = re.compile(r"^\s*(\d{4})\s*年?\s*(?:第?([一二三四1-4])季度)?\s*(?:度)?\s*$")

@@ -18,12 +18,13 @@ from typing import Any
 from server.results.engine import result_sections
 from server.results.rules import describe
 
+from server.core.clock import china_time
+
 KIND_TITLES = {"appraisal": "民主测评结果", "recommendation": "民主推荐结果",
                "scoring": "述职评议评分结果"}
 STATUS_TITLES = {"closed": "投票已结束，结果已冻结，尚未发布", "published": "结果已发布"}
 RECOMMEND_STATUS = {"selected": "推荐人选", "tie": "得票相同，待定", "not_selected": "未进入名额",
                     "below_threshold": "未超过规定比例"}
-CHINA = dt.timezone(dt.timedelta(hours=8))
 DASH = "—"
 
 def sheet_title(name: str, taken: set[str]) -> str:
@@ -123,12 +124,6 @@ def format_value(value: Any, fmt: str) -> str:
     if fmt == "num":
         return f"{value:g}"
     return str(value)
-
-
-def _china(value: dt.datetime | None) -> str:
-    if value is None:
-        return ""
-    return value.replace(tzinfo=dt.UTC).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
 
 
 def group_label(row: dict[str, Any], with_count: bool = True) -> str:
@@ -414,12 +409,12 @@ def build_report(rnd: Any, res: dict[str, Any], now: dt.datetime | None = None) 
     else:
         sections = _scoring(res, taken)
     sections.append(_validity(res, weights, taken))
-    closed = _china(rnd.closed_at)
+    closed = china_time(rnd.closed_at)
     subtitle = " · ".join(x for x in (
         KIND_TITLES.get(kind, ""), STATUS_TITLES.get(rnd.status, ""),
         f"投票结束：{closed}" if closed else "",
         f"有效票 {res['validity']['total']['valid']} 张") if x)
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    footer = f"评议系统生成于 {_china(now)}（北京时间）　无记名投票，选票与投票人不可关联"
+    footer = f"评议系统生成于 {china_time(now)}（北京时间）　无记名投票，选票与投票人不可关联"
     return Report(title=rnd.title, subtitle=subtitle, sections=sections, footer=footer,
                   round_id=rnd.id, results=res, weights=weights)
