@@ -14,15 +14,15 @@ from contextlib import contextmanager
 
 import click
 from flask.cli import with_appcontext
+
+from server.accounts import keys
 from server.accounts.models import ROLES, User
 from server.accounts.operations import create_user, deactivate_user, reactivate_user
+from server.core.clock import china_time
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.tabular import clean_text
 from server.organization.models import Branch, Committee
-
-from server.accounts import keys
-from server.core.clock import china_time
 
 user_cli = click.Group("user", help="Staff accounts (organizers, secretaries, committee).")
 

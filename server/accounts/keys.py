@@ -11,14 +11,13 @@ import datetime as dt
 import secrets
 from typing import Any
 
+from server.accounts import audit
 from server.accounts.models import ApiKey, User, utcnow
 from server.core.auth import key_digest
+from server.core.clock import CHINA  # expiry dates are typed in China time
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
-
-from server.accounts import audit
-from server.core.clock import CHINA  # expiry dates are typed in China time
 
 MANAGERS = ("admin", "organizer")  # may manage the accounts of their committee
 STATE_LABELS = {"active": "有效", "expired": "已过期", "revoked": "已吊销"}

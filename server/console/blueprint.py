@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, request
-from server.console.access import KIND_LABELS, STATUS_LABELS
-from server.results.official import categories_of
-from server.results.rules import round_warnings, threshold_text
 
 from server.console import (
     accounts,
@@ -21,7 +18,10 @@ from server.console import (
     session,
     slips,
 )
+from server.console.access import KIND_LABELS, STATUS_LABELS
 from server.core.clock import china_time
+from server.results.official import categories_of
+from server.results.rules import round_warnings, threshold_text
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 

@@ -15,10 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.core.clock import china_time
 from server.results.engine import result_sections
 from server.results.rules import describe
-
-from server.core.clock import china_time
 
 KIND_TITLES = {"appraisal": "民主测评结果", "recommendation": "民主推荐结果",
                "scoring": "述职评议评分结果"}
