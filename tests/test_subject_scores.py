@@ -215,3 +215,17 @@ def test_results_equal_those_of_whole_ballots(app, client, key):
     assert b["validity"]["total"]["cast"] == 7
     progress = client.get(f"/api/v1/rounds/{rnd['id']}/subject-progress", headers=key).json
     assert [s["scored"] for s in progress["subjects"]] == [7] * 6
+
+
+def test_the_demo_has_a_review_scored_per_subject_under_way(app, client):
+    from server.demo.seed import seed_demo
+    from server.rounds.live import subject_progress
+    from server.rounds.models import Round
+
+    with app.app_context():
+        seed_demo("http://127.0.0.1:5000")
+        rnd = db.session.execute(db.select(Round).filter(
+            Round.title.contains("述职评议"), Round.status == "open")).scalar_one()
+        assert rnd.per_subject and rnd.categories[0].issued_count == 13  # 12 slips + a sample
+        scored = [s["scored"] for s in subject_progress(rnd)["subjects"]]
+    assert scored[:5] == [8, 8, 6, 4, 0] and sum(scored) == 26

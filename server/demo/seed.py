@@ -81,11 +81,12 @@ APPRAISAL_CATEGORIES = [{"name": "公司领导", "expected_count": 8, "weight": 
                         {"name": "职工代表", "expected_count": 70, "weight": 0.3}]
 
 
-def _slips(rnd: Round, base_url: str, folder: Path) -> list[str]:
-    """Print every category's slips; also one extra token per category as a sample link."""
+def _slips(rnd: Round, base_url: str, folder: Path, handed: int = 0) -> list[str]:
+    """Print every category's slips (less `handed` already in use); also one extra token
+    per category as a sample link."""
     samples: list[str] = []
     for cat in rnd.categories:
-        _, pdf = issue_slips(rnd, cat.id, cat.expected_count, base_url)
+        _, pdf = issue_slips(rnd, cat.id, cat.expected_count - handed, base_url)
         write_private(folder / f"slips-round{rnd.id}-{cat.name}.pdf", pdf)
         samples.extend(vote_url(base_url, t) for t in issue_tokens(rnd, cat.id, 1))
     return samples
@@ -118,10 +119,12 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         samples += _slips(recommend, base_url, folder)
         secretaries = [{"name": SURNAMES[i % len(SURNAMES)] + GIVEN[i],
                         "note": f"第{i + 1}党支部书记"} for i in range(28)]
-        review = create_round(
+        review = create_round(  # 逐人评分: each secretary scored as the report ends
             committee.id, "review", "2026年第三季度党支部书记抓基层党建述职评议", secretaries,
-            [{"name": "考评组", "expected_count": 12, "weight": 1.0}])
-        samples += _slips(review, base_url, folder)
+            [{"name": "考评组", "expected_count": 12, "weight": 1.0}], per_subject=True)
+        panel = issue_tokens(review, review.categories[0].id, len(REPORTS_SCORED[0]))
+        reports = [s.id for s in review.subjects]
+        samples += _slips(review, base_url, folder, handed=len(panel))
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         samples += _rehearsal(committee.id, base_url, folder)
@@ -130,6 +133,7 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         samples += seed_meeting(committee.id, LEADERS, base_url, folder)  # 测评会: 3 forms
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
         cid = committee.id
+        _score_reports(reports, panel)  # voting closes the session
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
         seed_combined(cid, LEADERS, APPRAISAL_CATEGORIES)  # 综合考核, last year published
         committee = db.session.get(Committee, cid)  # voting closed the session
@@ -144,6 +148,30 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         "samples": (samples_file.read_text(encoding="utf-8").split()
                     if samples_file.exists() else []),
     }
+
+
+# The 述职评议 under way: the first reports have ended; how each panel member scored
+# them (responsibility base; the other items follow), None: not sent yet.
+REPORTS_SCORED = [
+    [26, 24, 27, 25, 23, 26, 28, 24],
+    [22, 25, 21, 23, 24, 22, 20, 23],
+    [27, 28, 26, 27, None, 25, 27, None],
+    [24, None, 23, None, 25, None, None, 22],
+]
+
+
+def _score_reports(ids: list[int], panel: list[str]) -> None:
+    """Send the first secretaries' scores subject by subject (voting/subject_scores.py),
+    so the progress screen shows reports scored, being scored and not yet reached."""
+    from server.voting.subject_scores import submit_subject_scores
+
+    for sid, bases in zip(ids, REPORTS_SCORED, strict=False):
+        for token, base in zip(panel, bases, strict=True):
+            if base is not None:
+                submit_subject_scores(token, sid, {
+                    "responsibility": base, "organization": round(base * 0.8),
+                    "conduct": round(base * 0.65), "innovation": round(base * 0.45),
+                    "answers": round(base * 0.3)})
 
 
 def _rehearsal(committee_id: int, base_url: str, folder: Path) -> list[str]:
