@@ -229,3 +229,27 @@ def test_the_demo_has_a_review_scored_per_subject_under_way(app, client):
         assert rnd.per_subject and rnd.categories[0].issued_count == 13  # 12 slips + a sample
         scored = [s["scored"] for s in subject_progress(rnd)["subjects"]]
     assert scored[:5] == [8, 8, 6, 4, 0] and sum(scored) == 26
+
+
+def test_the_console_makes_a_round_scored_per_subject(app, client):
+    from tests.conftest import csrf_token
+
+    with app.app_context():
+        organizer()
+    login(client)
+    page = client.get("/console/rounds/new").get_data(as_text=True)
+    assert 'name="per_subject"' in page
+    form = {"csrf_token": csrf_token(page), "form": "review", "title": "述职评议",
+            "subjects": "张三 第一党支部书记\n李四 第二党支部书记", "categories": "考评组,9,1",
+            "per_subject": "1"}
+    res = client.post("/console/rounds/new", data={**form, "form": "appraisal"})
+    assert res.status_code == 422 and "只有评分类测评可以逐人评分" in res.get_data(as_text=True)
+    assert client.post("/console/rounds/new", data=form).status_code == 303
+    from server.rounds.models import Round
+
+    with app.app_context():
+        rnd = db.session.execute(db.select(Round)).scalar_one()
+        assert rnd.per_subject
+        rid = rnd.id
+    page = client.get(f"/console/rounds/{rid}/edit").get_data(as_text=True)
+    assert 'name="per_subject" value="1" checked' in page

@@ -87,7 +87,8 @@ def _blank() -> dict[str, Any]:
     forms = available_forms()
     return {"form": "appraisal" if "appraisal" in forms else next(iter(forms), ""),
             "title": "", "subjects": "", "sections": {}, "categories": DEFAULT_CATEGORIES,
-            "show_live_results": False, "announce_on_close": False, "closes_at": "",
+            "show_live_results": False, "announce_on_close": False, "per_subject": False,
+            "closes_at": "",
             "year": str(utcnow().year), "branch_id": "", "min_choices": "", "max_choices": "",
             **{name: "" for name, *_ in RULE_INPUTS}}
 
@@ -103,6 +104,7 @@ def _posted(choices: dict[str, Any]) -> dict[str, Any]:
             "sections": sections, "categories": f.get("categories", ""),
             "show_live_results": bool(f.get("show_live_results")),
             "announce_on_close": bool(f.get("announce_on_close")),
+            "per_subject": bool(f.get("per_subject")),
             "closes_at": f.get("closes_at", ""), "year": f.get("year", "").strip(),
             "branch_id": f.get("branch_id", "").strip(),
             "min_choices": f.get("min_choices", ""), "max_choices": f.get("max_choices", ""),
@@ -129,7 +131,8 @@ def values_of(rnd: Round) -> dict[str, Any]:
             "categories": "\n".join(f"{c.name},{c.expected_count},{c.weight:g}"
                                     for c in rnd.categories),
             "show_live_results": rnd.show_live_results,
-            "announce_on_close": rnd.announce_on_close, "closes_at": closes,
+            "announce_on_close": rnd.announce_on_close, "per_subject": rnd.per_subject,
+            "closes_at": closes,
             "year": str(rnd.year or ""), "branch_id": str(rnd.branch_id or ""),
             "min_choices": str(form.get("min_choices", "")) if rec else "",
             "max_choices": str(form.get("max_choices", "")) if rec else ""}
@@ -160,6 +163,7 @@ def round_args(values: dict[str, Any], choices: dict[str, Any]) -> dict[str, Any
         "categories": parse_categories(values["categories"]),
         "show_live_results": values["show_live_results"],
         "announce_on_close": values["announce_on_close"],
+        "per_subject": values["per_subject"],
         "closes_at": parse_deadline(values["closes_at"]),
         "year": _int(values["year"], "year", "考核年度"),
         "branch_id": _int(values["branch_id"], "branch_id", "所属支部"),
@@ -259,7 +263,7 @@ def edit_round(round_id: int) -> str | BaseResponse | tuple[str, int]:
         args = round_args(values, choices)
         args["subjects"] = roster_pick.link_subjects(rnd.committee_id, args["subjects"])
         changes = {k: args[k] for k in ("title", "subjects", "show_live_results",
-                                        "announce_on_close", "year", "branch_id",
+                                        "announce_on_close", "per_subject", "year", "branch_id",
                                         "min_choices", "max_choices", "results")}
         changes["categories"] = _category_ids(rnd, args["categories"])
         if values["closes_at"] != before["closes_at"]:
