@@ -8,11 +8,9 @@ wechatpy 1.8's WeChatClient is used with three changes (MiniProgramClient):
 
 - Every URL starts at WECHAT_MINIPROGRAM_API_BASE (the client's API_BASE_URL,
   the wxa API object's, and the token URL), so tests reach bot/wechat_fake.
-- The access token lives in Redis (wechatpy's RedisStorage under the hash tag
-  {wx:<appid>}) and is fetched under a Redis lock: several web hosts never race
-  to fetch one (with /cgi-bin/token each fetch invalidates the last one after 5
-  minutes). On 40001/42001 wechatpy refetches once and retries; a host that finds
-  a newer token in Redis than the one that failed uses it instead of fetching.
+- The access token is shared by every worker and host and fetched under a
+  Redis lock (server/wechat/token.py, as the bot's WeCom client does), under
+  the hash tag {wx:<appid>}; /cgi-bin/stable_token (or the classic /cgi-bin/token).
 - jscode2session goes without an access token (wechatpy would fetch one first).
 
 The session_key from code2Session never leaves `code_to_session`: it is not
@@ -28,14 +26,12 @@ from typing import Any
 
 import requests
 from flask import g
-from redis.exceptions import LockError
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
-from wechatpy.session.redisstorage import RedisStorage
 
 from server.core.errors import ApiError, error_kind
-from server.core.redis import get_redis
 from server.wechat.config import configured, setting
+from server.wechat.token import SharedToken, token_store
 
 log = logging.getLogger(__name__)
 
@@ -74,51 +70,20 @@ _ERRORS: dict[int, tuple[int, str, str, str]] = {
 }
 
 
-class MiniProgramClient(WeChatClient):
-    """wechatpy's client: configurable base URL, Redis token cache under a lock."""
+class MiniProgramClient(SharedToken, WeChatClient):
+    """wechatpy's client: configurable base URL, the token shared (server/wechat/token.py)."""
 
     def __init__(self, appid: str, secret: str, base: str, *, access_api: str = "stable",
                  timeout: float = 10.0) -> None:
-        prefix = f"{{wx:{appid}}}"
-        super().__init__(appid, secret, session=RedisStorage(get_redis(), prefix=prefix),
+        super().__init__(appid, secret, session=token_store(f"{{wx:{appid}}}"),
                          timeout=timeout)
         self.base = base.rstrip("/") + "/"
         self.API_BASE_URL = self.base + "cgi-bin/"
         self.wxa.API_BASE_URL = self.base
         self.access_api = access_api
-        self.lock_key = f"{prefix}:token-lock"
-        self._handed_out: str | None = None
-        self._depth = 0
 
-    @property
-    def access_token(self) -> str:  # type: ignore[override]
-        token = self.session.get(self.access_token_key)
-        if not token:
-            self.fetch_access_token()
-            token = self.session.get(self.access_token_key)
-        self._handed_out = token
-        return token
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        """Fetch a token under the Redis lock, unless another host already has a newer one."""
-        failed = self._handed_out
-        lock = get_redis().lock(self.lock_key, timeout=30, blocking_timeout=15)
-        try:
-            with lock:
-                current = self.session.get(self.access_token_key)
-                if current and current != failed:
-                    return {"access_token": current}
-                result = self._request_token(force=False)
-                if failed and result["access_token"] == failed:
-                    result = self._request_token(force=True)
-                expires_in = int(result.get("expires_in") or 7200)
-                # Refetch 5 minutes early (WeChat keeps the old token valid that long).
-                ttl = max(60, expires_in - 300) if expires_in > 360 else max(1, expires_in // 2)
-                self.session.set(self.access_token_key, result["access_token"], ttl)
-                return result
-        except LockError:
-            log.warning("wechat: access token lock not acquired")
-            raise UNAVAILABLE from None
+    def _lock_not_acquired(self) -> Exception:
+        return UNAVAILABLE()
 
     def _request_token(self, force: bool) -> dict[str, Any]:
         log.info("wechat: fetching an access token (%s)", self.access_api)
@@ -131,28 +96,13 @@ class MiniProgramClient(WeChatClient):
             res = self._http.post(self.base + "cgi-bin/stable_token", timeout=self.timeout,
                                   data=json.dumps(body).encode(),
                                   headers={"Content-Type": "application/json"})
-        res.raise_for_status()
-        result = res.json()
-        if result.get("errcode") or not result.get("access_token"):
-            raise WeChatClientException(result.get("errcode", -1), result.get("errmsg", ""),
-                                        client=self)
-        return result
+        return self._token_answer(res)
 
     def _request(self, method: str, url_or_endpoint: str, **kwargs: Any) -> Any:
         if url_or_endpoint.startswith("sns/") or "/sns/" in url_or_endpoint:
             # code2Session takes appid + secret, no access token (None: not sent).
             kwargs.setdefault("params", {})["access_token"] = None
-        # wechatpy retries 40001/42001 after a refetch, and would do so forever
-        # if the new token failed too: one retry per call.
-        self._depth += 1
-        saved = self.auto_retry
-        if self._depth > 1:
-            self.auto_retry = False
-        try:
-            return super()._request(method, url_or_endpoint, **kwargs)
-        finally:
-            self._depth -= 1
-            self.auto_retry = saved
+        return super()._request(method, url_or_endpoint, **kwargs)
 
 
 def client() -> MiniProgramClient:
