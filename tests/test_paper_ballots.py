@@ -10,6 +10,7 @@ from openpyxl import load_workbook
 
 from server.core.db import db
 from server.rounds.models import Round
+from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import create, issue, lifecycle, vote
 from tests.test_exports import pdf_text
@@ -299,3 +300,21 @@ def test_the_printed_ballot_is_the_form_without_any_serial(client, keys, tmp_pat
     res = client.get(f"/api/v1/rounds/{rnd['id']}/paper/ballot.pdf?category_id=999999",
                      headers=a)
     assert res.status_code == 422
+
+
+def test_the_console_counts_paper_slips_before_issuing_more_electronic_ones(client, keys):
+    a = keys[0]
+    rnd = _round(client, a)
+    rid, cat = rnd["id"], rnd["categories"][0]
+    assert _slips(client, a, rid, cat["id"], 5).status_code == 201
+    page = client.get("/console/login").get_data(as_text=True)
+    client.post("/console/login", data={"csrf_token": csrf_token(page), "username": "a",
+                                        "password": "correct horse 1"})
+    detail = client.get(f"/console/rounds/{rid}").get_data(as_text=True)
+    assert "另纸质票 5" in detail and 'data-issued="5"' in detail
+    res = client.post(f"/console/rounds/{rid}/slips", data={
+        "csrf_token": csrf_token(detail), "category_id": str(cat["id"]), "count": "2"},
+        follow_redirects=True)
+    assert "已发放 5 张，再发 2 张将超出应到人数 1 张" in res.get_data(as_text=True)
+    row = next(c for c in _overview(client, a, rid)["categories"] if c["id"] == cat["id"])
+    assert row["issued"] == 0  # nothing issued without the confirmation

@@ -50,10 +50,11 @@ def round_slips(round_id: int) -> BaseResponse:
     if count is None:
         flash("发放数量应为正整数", "error")
         return _detail(round_id)
-    extra = over_expected(category.expected_count, category.issued_count, count)
+    issued = category.issued_count + category.paper_issued  # 应到 counts paper slips too
+    extra = over_expected(category.expected_count, issued, count)
     if extra and not request.form.get("allow_over"):
         flash(f"“{category.name}”应到 {category.expected_count} 人，已发放 "
-              f"{category.issued_count} 张，再发 {count} 张将超出应到人数 {extra} 张。"
+              f"{issued} 张，再发 {count} 张将超出应到人数 {extra} 张。"
               "如确需多发，请在确认提示中选择“确定”。", "error")
         return _detail(round_id)
     from server.rounds.api import base_url

@@ -134,7 +134,7 @@ def _match_categories(rnd: Round, wanted: list[dict[str, Any]],
 
 
 def _has_slips(row: VoterCategory) -> bool:
-    if row.issued_count:
+    if row.issued_count or row.paper_issued:
         return True
     sql = "SELECT 1 FROM {} WHERE category_id = :c"
     return any(db.session.execute(text(sql.format(table)), {"c": row.id}).first()
