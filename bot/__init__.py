@@ -17,6 +17,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    import bot.models  # noqa: F401  (register the bot's tables with the metadata)
     from bot import callback, publishing, redact, share, views
     from bot.render.preview_html import to_html
     from server.core import signals

@@ -1,6 +1,8 @@
-"""Import every model so metadata (create_all, Alembic) sees all tables."""
+"""Import every server model so metadata (create_all, Alembic) sees all tables.
 
-from bot.models import BotPost, ChatTarget, WecomUser  # noqa: F401  (the bot's tables)
+The bot's tables are registered by bot.init_app (server never imports bot).
+"""
+
 from server.accounts.models import ApiKey, AuditEntry, User
 from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
 from server.forms.models import Form, FormVersion
