@@ -14,6 +14,7 @@ that cluster in every run (tests/test_cluster*.py).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Iterator
@@ -24,12 +25,12 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
 
 from server import create_app
 from server.core.db import db
 from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess
+from tests.support.schema import empty_schema
 
 pytest_plugins = ["tests.support.browser"]  # the `browser` fixture of the Chromium tests
 
@@ -62,6 +63,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "single_redis" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes() -> Iterator[None]:
+    """Accounts get scrypt with N=2**10 instead of werkzeug's 2**15: the full cost is
+    0.1-0.3 s a password, and tests create and sign in hundreds of accounts. A hash names
+    its own parameters, so checking one (also in gunicorn children) is as cheap."""
+    from werkzeug.security import generate_password_hash
+
+    from server.accounts import operations
+
+    cheap = functools.partial(generate_password_hash, method="scrypt:1024:8:1")
+    patch = pytest.MonkeyPatch()
+    patch.setattr(operations, "generate_password_hash", cheap)
+    patch.setattr(operations, "_DUMMY_HASH", cheap("not-a-password"))
+    yield
+    patch.undo()
 
 
 @pytest.fixture(scope="session")
@@ -97,13 +115,7 @@ def redis_url(request: pytest.FixtureRequest,
     proc.stop()
 
 
-def _reset_sql(app: Flask) -> None:
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            db.session.execute(text("DROP SCHEMA public CASCADE"))
-            db.session.execute(text("CREATE SCHEMA public"))
-            db.session.commit()
-        db.create_all()
+_reset_sql = empty_schema  # the models' schema, no rows (tests/support/schema.py)
 
 
 def make_app(tmp_path: Path, redis_url: str, **extra: Any) -> Flask:

@@ -13,10 +13,12 @@ from sqlalchemy import MetaData, text
 
 from server.core.db import db
 from tests.conftest import cluster_mode, make_app
+from tests.support.schema import forget_schema
 
 
 def drop_everything(app: Flask) -> None:
     """Every table gone (PostgreSQL: the public schema recreated)."""
+    forget_schema(app)
     with app.app_context():
         if db.engine.dialect.name == "postgresql":
             db.session.execute(text("DROP SCHEMA public CASCADE"))

@@ -85,7 +85,7 @@ def build_world() -> World:
 
 @functools.cache
 def _password_hash() -> str:
-    return generate_password_hash(PASSWORD)
+    return generate_password_hash(PASSWORD, method="scrypt:1024:8:1")  # as conftest's accounts
 
 
 def sheet(rows: list[list[Any]], header: list[str] | None = None) -> bytes:
