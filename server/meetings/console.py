@@ -9,6 +9,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 
 from server.console import access
 from server.console.access import READERS, STAFF
+from server.console.screens import POLL_MS
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
@@ -67,6 +68,16 @@ def detail(meeting_id: int, status: int = 200, **extra: Any) -> tuple[str, int]:
                            turnout=ops.turnout(meeting), **extra), status
 
 
+@require_console_role(*READERS)
+def projector(meeting_id: int) -> str:
+    """The hall's screen: turnout per form and per category, polled like a round's
+    projector; each form's results on its own projector once they may be shown."""
+    meeting = _meeting(meeting_id)
+    return render_template("meetings/projector.html", meeting=meeting, turnout=ops.turnout(meeting),
+                           poll_ms=POLL_MS,
+                           feed_url=url_for("meetings.read_turnout", meeting_id=meeting.id))
+
+
 @require_console_role(*STAFF)
 def action(meeting_id: int, verb: str) -> Response | tuple[str, int]:
     meeting = _meeting(meeting_id)
@@ -102,6 +113,7 @@ RULES = [
     ("/meetings", "meetings", meetings, ["GET"]),
     ("/meetings", "create", create, ["POST"]),
     ("/meetings/<int:meeting_id>", "detail", detail, ["GET"]),
+    ("/meetings/<int:meeting_id>/projector", "projector", projector, ["GET"]),
     ("/meetings/<int:meeting_id>/<any(open, close):verb>", "action", action, ["POST"]),
     ("/meetings/<int:meeting_id>/slips", "slips", slips, ["POST"]),
 ]

@@ -170,17 +170,32 @@ def issue_meeting_slips(meeting: Meeting, category: Any, count: Any, base_url: s
 
 def turnout(meeting: Meeting) -> dict[str, Any]:
     """应到/实到 per form, and the meeting's: storage cannot tell which slips submitted
-    which forms (by design), so the meeting's 实到 is that of its form with the most
-    ballots (slips that submitted at least one form: at least this many) and
-    `complete_at_most` that of the form with the fewest (all forms: at most this many)."""
-    forms = [live.turnout(r) for r in meeting.rounds]
-    expected = forms[0]["expected"] if forms else 0
-    actual = max((f["actual"] for f in forms), default=0)
-    complete = min((f["actual"] for f in forms), default=0)
+    which forms (by design), so a category's 实到 in the meeting is that of the form
+    where it has the most ballots (slips that submitted at least one form: at least
+    this many), the meeting's `actual` their sum, and `complete_at_most` the sum of
+    each category's fewest (slips that submitted every form: at most this many)."""
+    forms = [{**live.turnout(r), "rehearsal": r.rehearsal, "results_shown": results_shown(r)}
+             for r in meeting.rounds]
+    categories = []
+    complete = 0
+    for i, c in enumerate(forms[0]["categories"] if forms else []):
+        counts = [f["categories"][i]["actual"] for f in forms]
+        categories.append({"name": c["name"], "expected": c["expected"], "actual": max(counts)})
+        complete += min(counts)
+    expected = sum(c["expected"] for c in categories)
+    actual = sum(c["actual"] for c in categories)
     return {"meeting_id": meeting.id, "title": meeting.title, "status": status_of(meeting),
             "submit_mode": meeting.submit_mode, "expected": expected, "actual": actual,
             "complete_at_most": complete,
-            "rate": round(actual / expected, 4) if expected else 0.0, "forms": forms}
+            "rate": round(actual / expected, 4) if expected else 0.0,
+            "rehearsal": any(f["rehearsal"] for f in forms), "categories": categories,
+            "forms": forms}
+
+
+def results_shown(rnd: Round) -> bool:
+    """Whether the hall may see the form's results (its own projector shows them): once
+    published, or at close when the round says 当场公布 (as the round's projector)."""
+    return rnd.status == "published" or (rnd.status == "closed" and rnd.announce_on_close)
 
 
 def meeting_slip(raw_token: Any) -> dict[str, Any]:

@@ -74,6 +74,20 @@ class MeetingSlipsOut(ma.Schema):
     tokens = ma.fields.List(ma.fields.Nested(IssuedMeetingToken))
 
 
+class MeetingFormTurnoutOut(TurnoutOut):
+    rehearsal = ma.fields.Boolean(metadata={"description": "the form is open as 演练"})
+    results_shown = ma.fields.Boolean(metadata={
+        "description": "the hall may see this form's results on its own projector (published, "
+                       "or closed with 当场公布)"})
+
+
+class MeetingCategoryTurnoutOut(ma.Schema):
+    name = ma.fields.String()
+    expected = ma.fields.Integer()
+    actual = ma.fields.Integer(metadata={"description": "the category's 实到 on the form where "
+                                         "it is highest (as the meeting's `actual`)"})
+
+
 class MeetingTurnoutOut(ma.Schema):
     meeting_id = ma.fields.Integer()
     title = ma.fields.String()
@@ -81,14 +95,16 @@ class MeetingTurnoutOut(ma.Schema):
     submit_mode = ma.fields.String()
     expected = ma.fields.Integer(metadata={"description": "应到 (the same on every form)"})
     actual = ma.fields.Integer(metadata={
-        "description": "实到 of the meeting: the form with the most ballots, i.e. at least this "
-                       "many slips submitted at least one form (which slips submitted which "
-                       "forms is not stored, by design)"})
+        "description": "实到 of the meeting: per category the form with the most ballots, "
+                       "summed, i.e. at least this many slips submitted at least one form "
+                       "(which slips submitted which forms is not stored, by design)"})
     complete_at_most = ma.fields.Integer(metadata={
-        "description": "the form with the fewest ballots: at most this many slips submitted "
-                       "every form"})
+        "description": "per category the form with the fewest ballots, summed: at most this "
+                       "many slips submitted every form"})
     rate = ma.fields.Float()
-    forms = ma.fields.List(ma.fields.Nested(TurnoutOut))
+    rehearsal = ma.fields.Boolean(metadata={"description": "any form is open as 演练"})
+    categories = ma.fields.List(ma.fields.Nested(MeetingCategoryTurnoutOut))
+    forms = ma.fields.List(ma.fields.Nested(MeetingFormTurnoutOut))
 
 
 class MeetingTokenIn(ma.Schema):
