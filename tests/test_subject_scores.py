@@ -253,3 +253,23 @@ def test_the_console_makes_a_round_scored_per_subject(app, client):
         rid = rnd.id
     page = client.get(f"/console/rounds/{rid}/edit").get_data(as_text=True)
     assert 'name="per_subject" value="1" checked' in page
+
+
+def test_a_rebuilt_live_tally_keeps_sent_subjects_and_turnout(app, client, key):
+    from server.voting.rebuild import rebuild
+
+    rnd, tokens = open_round(client, key)
+    rid, sids = rnd["id"], [s["id"] for s in rnd["subjects"]]
+    for token in tokens[:3]:
+        assert send(client, token, sids[0], scores()).status_code == 201
+    assert send(client, tokens[0], sids[1], scores()).status_code == 201
+    with app.app_context():
+        rebuild(rid)
+    turnout = client.get(f"/api/v1/rounds/{rid}/turnout", headers=key).json
+    assert turnout["actual"] == 3
+    assert client.post("/api/v1/ballot-form", json={"token": tokens[0]}).json["scored"] == sids[:2]
+    res = send(client, tokens[0], sids[1], scores())
+    assert res.status_code == 409 and res.json["error"]["code"] == "subject_already_scored"
+    assert send(client, tokens[1], sids[1], scores()).status_code == 201
+    res = lifecycle(client, key, rid, "close")
+    assert res.status_code == 200 and res.json["status"] == "closed", res.json
