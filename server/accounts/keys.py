@@ -1,19 +1,22 @@
 """API keys: create (shown once, kept as SHA-256), list, revoke; who may manage whose.
 
 A key works while it is neither revoked nor past its expiry and its user is
-active. core/auth.py checks all three in SQL on every request (no cache), so a
-revocation or an expiry holds on the next request on every host.
+active. `resolve_bearer` (core.auth's resolver for keys) checks all three in SQL on
+every request (no cache), so a revocation or an expiry holds on the next request on
+every host.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 from typing import Any
 
+from sqlalchemy.orm import joinedload
+
 from server.accounts import audit
 from server.accounts.models import ApiKey, User, utcnow
-from server.core.auth import key_digest
 from server.core.clock import CHINA  # expiry dates are typed in China time
 from server.core.db import db
 from server.core.errors import ApiError
@@ -24,6 +27,41 @@ STATE_LABELS = {"active": "有效", "expired": "已过期", "revoked": "已吊�
 
 KEY_NOT_FOUND = ("api_key_not_found", "找不到该 API 密钥", "No such API key")
 USER_NOT_FOUND = ("user_not_found", "找不到该用户", "No such user")
+KEY_REFUSED = {
+    "revoked": ("api_key_revoked", "该 API 密钥已吊销", "This API key has been revoked"),
+    "expired": ("api_key_expired", "该 API 密钥已过期，请在控制台“API 密钥”页面创建新密钥",
+                "This API key has expired"),
+}
+
+
+def key_digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def resolve_bearer(raw: str) -> User | None:
+    """core.auth's resolver for API keys: the user of a key that still works, or None."""
+    key = db.session.execute(  # the user in the same query (no lazy load)
+        db.select(ApiKey).filter_by(key_hash=key_digest(raw)).options(joinedload(ApiKey.user))
+    ).scalar_one_or_none()
+    if key is None:
+        return None
+    state = key.state()
+    if state in KEY_REFUSED:
+        raise ApiError(*KEY_REFUSED[state], 401)
+    if not key.user.active:
+        raise ApiError("account_disabled", "该账号已停用，请联系系统管理员",
+                       "This account is deactivated", 401)
+    return key.user
+
+
+def load_user(user_id: str) -> User | None:
+    """Flask-Login's loader, read from SQL on every request: a deactivated account's
+    sessions end at once."""
+    try:
+        user = db.session.get(User, int(user_id))
+    except (ValueError, OverflowError):
+        return None
+    return user if user is not None and user.active else None
 
 
 def may_manage(actor: Any | None, user: User) -> bool:
