@@ -318,3 +318,27 @@ def test_the_console_counts_paper_slips_before_issuing_more_electronic_ones(clie
     assert "已发放 5 张，再发 2 张将超出应到人数 1 张" in res.get_data(as_text=True)
     row = next(c for c in _overview(client, a, rid)["categories"] if c["id"] == cat["id"])
     assert row["issued"] == 0  # nothing issued without the confirmation
+
+
+def test_the_demo_has_paper_sheets_counted_and_one_waiting_for_its_second_entry(app):
+    from server.demo.paper import TITLE
+    from server.demo.seed import DEMO_PASSWORD, DEMO_USER, seed_demo
+    from server.paper.operations import overview
+
+    with app.app_context():
+        seed_demo("http://127.0.0.1:5000")
+        rnd = db.session.execute(db.select(Round).filter_by(title=TITLE)).scalar_one()
+        rid, status, paper = rnd.id, rnd.status, overview(rnd)
+        validity = rnd.result["official"]["validity"]["total"]
+    assert status == "closed" and paper["unresolved"] == 1
+    assert [(s["number"], s["status"], s["first_by"]) for s in paper["sheets"]] == [
+        (1, "counted", "demo"), (2, "counted", "demo"), (3, "counted", "demo"),
+        (4, "pending", "demo-clerk")]
+    assert validity["paper"] == {"cast": 3, "valid": 2, "invalid": 1}
+    assert validity["electronic"] == {"cast": 8, "valid": 8, "invalid": 0}
+    client = app.test_client()
+    page = client.get("/console/login").get_data(as_text=True)
+    client.post("/console/login", data={"csrf_token": csrf_token(page), "username": DEMO_USER,
+                                        "password": DEMO_PASSWORD})
+    html = client.get(f"/console/rounds/{rid}/paper").get_data(as_text=True)
+    assert f"/console/rounds/{rid}/paper/4" in html and "复核录入" in html

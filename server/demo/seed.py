@@ -136,6 +136,9 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         _score_reports(reports, panel)  # voting closes the session
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
         seed_combined(cid, LEADERS, APPRAISAL_CATEGORIES)  # 综合考核, last year published
+        from server.demo.paper import seed_paper
+
+        seed_paper(cid, CANDIDATES, DEMO_USER, DEMO_PASSWORD)  # 纸质票, one sheet to enter
         committee = db.session.get(Committee, cid)  # voting closed the session
     forms = seed_forms(committee.id)
     rounds = db.session.execute(
