@@ -24,3 +24,9 @@ Sent with the Round once its close is committed (status `closed`): e.g. the bot 
 the round's closed notice. The close has happened whatever a receiver does, so a
 receiver must not raise.
 """)
+
+comment_checking = _signals.signal("comment-checking", doc="""
+Sent with a ballot's comment (normalized text) and `content_pass=` before the comment
+is accepted: e.g. the mini-program requires a pass from its content check. A receiver
+refuses the comment by raising an ApiError; nothing has changed yet.
+""")

@@ -14,10 +14,11 @@ def init_app(app: Flask) -> None:
     from server.core.api import api
     from server.core.security import csrf
     from server.miniprogram import api as mp_api
-    from server.miniprogram import console, session_qr, slips, staff
+    from server.miniprogram import console, content, session_qr, slips, staff
     from server.voting import comments
 
     auth.add_bearer_resolver(staff.resolve_bearer)
+    signals.comment_checking.connect(content.require_pass)
     # Inside close's transaction, after the ballots were shuffled.
     for receiver in (comments.shuffle, slips.forget_unclaimed, session_qr.forget_pool):
         signals.round_closing.connect(receiver)

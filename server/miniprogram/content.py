@@ -51,6 +51,17 @@ def pass_matches(content_pass: Any, body: str) -> bool:
     return hmac.compare_digest(parts[2], _signature(expires, sha256_hex(body)))
 
 
+def require_pass(body: str, content_pass: Any = None) -> None:
+    """Receiver of `comment_checking`: with content checks on, a ballot's comment needs
+    an unexpired pass for exactly its text."""
+    if content_check_enabled() and not pass_matches(content_pass, body):
+        raise ApiError("content_check_required",
+                       "请先完成内容安全检查（或检查已过期、内容已修改），再提交选票",
+                       "Check the comment first (POST /api/v1/content-checks) and send its "
+                       "content_pass; the pass must match the text and be unexpired",
+                       422, "content_pass")
+
+
 def check_content(code: Any, content: str, scene: int = 2) -> dict[str, Any]:
     body = normalize(content)
     if not body:

@@ -10,9 +10,10 @@ answers. Close rewrites the round's comments in random order, as it does the
 ballots (see `shuffle`), so insertion order pairs nothing either.
 
 When the mini-program is configured with content checks (server/wechat), the
-text must come with a `content_pass` from POST /api/v1/content-checks: the
-member's WeChat identity is used there, for msgSecCheck only, and never
-reaches the ballot request.
+text must come with a `content_pass` from POST /api/v1/content-checks (checked
+through `signals.comment_checking`, server/miniprogram/content.py): the member's
+WeChat identity is used there, for msgSecCheck only, and never reaches the ballot
+request.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from sqlalchemy import Connection, ForeignKey, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
@@ -74,15 +76,7 @@ def clean_comment(form: dict[str, Any], raw: Any, content_pass: Any) -> str | No
     if len(body) > opts["max_length"]:
         raise ApiError("comment_too_long", f"{opts['label']}不能超过 {opts['max_length']} 个字",
                        f"comment longer than {opts['max_length']} characters", 422, "comment")
-    from server.miniprogram.content import pass_matches
-    from server.wechat.config import content_check_enabled
-
-    if content_check_enabled() and not pass_matches(content_pass, body):
-        raise ApiError("content_check_required",
-                       "请先完成内容安全检查（或检查已过期、内容已修改），再提交选票",
-                       "Check the comment first (POST /api/v1/content-checks) and send its "
-                       "content_pass; the pass must match the text and be unexpired",
-                       422, "content_pass")
+    signals.comment_checking.send(body, content_pass=content_pass)
     return body
 
 
