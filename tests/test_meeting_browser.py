@@ -119,3 +119,43 @@ def test_all_at_the_end(app, browser, base_url):
     shot(page, "meeting-end-done")
     assert ballots(app) == 3
     assert not errors, errors
+
+
+def test_a_meeting_code_typed_on_the_plain_page_opens_the_meeting(app, browser, base_url):
+    _, token = meeting_slip(app, "each")
+    errors: list[str] = []
+    page = phone(browser, errors)
+    page.goto(f"{base_url}/v/")
+    mid, code = token.split(".")
+    typed = f"{mid.lower()} . {'-'.join(code[i:i + 4] for i in range(0, 26, 4)).lower()}"
+    page.fill("#entry-token", typed)
+    page.press("#entry-token", "Enter")
+    expect(page).to_have_url(re.compile(r"/v/m/$"))  # the code left the address bar again
+    expect(page.locator("#meeting-forms li")).to_have_count(3)
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 0 份")
+    assert not errors, errors
+
+
+def test_a_form_already_sent_elsewhere_leads_back_to_the_list(app, browser, base_url):
+    """The same slip on two phones ("each"): the second to send form 1 is told it was
+    already submitted, and goes back to the slip's forms from there."""
+    _, token = meeting_slip(app, "each")
+    errors: list[str] = []
+    first, second = phone(browser, errors), phone(browser, errors)
+    for page in (first, second):
+        page.goto(f"{base_url}/v/m/#{token}")
+        page.click("#meeting-next")
+        fill_current_form(page)
+    confirm(first)
+    expect(first.locator("#meeting-count")).to_contain_text("已提交 1 份")
+    confirm(second)
+    expect(second.locator("#state-title")).to_have_text("该投票码已使用")
+    back = second.locator("#state-primary")
+    expect(back).to_have_text("返回测评表列表")
+    shot(second, "meeting-each-already-sent")
+    back.click()
+    expect(second.locator("#meeting-count")).to_contain_text("已提交 1 份")
+    expect(second.locator(".meeting-form").first).to_contain_text("已提交")
+    expect(second.locator("#meeting-next")).to_contain_text("第2份")
+    assert ballots(app) == 1
+    assert not errors, errors

@@ -269,5 +269,12 @@
     if (token) load(token); else V.showEntry();
   }
 
-  window.pingyiMeeting = { start: start, hold: hold, done: done };
+  /* vote.js's way back from a form that cannot be sent (already submitted, e.g. from
+   * another phone or before a cut connection; or closed): the slip read again. */
+  function back() {
+    current = null;
+    if (M) load(M.token); else V.showEntry();
+  }
+
+  window.pingyiMeeting = { start: start, hold: hold, done: done, back: back };
 }());

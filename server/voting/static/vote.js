@@ -185,6 +185,8 @@
   /* Map an error to a full-screen state. phase: "load" or "submit". */
   function showErrorState(err, phase, retry) {
     var backToForm = phase === 'submit' && S.data ? ['返回查看选票', function () { showScreen('form'); }] : null;
+    // a form of a meeting slip that can no longer be sent: back to the slip's forms
+    var backToList = MEETING ? ['返回测评表列表', MEETING.back] : null;
     var msg = err.message || '';
     switch (err.code) {
       case 'round_not_open':
@@ -195,13 +197,13 @@
       case 'round_closed':
         return showState({ icon: 'closed', tone: 'grey', title: '投票已结束',
           text: msg || '投票已结束，感谢您的参与',
-          extra: phase === 'submit' ? '本张选票未被记录。' : '' });
+          extra: phase === 'submit' ? '本张选票未被记录。' : '', primary: backToList });
       case 'token_spent':
         return showState({ icon: 'used', tone: 'info', title: '该投票码已使用',
           text: msg || '该投票码已经投过票，不能重复投票',
           extra: S.uncertain
             ? '如果您刚才提交时网络中断，您的选票很可能已经成功记录。为保护匿名，回执码无法再次显示。'
-            : '每张选票只能投票一次。如有疑问，请联系会议工作人员。' });
+            : '每张选票只能投票一次。如有疑问，请联系会议工作人员。', primary: backToList });
       case 'token_unknown':
       case 'token_malformed':
         return showState({ icon: 'bad', tone: 'error', title: '投票码无效',
@@ -269,6 +271,17 @@
     return TYPED_RE.test(s) ? s : null;
   }
 
+  // A meeting slip's code (M<meeting>.<26>), scanned or typed, on this page for one
+  // round: the meeting's own page (/v/m/) takes it, the code still in the fragment.
+  var MEETING_CODE_RE = /^M[1-9][0-9]{0,9}\.[2-9A-HJKMNP-Z]{26}$/;
+  function toMeetingPage(raw) {
+    var s = raw.normalize ? raw.normalize('NFKC') : raw;
+    s = s.replace(/。/g, '.').replace(/[\s-]+/g, '').toUpperCase();
+    if (!MEETING_CODE_RE.test(s)) return false;
+    location.replace(($('app').getAttribute('data-meeting-page') || '/v/m/') + '#' + s);
+    return true;
+  }
+
   function showEntry(message) {
     showScreen('entry');
     document.title = '评议投票';
@@ -282,6 +295,7 @@
     ev.preventDefault();
     var token = extractToken($('entry-token').value);
     if (!token) return showEntry('请输入选票上的投票码');
+    if (!MEETING && toMeetingPage(token)) return;
     token = typedToken(token);
     if (!token) return showEntry('投票码格式不正确，请核对后重新输入');
     $('entry-token').value = '';
@@ -1216,6 +1230,7 @@
     if (PREVIEW) return startPreview();
     if (MEETING) return MEETING.start(VOTE);
     var token = takeTokenFromHash();
+    if (token && toMeetingPage(token)) return;
     var ss = storage('sessionStorage');
     if (!token && ss) token = ss.getItem(SLIP_KEY); // a slip scored per subject, reloaded
     if (token) loadForm(token, false);
