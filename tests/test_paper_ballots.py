@@ -342,3 +342,19 @@ def test_the_demo_has_paper_sheets_counted_and_one_waiting_for_its_second_entry(
                                         "password": DEMO_PASSWORD})
     html = client.get(f"/console/rounds/{rid}/paper").get_data(as_text=True)
     assert f"/console/rounds/{rid}/paper/4" in html and "复核录入" in html
+
+
+def test_a_meetings_paper_ballot_has_all_its_forms_one_after_another(client, keys, tmp_path):
+    from tests.support.meetings import make_meeting
+
+    a = keys[0]
+    meeting = make_meeting(client, a)
+    url = f"/api/v1/meetings/{meeting['id']}/paper/ballot.pdf"
+    res = client.get(f"{url}?category=职工代表", headers=a)
+    assert res.status_code == 200 and res.mimetype == "application/pdf"
+    text = pdf_text(res.data, tmp_path)
+    places = [text.index(f"第{i}份") for i in (1, 2, 3)]  # the three forms, in order
+    assert places == sorted(places) and "参评类别：职工代表" in text
+    assert "最多推荐" in text and "满分" in text and "测评指标" in text
+    res = client.get(f"{url}?category=无此类别", headers=a)
+    assert res.status_code == 422 and res.json["error"]["code"] == "unknown_category"

@@ -251,6 +251,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "paper_console.enter_first": STAFF,
     "paper_console.sheet_page": STAFF,
     "paper_console.enter_again": STAFF,
+    "paper.meeting_ballot": STAFF,
+    "paper_console.meeting_ballot_pdf": STAFF,
 }
 
 
@@ -312,6 +314,15 @@ def _rehearsal(app, s: Site) -> int:
     with app.app_context():
         open_rehearsal(get_round(draft), None)
     return draft
+
+
+def _paper_meeting(app, s: Site) -> int:
+    """A meeting of two fresh drafts of the site's committee (for its paper ballot)."""
+    from server.meetings.operations import create_meeting
+
+    rounds = [_fresh_draft(app, s) for _ in range(2)]
+    with app.app_context():
+        return create_meeting(s.committee_id, "角色测试会", rounds).id
 
 
 def _spare_key(app, s: Site) -> int:
@@ -682,6 +693,10 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "paper_console.sheet_page": lambda: Call("GET", f"/console/rounds/{closed}/paper/1"),
         "paper_console.enter_again": lambda: Call(
             "POST", f"/console/rounds/{closed}/paper/1", data={"invalid": "blank"}),
+        "paper.meeting_ballot": lambda: Call(
+            "GET", f"/api/v1/meetings/{_paper_meeting(app, s)}/paper/ballot.pdf"),
+        "paper_console.meeting_ballot_pdf": lambda: Call(
+            "GET", f"/console/meetings/{_paper_meeting(app, s)}/paper/ballot.pdf"),
     }
 
 

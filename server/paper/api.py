@@ -78,6 +78,38 @@ def ballot(args: dict[str, Any], round_id: int) -> Response:
                                           f"纸质选票-{rnd.title}.pdf")})
 
 
+class MeetingBallotArgs(ma.Schema):
+    category = ma.fields.String(validate=ma.validate.Length(max=60), metadata={
+        "description": "print this category's name on the sheets (else the categories, to "
+                       "tick)"})
+
+
+@blp.route("/meetings/<int:meeting_id>/paper/ballot.pdf", methods=["GET"])
+@blp.arguments(MeetingBallotArgs, location="query")
+@blp.response(200, BINARY, content_type="application/pdf",
+              description="the meeting's paper ballot (A4): its forms one after another")
+@_doc
+@require_api_role(*STAFF)
+def meeting_ballot(args: dict[str, Any], meeting_id: int) -> Response:
+    """A meeting's paper ballot: every form of it, in the meeting's order, each from a
+    new page; its sheets are entered form by form on each round's paper page."""
+    from server.meetings.operations import get_meeting
+
+    user = api_user()
+    meeting = get_meeting(meeting_id, None if user is None or user.role == "admin"
+                          else user.committee_id)
+    return meeting_pdf(meeting, args.get("category"))
+
+
+def meeting_pdf(meeting: Any, category: str | None) -> Response:
+    rounds = meeting.rounds
+    name = ops.meeting_category(rounds, category)
+    pdf = paper_ballot_pdf(rounds, name, f"{meeting.title} 纸质选票")
+    return Response(pdf, 200, mimetype="application/pdf", headers={
+        "Content-Disposition": attachment(f"paper-ballot-meeting{meeting.id}.pdf",
+                                          f"纸质选票-{meeting.title}.pdf")})
+
+
 @blp.route(f"{PAPER}/ballots", methods=["POST"])
 @blp.arguments(PaperEntryIn)
 @blp.response(201, SheetOut)

@@ -314,6 +314,17 @@ def view(rnd: Round, sheet: PaperBallot) -> dict[str, Any]:
     return sheet_view(rnd, sheet, names)
 
 
+def meeting_category(rounds: list[Round], name: str | None) -> str:
+    """A meeting's category by name (its forms share their categories), for the printed
+    ballot; '' for none, 422 unknown_category for a name none of them has."""
+    if not name:
+        return ""
+    if not rounds or name not in {c.name for c in rounds[0].categories}:
+        raise ApiError("unknown_category", "参评人员类别不存在", "Unknown voter category", 422,
+                       "category")
+    return name
+
+
 def category_name(rnd: Round, category_id: int | None) -> str:
     """The category's name to print on a sheet ('' for none; 422 for another round's)."""
     return "" if category_id is None else _category(rnd, category_id).name

@@ -138,6 +138,19 @@ def enter_again(round_id: int, number: int) -> BaseResponse | tuple[str, int]:
                             number=number), 303)
 
 
+@require_console_role(*STAFF)
+def meeting_ballot_pdf(meeting_id: int) -> Response | BaseResponse:
+    from server.meetings.operations import get_meeting
+    from server.paper.api import meeting_pdf
+
+    meeting = get_meeting(meeting_id, access.committee_scope())
+    try:
+        return meeting_pdf(meeting, request.args.get("category"))
+    except ApiError as err:
+        flash(err.message, "error")
+        return redirect(url_for("meetings_console.detail", meeting_id=meeting_id), 303)
+
+
 RULES = [
     ("/rounds/<int:round_id>/paper", "paper_page", paper_page, ["GET"]),
     ("/rounds/<int:round_id>/paper/slips", "issue", issue, ["POST"]),
@@ -145,6 +158,8 @@ RULES = [
     ("/rounds/<int:round_id>/paper/entries", "enter_first", enter_first, ["POST"]),
     ("/rounds/<int:round_id>/paper/<int:number>", "sheet_page", sheet_page, ["GET"]),
     ("/rounds/<int:round_id>/paper/<int:number>", "enter_again", enter_again, ["POST"]),
+    ("/meetings/<int:meeting_id>/paper/ballot.pdf", "meeting_ballot_pdf", meeting_ballot_pdf,
+     ["GET"]),
 ]
 for _rule, _endpoint, _view, _methods in RULES:
     bp.add_url_rule(_rule, _endpoint, _view, methods=_methods)
