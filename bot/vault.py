@@ -2,11 +2,12 @@
 
 A group robot's webhook key lets anyone post into the group, and an app chat id
 names a chat the app may post to; both are kept as Fernet tokens (AES-128-CBC +
-HMAC-SHA256) under a key derived from SECRET_KEY with HKDF, so a database dump
-alone does not reveal them. A keyed digest (HMAC) identifies a secret without
-revealing it: it names the robot's rate-limit bucket in Redis and refuses the
-same robot twice. Changing SECRET_KEY makes stored secrets unreadable: the
-console then asks for them again (`vault_key_changed`).
+HMAC-SHA256) under a key derived from SECRET_KEY with HKDF (server/core/sealing.py,
+as the mini-program's sealed tokens), so a database dump alone does not reveal
+them. A keyed digest (HMAC) identifies a secret without revealing it: it names
+the robot's rate-limit bucket in Redis and refuses the same robot twice.
+Changing SECRET_KEY makes stored secrets unreadable: the console then asks for
+them again (`vault_key_changed`).
 """
 
 from __future__ import annotations
@@ -18,21 +19,17 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from flask import current_app
 
 from bot import redact
 from server.core.errors import ApiError
+from server.core.sealing import derive_key
 
 _WEBHOOK_KEY = re.compile(r"^[A-Za-z0-9-]{8,64}$")
 _CHAT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")  # WeCom: 0-9 a-z A-Z, at most 32
 
 
 def _derive(info: bytes) -> bytes:
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"pingyi-bot-vault",
-                info=info).derive(secret)
+    return derive_key(info, salt=b"pingyi-bot-vault")
 
 
 def _fernet() -> Fernet:

@@ -5,10 +5,10 @@
 - `identity_digest`: a keyed hash of (appid, openid[, round]). The server can
   recognise an openid it is shown again, but the table alone does not give the
   openid, and the same person's digests in two rounds do not match.
-- `seal` / `unseal`: a token encrypted for storage until it is handed out once.
-  The keystream is HMAC-SHA512(key, "seal") (a PRF; each key seals one token
-  only) and an 8-byte HMAC tag detects a wrong key or a damaged value. Tokens
-  are at most 33 bytes, the keystream 64.
+- `seal_token` / `unseal_token`: a token kept for storage until it is handed out
+  once (a slip's, a pooled one): AES-256-GCM (server/core/sealing.py) under a key
+  of its own, derived with HKDF from SECRET_KEY, the purpose and the row (a slip's
+  key needs the slip id, which only the printed slip carries).
 - `new_code(n)`: n characters of the receipt alphabet (no 0/O, 1/I/L), for slip
   ids and binding codes that people may type.
 
@@ -23,9 +23,8 @@ import hmac
 
 from flask import current_app
 
+from server.core.sealing import derive_key, seal, unseal
 from server.tokens.codec import RECEIPT_ALPHABET, random_chars
-
-TAG_BYTES = 8
 
 
 def derived_key(purpose: str) -> bytes:
@@ -47,25 +46,33 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def seal(plain: str, key: bytes) -> str:
-    data = plain.encode()
-    stream = hmac.new(key, b"seal", hashlib.sha512).digest()
-    if len(data) > len(stream):
-        raise ValueError("value too long to seal")
-    body = bytes(a ^ b for a, b in zip(data, stream, strict=False))
-    tag = hmac.new(key, b"tag" + body, hashlib.sha256).digest()[:TAG_BYTES]
-    return (body + tag).hex()
+def sealing_key(purpose: str, row_id: str) -> bytes:
+    return derive_key(f"{purpose}\0{row_id}".encode())
 
 
-def unseal(sealed: str, key: bytes) -> str | None:
-    """The sealed value, or None when the key is wrong or the value damaged."""
+def seal_token(token: str, purpose: str, row_id: str) -> str:
+    return seal(token, sealing_key(purpose, row_id))
+
+
+def unseal_token(sealed: str, purpose: str, row_id: str) -> str | None:
+    """The sealed token, or None when SECRET_KEY changed or the value is damaged."""
+    token = unseal(sealed, sealing_key(purpose, row_id))
+    return token if token is not None else _unseal_xor(sealed, purpose, row_id)
+
+
+def _unseal_xor(sealed: str, purpose: str, row_id: str) -> str | None:
+    """Read-only: a token sealed before AES-GCM (an HMAC-SHA512 keystream and an
+    8-byte HMAC tag). Unresolved slips printed, and tokens pooled, before the upgrade
+    still open; nothing is sealed so any more. Delete once every round open at the
+    upgrade has closed (closing drops the sealed tokens of its unresolved slips)."""
+    key = hmac.new(derived_key(purpose), row_id.encode(), hashlib.sha256).digest()
     try:
         raw = bytes.fromhex(sealed)
     except ValueError:
         return None
-    body, tag = raw[:-TAG_BYTES], raw[-TAG_BYTES:]
-    good = hmac.new(key, b"tag" + body, hashlib.sha256).digest()[:TAG_BYTES]
-    if len(raw) <= TAG_BYTES or not hmac.compare_digest(tag, good):
+    body, tag = raw[:-8], raw[-8:]
+    good = hmac.new(key, b"tag" + body, hashlib.sha256).digest()[:8]
+    if len(raw) <= 8 or not hmac.compare_digest(tag, good):
         return None
     stream = hmac.new(key, b"seal", hashlib.sha512).digest()
     try:

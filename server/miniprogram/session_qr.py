@@ -34,8 +34,6 @@ compared with paper slips.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import secrets
 from typing import Any
@@ -47,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from server.accounts import audit
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
-from server.miniprogram.crypto import derived_key, identity_digest, keyed_hash, seal, unseal
+from server.miniprogram.crypto import identity_digest, keyed_hash, seal_token, unseal_token
 from server.miniprogram.models import SessionClaim, SessionPoolToken
 from server.rounds.models import Round, VoterCategory
 from server.tokens import operations as token_ops
@@ -166,10 +164,6 @@ def session_code_image(rnd: Round, category_id: int) -> bytes:
 
 # -- the pool ------------------------------------------------------------------------------
 
-def _pool_key(row_id: str) -> bytes:
-    return hmac.new(derived_key("session-pool"), row_id.encode(), hashlib.sha256).digest()
-
-
 def add_to_pool(rnd: Round, category_id: int, count: Any, user: Any | None) -> int:
     """Issue `count` tokens of a category into the round's claim pool (sealed)."""
     if not round_options(rnd)["session_qr"]:
@@ -183,7 +177,7 @@ def add_to_pool(rnd: Round, category_id: int, count: Any, user: Any | None) -> i
     for t in tokens:
         row_id = secrets.token_hex(16)
         rows.append(SessionPoolToken(id=row_id, round_id=rnd.id, category_id=category.id,
-                                     sealed_token=seal(t, _pool_key(row_id))))
+                                     sealed_token=seal_token(t, "session-pool", row_id)))
     del tokens
     db.session.add_all(rows)
     token_ops._commit(rnd, category, hashes)
@@ -239,7 +233,7 @@ def claim(scene: Any, code: str) -> dict[str, Any]:
     else:
         db.session.rollback()
         raise ApiError("busy", "领取人数较多，请稍后重试", "Too many concurrent claims; retry", 503)
-    token = unseal(picked[1], _pool_key(picked[0]))
+    token = unseal_token(picked[1], "session-pool", picked[0])
     if token is None:
         db.session.rollback()
         raise ApiError("pool_unreadable", "投票码暂时无法领取（服务器密钥已更换），请联系会务人员",

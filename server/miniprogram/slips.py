@@ -6,12 +6,12 @@ so the scene must not be the token: the server resolves a slip id to its token
 once (POST /api/v1/slips/resolve), after which the slip is spent.
 
 What is stored (table slip_codes): SHA-256(slip id), the round, and until the
-slip is resolved its token sealed under HMAC(key derived from SECRET_KEY, slip
-id). The database alone, the printed slip alone, or WeChat's copy of the scene
-alone cannot produce the token; once resolved the sealed token is deleted and
-only `claimed` remains (no time, nothing about who resolved it). The token's
-SHA-256 sits in `tokens` as for every slip. Unresolved slips of a round lose
-their sealed tokens when it closes.
+slip is resolved its token sealed (AES-GCM) under a key derived from SECRET_KEY
+and the slip id (miniprogram/crypto.py). The database alone, the printed slip
+alone, or WeChat's copy of the scene alone cannot produce the token; once
+resolved the sealed token is deleted and only `claimed` remains (no time,
+nothing about who resolved it). The token's SHA-256 sits in `tokens` as for
+every slip. Unresolved slips of a round lose their sealed tokens when it closes.
 
 The PDF (`render_miniprogram_slips_pdf`) has the layout of the QR slips in
 server/tokens/slips.py (same page grid and cut lines): title, category, the
@@ -23,11 +23,9 @@ committed together, and only after the PDF rendered.
 
 from __future__ import annotations
 
-import hmac
 import io
 import math
 from concurrent.futures import ThreadPoolExecutor
-from hashlib import sha256
 from types import SimpleNamespace
 from typing import Any
 
@@ -42,14 +40,7 @@ from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.core.fonts import register_reportlab_cjk
-from server.miniprogram.crypto import (
-    derived_key,
-    new_code,
-    normalize_code,
-    seal,
-    sha256_hex,
-    unseal,
-)
+from server.miniprogram.crypto import new_code, normalize_code, seal_token, sha256_hex, unseal_token
 from server.miniprogram.models import SlipCode
 from server.rounds.models import Round, VoterCategory
 from server.tokens import operations as token_ops
@@ -91,10 +82,6 @@ SLIP_SPENT = error_kind("slip_already_claimed",
                         "scene")
 
 
-def _slip_key(slip_id: str) -> bytes:
-    return hmac.new(derived_key("slip"), slip_id.encode(), sha256).digest()
-
-
 def format_slip_id(slip_id: str) -> str:
     return "-".join(slip_id[i:i + 4] for i in range(0, len(slip_id), 4))
 
@@ -129,7 +116,7 @@ def issue_slip_codes(rnd: Round, category_id: int, count: int, user: Any | None,
     category, tokens, hashes = token_ops._insert_tokens(rnd, category.id, count, user)
     db.session.add_all([
         SlipCode(code_hash=sha256_hex(s), round_id=rnd.id, claimed=False,
-                 sealed_token=seal(t, _slip_key(s)))
+                 sealed_token=seal_token(t, "slip", s))
         for s, t in zip(slip_ids, tokens, strict=True)])
     del tokens
     document = None
@@ -179,7 +166,7 @@ def resolve_slip(raw: Any) -> dict[str, Any]:
     taken = db.session.execute(update(SlipCode).where(
         SlipCode.code_hash == row.code_hash, SlipCode.claimed.is_(False)).values(
         claimed=True, sealed_token=None)).rowcount
-    token = unseal(sealed, _slip_key(slip_id))
+    token = unseal_token(sealed, "slip", slip_id)
     if not taken or token is None:
         db.session.rollback()
         if not taken:
