@@ -30,3 +30,9 @@ Sent with a ballot's comment (normalized text) and `content_pass=` before the co
 is accepted: e.g. the mini-program requires a pass from its content check. A receiver
 refuses the comment by raising an ApiError; nothing has changed yet.
 """)
+
+tokens_issued = _signals.signal("tokens-issued", doc="""
+Sent with the round's id and `pairs=` [(token hash, category id)] once newly issued
+tokens are committed: the live tally (server/voting) takes them in if it holds the
+round. The tokens exist whatever a receiver does; an error reaches the issuer.
+""")

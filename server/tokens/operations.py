@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import text
 
 from server.accounts import audit
+from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
 from server.rounds.models import Round, VoterCategory
 from server.tokens.codec import new_token, token_hash, vote_url
-from server.voting import livetally
 
 MAX_PER_BATCH = 20000
 
@@ -50,7 +50,7 @@ def _insert_tokens(rnd: Round, category_id: int, count: Any, user: Any | None,
 
 def _commit(rnd: Round, category: VoterCategory, hashes: list[str]) -> None:
     db.session.commit()
-    livetally.add_tokens(rnd.id, ((h, category.id) for h in hashes))
+    signals.tokens_issued.send(rnd.id, pairs=[(h, category.id) for h in hashes])
 
 
 def issue_tokens(rnd: Round, category_id: int, count: Any, user: Any | None = None) -> list[str]:

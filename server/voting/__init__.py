@@ -6,12 +6,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from server.core import signals
     from server.core.api import api
     from server.core.security import csrf
     from server.voting import api as voting_api
-    from server.voting import pages
+    from server.voting import livetally, pages
     from server.voting.groupcommit import GroupCommitter
 
+    signals.tokens_issued.connect(livetally.add_tokens)
     app.extensions["pingyi_committer"] = GroupCommitter(app)
 
     csrf.exempt(voting_api.blp)

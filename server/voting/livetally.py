@@ -320,7 +320,8 @@ def has_state(round_id: int) -> bool:
 
 
 def add_tokens(round_id: int, pairs: Iterable[tuple[str, int]]) -> None:
-    """Register newly issued token hashes (only if the round's live state exists)."""
+    """Register newly issued token hashes (only if the round's live state exists);
+    hears `signals.tokens_issued`."""
     r = get_redis()
     k = keys(round_id)
     if not r.exists(k.state):
