@@ -283,12 +283,8 @@ def sheets(rnd: Round) -> list[PaperBallot]:
 def overview(rnd: Round) -> dict[str, Any]:
     """Per category: 应到, electronic and paper slips issued, sheets entered, counted
     (valid / invalid), waiting; and every sheet."""
-    from server.accounts.models import User
-
     rows = sheets(rnd)
-    ids = {r.first_by for r in rows} | {r.second_by for r in rows if r.second_by}
-    names = dict(db.session.execute(db.select(User.id, User.username)
-                                    .where(User.id.in_(ids))).all()) if ids else {}
+    names = _names({r.first_by for r in rows} | {r.second_by for r in rows if r.second_by})
     cats = []
     for c in rnd.categories:
         mine = [r for r in rows if r.category_id == c.id]
@@ -306,12 +302,17 @@ def overview(rnd: Round) -> dict[str, Any]:
 
 def view(rnd: Round, sheet: PaperBallot) -> dict[str, Any]:
     """sheet_view with the two people's names."""
+    return sheet_view(rnd, sheet, _names({sheet.first_by, sheet.second_by} - {None}))
+
+
+def _names(ids: set[int]) -> dict[int, str]:
+    """User names of the people who entered sheets."""
     from server.accounts.models import User
 
-    ids = [i for i in (sheet.first_by, sheet.second_by) if i]
-    names = dict(db.session.execute(db.select(User.id, User.username)
-                                    .where(User.id.in_(ids))).all())
-    return sheet_view(rnd, sheet, names)
+    if not ids:
+        return {}
+    return dict(db.session.execute(db.select(User.id, User.username)
+                                   .where(User.id.in_(ids))).all())
 
 
 def meeting_category(rounds: list[Round], name: str | None) -> str:
