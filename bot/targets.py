@@ -159,9 +159,10 @@ def link_user(user: Any, userid: str, member_id: Any) -> WecomUser:
         access.require_keeper(user)
         member = access.load_member(user, member_id, status=422)
     else:
-        member = db.session.get(Member, access.safe_id(member_id))
-        if member is None:
+        found = db.session.get(Member, access.safe_id(member_id))
+        if found is None:
             raise ApiError("unknown_member", "找不到该党员", "no such member", 422, "member_id")
+        member = found
     userid = (userid or "").strip()
     if not userid or len(userid) > 64 or any(c.isspace() for c in userid):
         raise ApiError("invalid_userid", "企业微信账号（UserID）不正确：1-64 个字符，不含空格",

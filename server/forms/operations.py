@@ -285,6 +285,7 @@ def import_form(committee_id: int, data: Any, user: Any | None) -> Form:
         raise _bad("invalid_form_file", "文件不是评议系统导出的测评表文件",
                    "not a pingyi form file (pingyi_form: 1)", "pingyi_form")
     checked = check_definition(data.get("definition"), code="invalid_form_file")
-    source = data.get("name") if isinstance(data.get("name"), str) else checked["name"]
+    name = data.get("name")
+    source = name if isinstance(name, str) else checked["name"]
     return create_form(committee_id, checked, user, note=f"导入自文件“{source[:60]}”")
 

@@ -49,7 +49,8 @@ def subject_sections(form: dict[str, Any],
     unknown stored section is the first section."""
     keys = {s["key"] for s in sections_of(form)}
     first = sections_of(form)[0]["key"]
-    return {str(sid): key if key in keys else first for sid, key in subjects}
+    return {str(sid): key if key is not None and key in keys else first
+            for sid, key in subjects}
 
 
 def bind_subjects(form: dict[str, Any],

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 
@@ -95,7 +96,7 @@ _versions: dict[int, int] = {}  # payload bytes -> version
 _lock = threading.Lock()
 
 
-def _pack(cells: list[list[bool | None]], stride: int, transpose: bool = False) -> int:
+def _pack(cells: Sequence[Sequence[bool | None]], stride: int, transpose: bool = False) -> int:
     bits = 0
     for r, row in enumerate(cells):
         for c, v in enumerate(row):
