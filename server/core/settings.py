@@ -29,7 +29,7 @@ def var(default: Any = None, about: str = "", *, shown: str | None = None,
     """A setting: its default, what it does (markdown, for the docs), how the docs show
     a default that is worked out at start (`shown`), the value production wants, and
     whether its value must never be printed (`secret`)."""
-    extra = {"shown": shown, "production": production, "secret": secret}
+    extra: dict[str, Any] = {"shown": shown, "production": production, "secret": secret}
     if callable(default):
         return Field(default_factory=default, description=about, json_schema_extra=extra,
                      **limits)
