@@ -1,5 +1,6 @@
 """A phone votes a meeting (测评会) of three forms on one slip, in Chromium over real HTTP:
-form by form (with a reload in the middle: it resumes), and all at the end."""
+form by form (with a reload in the middle: it resumes), all at the end, and in
+逐份提交 some forms sent at once and the others held on the phone and sent at the end."""
 
 from __future__ import annotations
 
@@ -118,6 +119,67 @@ def test_all_at_the_end(app, browser, base_url):
     expect(page.locator("#screen-meeting")).to_contain_text("全部测评表已提交")
     shot(page, "meeting-end-done")
     assert ballots(app) == 3
+    assert not errors, errors
+
+
+def hold(page: Page) -> None:
+    """Confirm the form but keep it on the phone (暂存), to send with the others."""
+    page.click("#submit-btn")
+    page.click("#meeting-hold")
+
+
+def test_each_mode_lets_the_voter_hold_forms_and_send_them_at_the_end(app, browser, base_url):
+    """In 逐份提交 a voter may still keep forms on the phone and send them all at once:
+    here form 1 is sent at once, forms 2 and 3 held (one reload between), then sent."""
+    _, token = meeting_slip(app, "each")
+    errors: list[str] = []
+    page = phone(browser, errors)
+    page.goto(f"{base_url}/v/m/#{token}")
+    expect(page.locator("#meeting-how")).to_contain_text("暂存")
+    page.click("#meeting-next")
+    fill_current_form(page)
+    page.click("#submit-btn")
+    expect(page.locator("#confirm .sheet-sub")).to_contain_text("也可暂存在本机")
+    expect(page.locator("#meeting-hold")).to_have_text("暂存，继续填写下一份")
+    shot(page, "meeting-each-hold-choice")
+    page.click("#confirm-ok")  # form 1: sent now
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 1 份")
+    page.click("#meeting-next")
+    fill_current_form(page)
+    hold(page)  # form 2: held, and straight on to form 3
+    expect(page.locator("#meeting-progress")).to_have_text("第3/3份")
+    assert ballots(app) == 1
+    page.reload()  # the held form survives a reload
+    expect(page.locator(".meeting-form.is-held")).to_have_count(1)
+    expect(page.locator(".meeting-form.is-ok")).to_have_count(1)
+    page.click("#meeting-next")
+    expect(page.locator("#meeting-progress")).to_have_text("第3/3份")
+    fill_current_form(page)
+    page.click("#submit-btn")
+    expect(page.locator("#meeting-hold")).to_have_text("暂存，回到列表一并提交")
+    page.click("#meeting-hold")
+    expect(page.locator(".meeting-form.is-held")).to_have_count(2)
+    expect(page.locator("#meeting-send")).to_have_text("全部提交（2 份）")
+    assert ballots(app) == 1
+    shot(page, "meeting-each-held-ready")
+    page.click("#meeting-send")
+    expect(page.locator(".meeting-receipt")).to_have_count(3)
+    expect(page.locator("#screen-meeting")).to_contain_text("全部测评表已提交")
+    assert ballots(app) == 3
+    assert not errors, errors
+
+
+def test_end_mode_offers_no_choice(app, browser, base_url):
+    _, token = meeting_slip(app, "end")
+    errors: list[str] = []
+    page = phone(browser, errors)
+    page.goto(f"{base_url}/v/m/#{token}")
+    expect(page.locator("#meeting-how")).to_have_count(0)
+    page.click("#meeting-next")
+    fill_current_form(page)
+    page.click("#submit-btn")
+    expect(page.locator("#confirm-ok")).to_be_visible()
+    expect(page.locator("#meeting-hold")).to_be_hidden()
     assert not errors, errors
 
 

@@ -4,12 +4,15 @@
  * slip's) and its ballot form, or its state (already submitted, not open, closed).
  * vote.js renders and checks one form at a time (window.pingyiMeeting is its hook);
  * each form is then an ordinary ballot of its round with its own token, one request
- * each: "each" sends a form when it is confirmed, "end" holds the confirmed forms on
- * this phone and sends them one after another, in a random order, at the end.
+ * each. "end" holds every confirmed form on this phone and sends them one after
+ * another, in a random order, at the end. "each" lets the voter choose per form, on
+ * the confirmation sheet: send it now (提交本份), or hold it (暂存) and go on; the held
+ * forms are then sent at the end as in "end" mode. So in one meeting some voters send
+ * form by form and some all at once.
  *
  * Kept on this phone only, in sessionStorage (this tab): the slip's token, the
- * receipts received and, in "end" mode, the forms confirmed but not yet sent, so a
- * reload resumes where the voter was. Nothing of it is sent anywhere but the API.
+ * receipts received and the forms confirmed but not yet sent (held), so a reload
+ * resumes where the voter was. Nothing of it is sent anywhere but the API.
  */
 (function () {
   'use strict';
@@ -20,6 +23,7 @@
   var M = null;      // {token, meeting, forms, receipts: {rid: code}, held: {rid: answers}}
   var current = null; // the form open in vote.js
   var sending = false;
+  var holding = false; // "each" mode: the voter chose 暂存 for the form being confirmed
 
   function $(id) { return document.getElementById(id); }
 
@@ -106,6 +110,7 @@
     var n = M.forms.length;
     var done = M.forms.filter(function (f) { return stateText(f)[1] === 'ok'; }).length;
     var end = M.meeting.submit_mode === 'end';
+    var held = heldForms();
     node.appendChild(h('header', { class: 'hero' }, [
       h('h1', { class: 'hero-title', text: M.meeting.title }),
       h('p', { class: 'hero-sub', id: 'meeting-count', text: '共 ' + n + ' 份测评表 · 已提交 ' + done + ' 份' }),
@@ -115,6 +120,10 @@
       ])
     ]));
     if (notice) node.appendChild(h('p', { class: 'meeting-notice', role: 'status', text: notice }));
+    if (!end && done + held.length < n) {
+      node.appendChild(h('p', { class: 'muted small meeting-how', id: 'meeting-how',
+        text: '每份填好后可立即提交，也可选择“暂存”，全部填完后一并提交。' }));
+    }
     var list = h('ol', { class: 'meeting-forms', id: 'meeting-forms' });
     M.forms.forEach(function (f) {
       var st = stateText(f), r = M.receipts[f.round_id];
@@ -130,17 +139,17 @@
         ]) : null,
         (!r && f.state === 'spent') ? h('p', { class: 'muted small',
           text: '本份已提交。为保护匿名，回执码只在提交时显示一次。' }) : null,
-        (end && M.held[f.round_id] && !sending) ? h('button', { type: 'button', class: 'btn btn-default btn-small',
+        (M.held[f.round_id] && !sending) ? h('button', { type: 'button', class: 'btn btn-default btn-small',
           'data-refill': f.round_id, text: '重新填写' }) : null
       ]));
     });
     node.appendChild(list);
-    var next = todo()[0], held = heldForms();
+    var next = todo()[0];
     var actions = h('div', { class: 'state-actions' });
     if (next) {
       actions.appendChild(h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'meeting-next',
         text: (done || held.length ? '填写下一份：' : '开始填写：') + '第' + next.position + '份' }));
-    } else if (end && held.length) {
+    } else if (held.length) {
       actions.appendChild(h('button', { type: 'button', class: 'btn btn-primary btn-block', id: 'meeting-send',
         text: sending ? '提交中…' : '全部提交（' + held.length + ' 份）', disabled: sending }));
     } else if (done === n) {
@@ -191,12 +200,37 @@
     var last = todo().length === 1;
     $('submit-btn').textContent = end ? (last ? '完成填写' : '下一份') : '提交本份';
     var sub = document.querySelector('#confirm .sheet-sub');
-    if (sub) sub.textContent = end ? '确认后暂存在本机，全部填写完后一并提交' : '提交后不能修改';
+    if (sub) sub.textContent = end ? '确认后暂存在本机，全部填写完后一并提交' : '提交后不能修改；也可暂存在本机，最后一并提交';
+    var choice = holdChoice();
+    V.show(choice, !end && !(f.ballot && f.ballot.per_subject));
+    choice.querySelector('button').textContent = last ? '暂存，回到列表一并提交' : '暂存，继续填写下一份';
   }
 
-  /* vote.js asks before sending: in "end" mode the form is held here. */
+  /* "each" mode: the confirmation sheet's second way out, 暂存 (hold this form). */
+  function holdChoice() {
+    var row = $('meeting-hold-row');
+    if (!row) {
+      row = V.h('div', { id: 'meeting-hold-row', class: 'meeting-hold-row', hidden: true }, [
+        V.h('button', { type: 'button', id: 'meeting-hold', class: 'btn btn-default btn-block' })
+      ]);
+      var actions = document.querySelector('#confirm .sheet-actions');
+      actions.parentNode.insertBefore(row, actions.nextSibling);
+    }
+    return row;
+  }
+
+  document.addEventListener('click', function (ev) {
+    if (!ev.target || !ev.target.closest || !ev.target.closest('#meeting-hold')) return;
+    if ($('confirm-ok').disabled) return;
+    holding = true;  // vote.js's submit asks hold() before it sends anything
+    try { $('confirm-ok').click(); } finally { holding = false; }
+  });
+
+  /* vote.js asks before sending: the form is held here in "end" mode, or in "each"
+   * mode when the voter chose 暂存. */
   function hold(token, answers) {
-    if (!M || M.meeting.submit_mode !== 'end' || !current || current.token !== token) return false;
+    if (!M || !current || current.token !== token) return false;
+    if (M.meeting.submit_mode !== 'end' && !holding) return false;
     M.held[current.round_id] = answers;
     save();
     var next = todo()[0];
