@@ -1,7 +1,8 @@
 """A meeting (测评会): several rounds (forms) held together for the same attendees.
 
 - `Meeting`: title, committee, and how a voter submits (`submit_mode`): "each"
-  (form by form, each on its own) or "end" (all forms filled first, then sent).
+  (the voter chooses per form: send it when done, or hold it on the phone and send
+  the held forms at the end) or "end" (all forms filled first, then sent).
 - `MeetingForm`: one row per round of the meeting, with its place in the order
   the voter sees. A round belongs to at most one meeting. Every round of a meeting
   has the same voter categories (name and 应到), so a category is named across

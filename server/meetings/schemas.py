@@ -19,9 +19,10 @@ class MeetingIn(ma.Schema):
         metadata={"description": "draft rounds of the committee (no slips issued yet), in the "
                   "order the voter fills them; all with the same voter categories and 应到"})
     submit_mode = ma.fields.String(load_default="each", validate=ma.validate.OneOf(SUBMIT_MODES),
-                                   metadata={"description": "each: a form is sent when done "
-                                             "(逐份提交); end: all forms are sent together at "
-                                             "the end (全部填写后一并提交)"})
+                                   metadata={"description": "each: the voter sends a form when "
+                                             "done or holds it on the phone to send with the "
+                                             "others at the end (逐份提交); end: all forms are "
+                                             "sent together at the end (全部填写后一并提交)"})
 
 
 class MeetingFormOut(ma.Schema):
