@@ -96,13 +96,15 @@ def test_rank_of_a_member_deep_in_a_big_board(app, client, world, monkeypatch):
         rebuild(world, world.branch_a, now.year)
         targets.link_user(None, "zhongsanshisi", crowd[34].id)  # 56 points, 35th
     pages: list[int] = []
-    real = boards.read_page
 
-    def read_page(board, scope_id, period, offset=0, limit=50):
-        pages.append(limit)
-        return real(board, scope_id, period, offset, limit)
+    def counted(real):
+        def read(board, scope_id, period, offset=0, limit=50):
+            pages.append(limit)
+            return real(board, scope_id, period, offset, limit)
+        return read
 
-    monkeypatch.setattr(boards, "read_page", read_page)
+    monkeypatch.setattr(boards, "read_page", counted(boards.read_page))
+    monkeypatch.setattr(boards, "peek_page", counted(boards.peek_page))
     text = reply_text_for(ask(client, "积分", user="zhongsanshisi")[0], "zhongsanshisi")
     assert "众34号同志" in text and "本季度支部排名：第35名（共45人）" in text
     text = reply_text_for(ask(client, "排名", user="zhongsanshisi")[0], "zhongsanshisi")

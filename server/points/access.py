@@ -115,7 +115,12 @@ def _missing(what: str, en: str, status: int, field: str | None) -> ApiError:
 
 def load_branch(user: Any, branch_id: Any, status: int = 404,
                 field: str | None = "branch_id") -> Branch:
-    branch = db.session.get(Branch, safe_id(branch_id))
+    return check_branch(user, db.session.get(Branch, safe_id(branch_id)), status, field)
+
+
+def check_branch(user: Any, branch: Branch | None, status: int = 404,
+                 field: str | None = "branch_id") -> Branch:
+    """The branch if the user may see it; "not found" if it is missing or out of scope."""
     if branch is None or not scope_of(user).has_branch(branch):
         raise _missing("党支部", "branch", status, field)
     return branch

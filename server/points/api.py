@@ -16,6 +16,7 @@ from server.core.api import error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.organization.models import Branch
 from server.points import (
     feed,
     importer,
@@ -28,6 +29,7 @@ from server.points import (
 )
 from server.points.access import (
     READERS,
+    check_branch,
     load_branch,
     load_group,
     load_member,
@@ -223,10 +225,20 @@ def read_board(args: dict[str, Any], board: str, scope_id: int) -> dict[str, Any
     Order: more points, then fewer deductions, then the lower id."""
     if board not in standings.BOARD_LABELS:
         raise ApiError("unknown_board", "没有这个排行榜", f"no board {board!r}", 404, "board")
-    _board_scope(board, scope_id)
-    per = operations.parse_period_field(args["period"])
+    try:
+        per = operations.parse_period_field(args["period"])
+    except ApiError:
+        _board_scope(board, scope_id)  # an unknown scope is reported first, as always
+        raise
+    user = api_user()
+    if board == "branches" or not args["limit"]:
+        _board_scope(board, scope_id)
+        check = None
+    else:  # a page of a branch's board: the scope is checked in the page's one query
+        def check(branch: Branch | None) -> None:
+            check_branch(user, branch, field="scope_id")
     out = standings.view(board, scope_id, per, staff=True, live=args["live"],
-                         offset=args["offset"], limit=args["limit"])
+                         offset=args["offset"], limit=args["limit"], check=check)
     return {**out, "tie_break": TIE_BREAK}
 
 

@@ -314,6 +314,24 @@ def read_page(board: str, scope_id: int, period: Period, offset: int = 0,
     return [(int(m), *split(-round(s))) for m, s in rows], int(total)
 
 
+def peek_page(board: str, scope_id: int, period: Period, offset: int = 0,
+              limit: int = 50) -> tuple[list[tuple[int, int, int]], int] | None:
+    """`read_page` in one round trip when the board is ready; None when it is not (or
+    Redis fails): then `read_page` rebuilds it, once the caller knows the scope exists."""
+    key = board_key(board, scope_id, period)
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        pipe.get(scope_for(board, scope_id, period.year).meta("state"))
+        pipe.zrange(key, offset, offset + limit - 1 if limit else -1, withscores=True)
+        pipe.zcard(key)
+        state, rows, total = pipe.execute()
+    except redis.RedisError:
+        return None
+    if state != "ready":
+        return None
+    return [(int(m), *split(-round(s))) for m, s in rows], int(total)
+
+
 def read_rank(board: str, scope_id: int, period: Period, subject_id: int) -> int | None:
     """1-based position of a subject on the board, None if it is not on it (or the
     board cannot be read: `read_positions` tells the two apart)."""

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from flask import g, has_app_context
-from sqlalchemy import bindparam, func, or_
+from sqlalchemy import and_, bindparam, exists, false, func, or_
+from sqlalchemy.orm import aliased, defer
 
 from server.core.db import db
 from server.core.errors import ApiError
-from server.organization.models import Branch, Member, PartyGroup
+from server.organization.models import Branch, Committee, Member, PartyGroup
 from server.points import boards, ledger
 from server.points.calendar import Period
 from server.points.models import BoardState, PointsEntry
-from server.points.rulebook import rules_for_committee
+from server.points.rulebook import rules_for
 
 BOARD_LABELS = {"members": "党员积分榜", "groups": "党小组考评榜", "branches": "党支部排名"}
 VISIBILITY_LABELS = {"live": "实时", "hidden": "已隐藏", "frozen": "已冻结"}
@@ -46,11 +48,11 @@ def _names(model: Any, ids: list[int]) -> dict[int, str]:
     return out
 
 
-def _committee_of(board: str, scope_id: int) -> int:
-    if board == "branches":
-        return scope_id
-    branch = db.session.get(Branch, scope_id)
-    return branch.committee_id if branch else 0
+def _committee_name(board: str, scope_id: int) -> str:
+    committee_id = scope_id if board == "branches" else db.session.execute(
+        db.select(Branch.committee_id).filter_by(id=scope_id)).scalar()
+    committee = db.session.get(Committee, committee_id) if committee_id else None
+    return committee.name if committee else ""
 
 
 def live_rows(board: str, scope_id: int, period: Period, offset: int = 0,
@@ -64,20 +66,73 @@ def live_rows(board: str, scope_id: int, period: Period, offset: int = 0,
         page = boards.sql_page(board, scope_id, period, offset, limit)
     entries, total = page
     ids = [sid for sid, _, _ in entries]
-    names = _names(Member if board == "members" else PartyGroup, ids)
-    rows = [{"rank": offset + i + 1, "id": sid, "name": names.get(sid, f"#{sid}"),
+    subject = "member" if board == "members" else "group"
+    facts = PageFacts(
+        None, _committee_name(board, scope_id), None,
+        _names(Member if board == "members" else PartyGroup, ids),
+        set(ledger.active_vetoes(subject, ids, period.year)) if period.is_year else set())
+    return _rows(board, period, entries, offset, facts), total
+
+
+@dataclass
+class PageFacts:
+    """What SQL adds to a page of a branch's board: the branch and its committee's
+    name (whose rule set gives the star levels), the board's visibility, and the
+    names and vetoes of the subjects on the page."""
+
+    branch: Branch | None
+    committee_name: str
+    state: BoardState | None
+    names: dict[int, str]
+    vetoed: set[int]
+
+
+def page_facts(board: str, branch_id: int, period: Period, ids: list[int]) -> PageFacts:
+    """All of `PageFacts` in one statement, however big the board: the branch joined
+    with its committee, its board state (without the frozen standings, loaded only
+    when shown) and the page's subjects, each with an EXISTS for an active veto
+    (year boards; a veto's subject index keeps it one probe per row)."""
+    subject = Member if board == "members" else PartyGroup
+    col = PointsEntry.member_id if board == "members" else PointsEntry.group_id
+    wanted = bindparam("ids", [int(i) for i in ids], expanding=True, literal_execute=True)
+    vetoed: Any = false()
+    if period.is_year:
+        reversal = aliased(PointsEntry)
+        vetoed = exists().where(
+            PointsEntry.kind == "veto", PointsEntry.year == period.year, col == subject.id,
+            PointsEntry.status == "approved",
+            # not `reverses_id IS NULL`: SQLite would walk the unique index on it
+            func.coalesce(PointsEntry.reverses_id, 0) == 0,
+            ~exists().where(reversal.reverses_id == PointsEntry.id))
+    state_on = and_(BoardState.board == board, BoardState.scope_id == Branch.id,
+                    BoardState.year == period.year, BoardState.quarter == period.quarter)
+    rows = db.session.execute(
+        db.select(Branch, Committee.name, BoardState, subject.id, subject.name, vetoed)
+        .join(Committee, Committee.id == Branch.committee_id)
+        .outerjoin(BoardState, state_on)
+        .outerjoin(subject, subject.id.in_(wanted))
+        .where(Branch.id == branch_id)
+        .options(defer(BoardState.frozen_json))).all()
+    if not rows:
+        return PageFacts(None, "", None, {}, set())
+    return PageFacts(rows[0][0], rows[0][1], rows[0][2],
+                     {r[3]: r[4] for r in rows if r[3] is not None},
+                     {r[3] for r in rows if r[3] is not None and r[5]})
+
+
+def _rows(board: str, period: Period, entries: list[tuple[int, int, int]], offset: int,
+          facts: PageFacts) -> list[dict[str, Any]]:
+    rows = [{"rank": offset + i + 1, "id": sid, "name": facts.names.get(sid, f"#{sid}"),
              "points": pts, "deductions": ded}
             for i, (sid, pts, ded) in enumerate(entries)]
     if period.is_year and rows:
-        subject = "member" if board == "members" else "group"
-        vetoes = ledger.active_vetoes(subject, ids, period.year)
-        scheme = rules_for_committee(_committee_of(board, scope_id), period.year).member
+        scheme = rules_for(facts.committee_name, period.year).member
         for row in rows:
-            row["vetoed"] = row["id"] in vetoes
+            row["vetoed"] = row["id"] in facts.vetoed
             if board == "members":
                 level = scheme.star_level(row["points"], row["vetoed"])
                 row["stars"], row["level"] = level.stars, level.label
-    return rows, total
+    return rows
 
 
 def _branch_rows(committee_id: int, period: Period, offset: int,
@@ -113,13 +168,21 @@ def _round_half_up(value: Fraction) -> int:
 
 
 def view(board: str, scope_id: int, period: Period, *, staff: bool, live: bool = False,
-         offset: int = 0, limit: int = 50) -> dict[str, Any]:
+         offset: int = 0, limit: int = 50,
+         check: Callable[[Branch | None], Any] | None = None) -> dict[str, Any]:
     """The board as a viewer may see it.
 
     hidden: staff see the live board (marked hidden); anyone else gets 403 board_hidden.
     frozen: everyone sees the standings as frozen; staff may ask for `live` instead.
+
+    A page of a branch's board (members, groups) costs one SQL statement (`page_facts`)
+    once its Redis board is ready; `check` then sees the branch (None: no such branch)
+    before anything is shown, and refuses it by raising.
     """
     limit = max(0, min(int(limit), MAX_LIMIT))
+    if board != "branches" and limit:
+        return _branch_view(board, scope_id, period, staff=staff, live=live, offset=offset,
+                            limit=limit, check=check)
     state = board_state(board, scope_id, period)
     showing = _showing(board, state, staff=staff, live=live)
     if showing == "frozen":
@@ -128,6 +191,35 @@ def view(board: str, scope_id: int, period: Period, *, staff: bool, live: bool =
         total = len(frozen)
     else:
         rows, total = live_rows(board, scope_id, period, offset, limit)
+    return _answer(board, scope_id, period, state, showing, total, offset, rows)
+
+
+def _branch_view(board: str, branch_id: int, period: Period, *, staff: bool, live: bool,
+                 offset: int, limit: int,
+                 check: Callable[[Branch | None], Any] | None) -> dict[str, Any]:
+    # Redis first, without rebuilding: the scope is not checked yet.
+    page = boards.peek_page(board, branch_id, period, offset, limit)
+    facts = page_facts(board, branch_id, period, [sid for sid, _, _ in page[0]] if page else [])
+    if check is not None:
+        check(facts.branch)
+    showing = _showing(board, facts.state, staff=staff, live=live)
+    if showing == "frozen":
+        frozen = _frozen_rows(facts.state)
+        return _answer(board, branch_id, period, facts.state, showing, len(frozen), offset,
+                       frozen[offset: offset + limit])
+    if page is None:  # the board is being (re)built, or Redis is down: the slower way
+        page = boards.read_page(board, branch_id, period, offset, limit)
+        if page is None:
+            page = boards.sql_page(board, branch_id, period, offset, limit)
+        facts = page_facts(board, branch_id, period, [sid for sid, _, _ in page[0]])
+    entries, total = page
+    return _answer(board, branch_id, period, facts.state, showing, total, offset,
+                   _rows(board, period, entries, offset, facts))
+
+
+def _answer(board: str, scope_id: int, period: Period, state: BoardState | None,
+            showing: str, total: int, offset: int,
+            rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"board": board, "label": BOARD_LABELS[board], "scope_id": scope_id,
             "period": period.code, "period_label": period.label,
             "visibility": state.visibility if state else "live",
