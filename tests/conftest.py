@@ -31,6 +31,7 @@ from server.core.db import db
 from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess
 from tests.support.schema import empty_schema
+from tests.support.workers import use_own_services, worker_id
 
 pytest_plugins = ["tests.support.browser"]  # the `browser` fixture of the Chromium tests
 
@@ -45,6 +46,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "single_redis: runs a redis-server of its own (skipped in cluster mode)")
     config.addinivalue_line(
         "markers", "faults: long race/fault tests (run with -m faults or RUN_FAULTS=1)")
+    config.addinivalue_line(  # xdist's own, named also for runs with -p no:xdist
+        "markers", "xdist_group(name): tests that pytest -n --dist loadgroup keeps in one worker")
+    worker = worker_id(config)
+    if worker:  # pytest -n N: a PostgreSQL database and a Redis database of its own
+        use_own_services(worker)
 
 
 def cluster_mode(config: pytest.Config) -> bool:
@@ -63,6 +69,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "single_redis" in item.keywords:
                 item.add_marker(skip)
+    # With `-n N --dist loadgroup`, the tests on a Redis Cluster run in one worker, which
+    # starts one cluster (six redis-servers) rather than one in each worker.
+    for item in items:
+        if {"redis_cluster", "cluster_app"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("redis_cluster"))
 
 
 @pytest.fixture(scope="session", autouse=True)
