@@ -1,14 +1,15 @@
 """A 测评会 from slips to xlsx in Chromium (issue #21's Must-show): a meeting of three
 designed forms on one slip (领导班子 好/较好/一般/差, 班子成员 优秀/称职/基本称职/不称职,
-选人用人工作满意度 满意/基本满意/不满意/不了解); ten phones vote form by form (one
-reloads in the middle, two leave before the last form) while the meeting's projector
+选人用人工作满意度 满意/基本满意/不满意/不了解); ten phones vote, six form by form (one
+reloads in the middle, two leave before the last form) and four all at once (each form
+暂存 on the phone, one reload among them, then 全部提交), while the meeting's projector
 follows per-form turnout; the organizer closes the meeting; two console users enter the
 paper ballots twice (双人录入: one sheet 无效 with a reason, one second entry that
 disagrees and is corrected); the results page and the xlsx show 应到/实到/有效/无效
 with electronic and paper apart.
 
-A meeting has one submit mode: this one is 逐份提交 ("each"); 全部填写后一并提交 is
-tests/test_meeting_browser.py::test_all_at_the_end. The projector counts electronic
+The meeting is 逐份提交 ("each"), where each voter chooses per form to send it or to
+hold it; 全部填写后一并提交 ("end") is tests/test_meeting_browser.py::test_all_at_the_end. The projector counts electronic
 ballots (paper is entered after the close and shows in the results).
 
 Screenshots go to PINGYI_SCREENSHOTS (default /tmp/shots): season-meeting-*.png.
@@ -33,7 +34,7 @@ from server.rounds.operations import create_round
 from tests.factories import committee, organizer, valid_answers
 from tests.support.browser import desk, phone, shot, sign_in
 from tests.support.liveserver import live_server
-from tests.test_meeting_browser import confirm, fill_current_form
+from tests.test_meeting_browser import confirm, fill_current_form, hold
 
 pytestmark = pytest.mark.browser
 
@@ -76,6 +77,7 @@ def build(app: Flask) -> dict[str, Any]:
 
 def vote_on_a_phone(browser: Browser, base: str, token: str, forms: int,
                     errors: list[str], reload_after: int | None = None) -> None:
+    """Send each form when it is filled in (逐份提交)."""
     page = phone(browser, errors)
     page.goto(f"{base}/v/m/#{token}")
     expect(page.locator("#meeting-forms li")).to_have_count(3)
@@ -89,6 +91,27 @@ def vote_on_a_phone(browser: Browser, base: str, token: str, forms: int,
             page.reload()  # the slip and its receipts are on the phone: it resumes
             expect(page.locator("#meeting-count")).to_contain_text(f"已提交 {n} 份")
     expect(page.locator(".meeting-receipt")).to_have_count(forms)
+    page.context.close()
+
+
+def vote_all_at_once(browser: Browser, base: str, token: str, errors: list[str],
+                     reload_after: int | None = None) -> None:
+    """Hold every form on the phone (暂存), then send them all (全部提交)."""
+    page = phone(browser, errors)
+    page.goto(f"{base}/v/m/#{token}")
+    page.click("#meeting-next")
+    for n in (1, 2, 3):
+        expect(page.locator("#meeting-progress")).to_have_text(f"第{n}/3份")
+        fill_current_form(page)
+        hold(page)
+        if n == reload_after:
+            page.reload()  # the held forms are on the phone: it resumes
+            expect(page.locator(".meeting-form.is-held")).to_have_count(n)
+            page.click("#meeting-next")
+    expect(page.locator("#meeting-count")).to_contain_text("已提交 0 份")
+    page.click("#meeting-send")
+    expect(page.locator(".meeting-receipt")).to_have_count(3)
+    expect(page.locator("#screen-meeting")).to_contain_text("全部测评表已提交")
     page.context.close()
 
 
@@ -159,10 +182,14 @@ def test_a_meeting_season_with_phones_paper_projector_and_exports(app: Flask, ba
     expect(hall.locator("#pj-actual")).to_have_text("0")
     expect(hall.locator("#pj-expected")).to_have_text("13")
 
-    # ten phones: all send forms 1 and 2, two 职工代表 leave before form 3
+    # ten phones: 1, 3, 5, 7 hold every form and send all at once; the others send form
+    # by form, two 职工代表 of them leaving before form 3
     for i, token in enumerate(w["tokens"]):
-        vote_on_a_phone(browser, base, token, 2 if i >= 8 else 3, errors,
-                        reload_after=1 if i == 4 else None)
+        if i % 2 and i < 8:
+            vote_all_at_once(browser, base, token, errors, reload_after=2 if i == 5 else None)
+        else:
+            vote_on_a_phone(browser, base, token, 2 if i >= 8 else 3, errors,
+                            reload_after=1 if i == 4 else None)
 
     # the projector has followed, per form and per category
     expect(hall.locator("#pj-actual")).to_have_text("10")
