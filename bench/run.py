@@ -100,7 +100,7 @@ class Bench:
         self.cluster = (backends.redis_cluster(self.work) if getattr(args, "redis_cluster", False)
                         else None)
         cluster_nodes = {"REDIS_CLUSTER_NODES": self.cluster.nodes} if self.cluster else {}
-        from server import create_app
+        from server.app import create_app
 
         self.app = create_app({"DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url,
                                "SECRET_KEY": "bench", **cluster_nodes,

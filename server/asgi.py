@@ -7,7 +7,7 @@ goes to the Flask app in a pool of PINGYI_THREADS threads.
 
 import os
 
-from server import create_app
+from server.app import create_app
 from server.voting.asgi import BallotFront
 
 app = BallotFront(create_app(), threads=int(os.environ.get("PINGYI_THREADS", "12")))

@@ -26,7 +26,7 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server import create_app
+from server.app import create_app
 from server.core.db import db
 from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess

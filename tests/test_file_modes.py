@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import text
 
-from server import create_app
+from server.app import create_app
 from server.core.db import db
 from server.core.files import private_dir, write_private
 from tests.conftest import _dispose

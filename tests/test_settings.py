@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from server import create_app
+from server.app import create_app
 from server.core import settings_docs
 from server.core.config import load_settings
 from server.core.settings import GROUPS, Settings, SettingsError, read_settings

@@ -37,7 +37,7 @@ def test_a_worker_opens_sql_redis_and_its_committer_before_the_first_ballot(app)
     assert _committers() == before + 1
     with app.app_context():
         assert db.engine.pool.checkedin() >= 1  # an open connection, waiting in the pool
-    assert warm_up(app) is True  # the Flask app itself (server/wsgi.py): no second committer
+    assert warm_up(app) is True  # the Flask app itself (what create_app returns): no second committer
     assert _committers() == before + 1
 
 

@@ -4,7 +4,7 @@ Every response: a CSP without inline script and with frame-ancestors 'none',
 X-Content-Type-Options nosniff, Referrer-Policy no-referrer, X-Frame-Options DENY,
 and HSTS when the request came over TLS (request.is_secure; behind a proxy that
 needs the server's FORWARDED_ALLOW_IPS, see docs/deploy.md §7). The session cookie is HttpOnly
-and SameSite=Lax (server/__init__.py), Secure with SESSION_COOKIE_SECURE.
+and SameSite=Lax (server/app.py), Secure with SESSION_COOKIE_SECURE.
 """
 
 from __future__ import annotations
