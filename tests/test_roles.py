@@ -61,6 +61,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "voting.read_ballot_form": PUBLIC,
     "voting.submit": PUBLIC,
     "voting.check_receipt": PUBLIC,
+    "voting.send_subject_scores": PUBLIC,  # a panel member's slip, one subject at a time
     "results.receipts": PUBLIC,
     "console.login": PUBLIC,
     "console.logout": PUBLIC,
@@ -80,6 +81,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "rounds.read": READERS,
     "rounds.read_turnout": READERS,
     "rounds.read_results": READERS,
+    "rounds.read_subject_progress": READERS,
     "rounds.create": STAFF,
     "rounds.open_round": STAFF,
     "rounds.close_round": STAFF,
@@ -253,6 +255,23 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "paper_console.enter_again": STAFF,
     "paper.meeting_ballot": STAFF,
     "paper_console.meeting_ballot_pdf": STAFF,
+    # meetings (测评会, server/meetings): like rounds; a meeting slip's voter is anyone
+    "meeting_page.meeting_page": PUBLIC,
+    "meeting_page.static": PUBLIC,
+    "meeting_slip.read_slip": PUBLIC,
+    "meetings.list_meetings": READERS,
+    "meetings.read": READERS,
+    "meetings.read_turnout": READERS,
+    "meetings.create": STAFF,
+    "meetings.open_": STAFF,
+    "meetings.close": STAFF,
+    "meetings.issue": STAFF,
+    "meetings_console.meetings": READERS,
+    "meetings_console.detail": READERS,
+    "meetings_console.projector": READERS,
+    "meetings_console.create": STAFF,
+    "meetings_console.action": STAFF,
+    "meetings_console.slips": STAFF,
 }
 
 
@@ -316,13 +335,43 @@ def _rehearsal(app, s: Site) -> int:
     return draft
 
 
-def _paper_meeting(app, s: Site) -> int:
-    """A meeting of two fresh drafts of the site's committee (for its paper ballot)."""
-    from server.meetings.operations import create_meeting
+def _meeting(app, s: Site, opened: bool = False) -> int:
+    """A meeting of two fresh drafts of the site's committee, opened if asked."""
+    from server.meetings.operations import create_meeting, open_meeting
 
     rounds = [_fresh_draft(app, s) for _ in range(2)]
     with app.app_context():
-        return create_meeting(s.committee_id, "角色测试会", rounds).id
+        meeting = create_meeting(s.committee_id, "角色测试会", rounds)
+        if opened:
+            open_meeting(meeting)
+        return meeting.id
+
+
+def _meeting_slip(app, s: Site) -> str:
+    """A slip of a new open meeting (its token)."""
+    from server.meetings.operations import get_meeting, issue_meeting_tokens, open_meeting
+
+    mid = _meeting(app, s)
+    with app.app_context():
+        meeting = get_meeting(mid)
+        token = issue_meeting_tokens(meeting, "中层", 1)[0]
+        open_meeting(meeting)
+        return token
+
+
+def _scored_round(app, s: Site) -> tuple[int, dict[str, Any]]:
+    """A new open round of the site's committee scored per subject, and a body for
+    POST /api/v1/subject-scores: a slip of it, its subject, a full row of scores."""
+    from server.rounds.operations import create_round, open_round
+    from server.tokens.operations import issue_tokens
+
+    with app.app_context():
+        rnd = create_round(s.committee_id, "review", "逐人评分", [{"name": "甲"}],
+                           [{"name": "考评组", "expected_count": 5}], per_subject=True)
+        token = issue_tokens(rnd, rnd.categories[0].id, 1)[0]
+        open_round(rnd)
+        return rnd.id, {"token": token, "subject_id": rnd.subjects[0].id,
+                        "scores": {i["key"]: 0 for i in rnd.form["items"]}}
 
 
 def _spare_key(app, s: Site) -> int:
@@ -388,6 +437,8 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         definition = presets()["appraisal"]
     member, branch = s.members_a[0], s.branch_a
     assessment, sheet = _assessment(app, s)
+    meeting = _meeting(app, s)
+    scored = _scored_round(app, s)[0]
     entry = {"member_id": member, "item": "branch_meeting", "period": "2026Q1",
              "reason": "参加主题党日"}
     rect = {"branch_id": branch, "problem": "问题", "source": "巡察", "owner": "张三",
@@ -409,6 +460,8 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
                                       {"token": s.tokens["open"].pop(), "answers": answers}),
         "voting.check_receipt": lambda: Call("POST", "/api/v1/receipts/check", {
             "round_id": published, "receipt": s.receipts["published"][0]}),
+        "voting.send_subject_scores": lambda: Call("POST", "/api/v1/subject-scores",
+                                                   _scored_round(app, s)[1]),
         "results.receipts": lambda: Call("GET", f"/api/v1/rounds/{published}/receipts"),
         "console.login": lambda: Call("GET", "/console/login"),
         "console.logout": lambda: Call("POST", "/console/logout", data={}),
@@ -429,6 +482,8 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "rounds.read": lambda: Call("GET", f"/api/v1/rounds/{open_}"),
         "rounds.read_turnout": lambda: Call("GET", f"/api/v1/rounds/{open_}/turnout"),
         "rounds.read_results": lambda: Call("GET", f"/api/v1/rounds/{closed}/results"),
+        "rounds.read_subject_progress": lambda: Call(
+            "GET", f"/api/v1/rounds/{scored}/subject-progress"),
         "rounds.create": lambda: Call("POST", "/api/v1/rounds", round_body),
         "rounds.open_round": lambda: Call("POST", f"/api/v1/rounds/{draft}/open"),
         "rounds.close_round": lambda: Call("POST", f"/api/v1/rounds/{open_}/close"),
@@ -694,9 +749,35 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
         "paper_console.enter_again": lambda: Call(
             "POST", f"/console/rounds/{closed}/paper/1", data={"invalid": "blank"}),
         "paper.meeting_ballot": lambda: Call(
-            "GET", f"/api/v1/meetings/{_paper_meeting(app, s)}/paper/ballot.pdf"),
+            "GET", f"/api/v1/meetings/{_meeting(app, s)}/paper/ballot.pdf"),
         "paper_console.meeting_ballot_pdf": lambda: Call(
-            "GET", f"/console/meetings/{_paper_meeting(app, s)}/paper/ballot.pdf"),
+            "GET", f"/console/meetings/{_meeting(app, s)}/paper/ballot.pdf"),
+        "meeting_page.meeting_page": lambda: Call("GET", "/v/m/"),
+        "meeting_page.static": lambda: Call("GET", "/v/m/static/meeting.js"),
+        "meeting_slip.read_slip": lambda: Call("POST", "/api/v1/meeting-slip",
+                                               {"token": _meeting_slip(app, s)}),
+        "meetings.list_meetings": lambda: Call("GET", "/api/v1/meetings"),
+        "meetings.read": lambda: Call("GET", f"/api/v1/meetings/{meeting}"),
+        "meetings.read_turnout": lambda: Call("GET", f"/api/v1/meetings/{meeting}/turnout"),
+        "meetings.create": lambda: Call("POST", "/api/v1/meetings", {
+            "title": "角色测试会", "round_ids": [_fresh_draft(app, s), _fresh_draft(app, s)]}),
+        "meetings.open_": lambda: Call("POST", f"/api/v1/meetings/{_meeting(app, s)}/open"),
+        "meetings.close": lambda: Call(
+            "POST", f"/api/v1/meetings/{_meeting(app, s, opened=True)}/close"),
+        "meetings.issue": lambda: Call("POST", f"/api/v1/meetings/{_meeting(app, s)}/slips",
+                                       {"category": "中层", "count": 1}),
+        "meetings_console.meetings": lambda: Call("GET", "/console/meetings"),
+        "meetings_console.detail": lambda: Call("GET", f"/console/meetings/{meeting}"),
+        "meetings_console.projector": lambda: Call("GET",
+                                                   f"/console/meetings/{meeting}/projector"),
+        "meetings_console.create": lambda: Call("POST", "/console/meetings", data={
+            "title": "角色测试会", "round_ids": [str(_fresh_draft(app, s)),
+                                             str(_fresh_draft(app, s))]}),
+        "meetings_console.action": lambda: Call(
+            "POST", f"/console/meetings/{_meeting(app, s)}/open", data={}),
+        "meetings_console.slips": lambda: Call(
+            "POST", f"/console/meetings/{_meeting(app, s)}/slips",
+            data={"category": "中层", "count": "1"}),
     }
 
 
