@@ -68,17 +68,20 @@ run: $(STAMP) fonts
 	  > instance/server.log 2>&1 \
 	  || { echo "the server stopped; the end of instance/server.log:"; tail -n 20 instance/server.log; exit 1; }
 
+# The 25 slowest tests are listed at the end of each run.
+PYTEST := $(BIN)/pytest -q --durations=25
+
 test: $(STAMP) system-deps
 	$(MAKE) lint
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 # The long part of the reliability suite: 100-trial races, kill -9 of workers,
 # Redis and PostgreSQL outages, the full schemathesis run, file-level linkage.
 test-faults: $(STAMP) system-deps
-	$(BIN)/pytest -q -s -m faults
+	$(PYTEST) -s -m faults
 
 test-quick: $(STAMP)
-	$(BIN)/pytest -q -m "not browser"
+	$(PYTEST) -m "not browser"
 
 # Side-by-side load test of the production server (not part of `make test`,
 # which runs only a smoke pass of the same harness). Table + bench/out/latest.json.
@@ -105,4 +108,4 @@ CLUSTER_TESTS := tests/test_voting_api.py tests/test_tally_rebuild.py tests/test
 
 .PHONY: test-cluster
 test-cluster: $(STAMP)
-	TEST_REDIS_CLUSTER=1 $(BIN)/pytest -q $(CLUSTER_TESTS)
+	TEST_REDIS_CLUSTER=1 $(PYTEST) $(CLUSTER_TESTS)
