@@ -1,8 +1,8 @@
 """gunicorn settings for production and the benchmark (`gunicorn -c config/gunicorn.conf.py`).
 
-Environment: PINGYI_BIND (default 127.0.0.1:8000), PINGYI_WORKERS (default
-cores + 1), PINGYI_THREADS (default 12), FORWARDED_ALLOW_IPS (gunicorn's own:
-the proxies trusted to say the client's address and scheme, default loopback).
+Settings (PINGYI_BIND, PINGYI_WORKERS, PINGYI_THREADS, PINGYI_ACCESS_LOG,
+PINGYI_LOG_LEVEL, PINGYI_SWITCH_INTERVAL, FORWARDED_ALLOW_IPS) come from the one
+settings object, server/core/settings.py (docs/deploy.md §1).
 
 uvicorn workers (server/core/serving.py) serve server/asgi.py:
 ballots wait for their group commit as coroutines on the event loop, every
@@ -17,23 +17,24 @@ three interleaved A/B pairs): 3 x 12 took 1839-2236 ballots/s where 5 x 8
 took 1536-1641, with less PostgreSQL CPU per ballot (0.10-0.17 ms vs 0.24-0.26).
 """
 
-import multiprocessing
-import os
+from server.core.settings import read_settings
 
+web = read_settings()  # the one settings object (server/core/settings.py)
 wsgi_app = "server.asgi:app"
 worker_class = "server.core.serving.Worker"
-bind = os.environ.get("PINGYI_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("PINGYI_WORKERS", multiprocessing.cpu_count() + 1))
-threads = int(os.environ.get("PINGYI_THREADS", "12"))
+bind = web.PINGYI_BIND
+workers = web.PINGYI_WORKERS
+threads = web.PINGYI_THREADS
 backlog = 2048
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
 # Tokens only ever travel in POST bodies and URL fragments, so the request
 # line logged here never holds one (server/core/access_log.py writes the line).
-accesslog = os.environ.get("PINGYI_ACCESS_LOG") or None
+accesslog = web.PINGYI_ACCESS_LOG or None
 errorlog = "-"
-loglevel = os.environ.get("PINGYI_LOG_LEVEL", "info")
+loglevel = web.PINGYI_LOG_LEVEL
+forwarded_allow_ips = web.FORWARDED_ALLOW_IPS
 
 
 def post_fork(server, worker):  # noqa: ANN001, ANN201, ARG001
@@ -41,7 +42,7 @@ def post_fork(server, worker):  # noqa: ANN001, ANN201, ARG001
     # back sooner; the default 5 ms switch interval makes each of its hops wait.
     import sys
 
-    sys.setswitchinterval(float(os.environ.get("PINGYI_SWITCH_INTERVAL", "0.0005")))
+    sys.setswitchinterval(web.PINGYI_SWITCH_INTERVAL)
 
 
 def post_worker_init(worker):  # noqa: ANN001, ANN201, ARG001

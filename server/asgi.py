@@ -5,9 +5,8 @@ Ballots are answered on the event loop (voting/asgi.py); every other request
 goes to the Flask app in a pool of PINGYI_THREADS threads.
 """
 
-import os
-
 from server.app import create_app
+from server.core.settings import read_settings
 from server.voting.asgi import BallotFront
 
-app = BallotFront(create_app(), threads=int(os.environ.get("PINGYI_THREADS", "12")))
+app = BallotFront(create_app(), threads=read_settings().PINGYI_THREADS)

@@ -14,13 +14,14 @@ from server.core.config import load_settings
 from server.core.settings import GROUPS, Settings, SettingsError, read_settings
 
 # The names operators already use (README.md, docs/deploy.md, docs/bot.md,
-# docs/miniprogram.md before the settings object): none may be renamed.
+# docs/miniprogram.md before the settings object): none may be renamed. Retired with the
+# one ballot path (#23): PINGYI_SERVER, PINGYI_HEAD/BODY_TIMEOUT_S, TRUSTED_PROXY_HOPS
+# (uvicorn reads proxy headers from FORWARDED_ALLOW_IPS), BALLOT_FAST_PATH, TURNOUT_FAST_READ.
 KNOWN = """
-PINGYI_BIND PINGYI_SERVER PINGYI_WORKERS PINGYI_THREADS PINGYI_ACCESS_LOG PINGYI_HEAD_TIMEOUT_S
-PINGYI_BODY_TIMEOUT_S PINGYI_LOG_LEVEL PINGYI_SWITCH_INTERVAL FORWARDED_ALLOW_IPS
+PINGYI_BIND PINGYI_WORKERS PINGYI_THREADS PINGYI_ACCESS_LOG PINGYI_LOG_LEVEL PINGYI_SWITCH_INTERVAL FORWARDED_ALLOW_IPS
 DATABASE_URL DB_POOL_SIZE DB_MAX_OVERFLOW REDIS_URL REDIS_CLUSTER_NODES SECRET_KEY PUBLIC_BASE_URL
 K_ANONYMITY TOKEN_CLAIM_TTL_S CLOSE_DRAIN_TIMEOUT_S COMMIT_TIMEOUT_S MAX_CONTENT_LENGTH FORMS_DIR
-LOG_LEVEL SESSION_COOKIE_SECURE TRUSTED_PROXY_HOPS LOGIN_FAIL_LIMIT LOGIN_FAIL_ADDRESS_LIMIT
+LOG_LEVEL SESSION_COOKIE_SECURE LOGIN_FAIL_LIMIT LOGIN_FAIL_ADDRESS_LIMIT
 LOGIN_FAIL_WINDOW_S TOKEN_GUESS_LIMIT TOKEN_GUESS_WINDOW_S BENCH_ENDPOINTS
 WECOM_API_BASE WECOM_CORP_ID WECOM_AGENT_ID WECOM_APP_SECRET WECOM_CALLBACK_TOKEN
 WECOM_CALLBACK_AES_KEY BOT_HTTP_TIMEOUT_S BOT_RATE_LIMIT BOT_RATE_WINDOW_S BOT_LEASE_S
@@ -83,7 +84,7 @@ def test_overrides_take_precedence_and_other_keys_pass_through(clean_env, tmp_pa
     ("DB_POOL_SIZE", "0", "greater than or equal to 1"),
     ("SESSION_COOKIE_SECURE", "maybe", "valid boolean"),
     ("LOG_LEVEL", "LOUD", "logging level"),
-    ("PINGYI_SERVER", "gevent", "'asgi' or 'wsgi'"),
+    ("PINGYI_LOG_LEVEL", "loud", "'debug', 'info', 'warning', 'error' or 'critical'"),
     ("MINIPROGRAM_ENV_VERSION", "beta", "'release', 'trial' or 'develop'"),
     ("MINIPROGRAM_CODE_WIDTH", "2000", "less than or equal to 1280"),
     ("COMMIT_TIMEOUT_S", "-1", "greater than 0"),

@@ -53,41 +53,22 @@ LogLevel = Annotated[str, AfterValidator(_level)]
 
 
 class WebSettings(BaseModel):
-    """The web server's processes: config/gunicorn.conf.py, server/asgi.py, server/worker.py."""
+    """The web server's processes: config/gunicorn.conf.py and server/asgi.py."""
 
     PINGYI_BIND: str = var("127.0.0.1:8000", "bind to the address the proxy reaches")
-    PINGYI_SERVER: Literal["asgi", "wsgi"] = var(
-        "asgi", "`asgi`: uvicorn workers (`server/worker.py`, HTTP parsed in C) serve "
-        "`server/asgi.py`: ballots wait for their group commit as coroutines on the event "
-        "loop, every other request runs in the WSGI app in a thread pool "
-        "(`server/core/wsgi_pool.py`). `wsgi`: gunicorn's threaded gthread workers serve "
-        "`server/wsgi.py`, a ballot holding a thread while it waits. Same answers; `asgi` "
-        "takes ~1.3-1.5× the ballots per core (docs/deploy.md §9)")
     PINGYI_WORKERS: int = var(
         lambda: (os.cpu_count() or 1) + 1,
         "processes; each has its own group committer, so fewer workers make bigger batches",
         shown="cores + 1", ge=1)
     PINGYI_THREADS: int = var(
-        12, "threads per worker for everything but ballots (`asgi`), or for every request "
-        "(`wsgi`)", ge=1)
+        12, "threads per worker for every request but ballots (ballots wait on the event loop)",
+        ge=1)
     PINGYI_ACCESS_LOG: str = var(
-        "", "a path or `-`; one line per request, the same under both `PINGYI_SERVER` values: "
+        "", "a path or `-`; one line per request: "
         "client address, request line (path with its query string), status, body bytes, "
         'milliseconds, e.g. `10.0.0.5 "POST /api/v1/ballots HTTP/1.1" 201 145 11ms` (tokens '
         "never travel in URLs, so no line holds one; no timestamps)",
         shown="unset (no access log)")
-    PINGYI_HEAD_TIMEOUT_S: float = var(
-        20.0, "`asgi` workers: seconds a request's line and headers may take from their first "
-        "byte, and a new connection may stay silent; then `408` and close (a silent "
-        "connection is closed without an answer). Over-long heads (> 64 KB) get `431`. "
-        "Keep-alive connections between requests close after gunicorn's `keepalive` (5 s)",
-        gt=0)
-    PINGYI_BODY_TIMEOUT_S: float = var(
-        20.0, "`asgi` workers: seconds a request's body may go without a byte arriving; then "
-        "`408` and close. Time the app leaves a body unread, or has not yet asked for it "
-        "(`Expect: 100-continue`), does not count. Without it, each trickled body (to any "
-        "path but ballots, which wait on the event loop) would hold one of the worker's "
-        "`PINGYI_THREADS` threads", gt=0)
     PINGYI_LOG_LEVEL: Literal["debug", "info", "warning", "error", "critical"] = var(
         "info", "gunicorn's own log (the app's is `LOG_LEVEL`)")
     PINGYI_SWITCH_INTERVAL: float = var(
@@ -95,8 +76,9 @@ class WebSettings(BaseModel):
         "(`sys.setswitchinterval`): threads waiting on I/O, the group committer above all, "
         "get the GIL back sooner than after Python's 5 ms", gt=0)
     FORWARDED_ALLOW_IPS: str = var(
-        "127.0.0.1,::1", "gunicorn's own setting: the proxy addresses allowed to set "
-        "`X-Forwarded-Proto` (docs/deploy.md §7)")
+        "127.0.0.1,::1", "the proxy addresses whose `X-Forwarded-For`/`-Proto` give the "
+        "client's address and scheme (uvicorn's proxy headers, gunicorn's setting; anyone "
+        "else's are ignored; docs/deploy.md §7)", production="the TLS proxy's address")
 
 
 class CoreSettings(BaseModel):
@@ -130,12 +112,6 @@ class CoreSettings(BaseModel):
         production="`https://pingyi.example.com`")
     SESSION_COOKIE_SECURE: bool = var(
         False, "the console cookie only travels over HTTPS", production="`true`")
-    TRUSTED_PROXY_HOPS: int = var(
-        0, "how many proxies set `X-Forwarded-For`/`-Proto`; the client address is the one "
-        "the last of them saw (werkzeug `ProxyFix`). `0`: the socket peer, and "
-        "`X-Forwarded-*` are ignored. Never more than the proxies you run: a client could "
-        "then choose its own address (docs/deploy.md §7)",
-        production="`1` (one proxy in front)", ge=0)
     LOGIN_FAIL_LIMIT: int = var(
         10, "failed console sign-ins per user name and client address within "
         "`LOGIN_FAIL_WINDOW_S`; over it, 429 from that address for the rest of the window "
@@ -163,11 +139,6 @@ class CoreSettings(BaseModel):
         "with their secrets, at `DEBUG`)")
     BENCH_ENDPOINTS: bool = var(
         False, "adds `POST /healthz/echo` and `/healthz/echo-flask` for `make bench`")
-    BALLOT_FAST_PATH: bool = var(
-        True, "well-formed ballots answered beneath Flask (`server/voting/fastpath.py`)")
-    TURNOUT_FAST_READ: bool = var(
-        True, "turnout reads with an API key answered beneath Flask "
-        "(`server/rounds/fastread.py`)")
 
 
 class WeChatSettings(BaseModel):
