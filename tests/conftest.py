@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 
 from server.app import create_app
 from server.core.db import db
+from tests.factories import organizer
 from tests.support.redis_cluster import RedisClusterProcess, cluster_binaries
 from tests.support.redisproc import RedisProcess
 from tests.support.schema import empty_schema
@@ -194,6 +195,14 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask) -> Any:
     return app.test_cli_runner()
+
+
+@pytest.fixture
+def key(app: Flask) -> dict[str, str]:
+    """The Authorization header of a new organizer's API key."""
+    with app.app_context():
+        _, raw = organizer()
+    return {"Authorization": f"Bearer {raw}"}
 
 
 def csrf_token(html: str) -> str:

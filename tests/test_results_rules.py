@@ -17,20 +17,12 @@ from server.forms.templates import check_form, load_forms
 from server.results.config import ResultRules, fraction_of, fraction_words
 from server.results.engine import compute_results, k_warnings
 from tests.conftest import csrf_token
-from tests.factories import organizer
 from tests.support.rounds_http import create, lifecycle, run_round
 
 FORMS = load_forms(Path(__file__).resolve().parents[1] / "config" / "forms")
 APPRAISAL = FORMS["appraisal"]
 CRITERIA = [c["key"] for c in APPRAISAL["criteria"]]
 POINTS = {g["key"]: Fraction(g["points"]) for g in APPRAISAL["grades"] if "points" in g}
-
-
-@pytest.fixture
-def key(app):
-    with app.app_context():
-        _, raw = organizer()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def results_of(client, key, rid):

@@ -12,7 +12,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.redis import get_redis
 from server.organization.models import Branch, Member
-from tests.factories import committee, organizer
+from tests.factories import committee
 
 ROUND = {
     "form": "appraisal",
@@ -40,13 +40,6 @@ TWO_SECTIONS = {
                     {"key": "unknown", "label": "不了解", "abstain": True}]},
     ],
 }
-
-
-@pytest.fixture
-def key(app):
-    with app.app_context():
-        _, raw = organizer()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def _body(**extra):

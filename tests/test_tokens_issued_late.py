@@ -3,18 +3,8 @@ a late token votes at once, and turnout counts it."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.factories import organizer
 from tests.support.meetings import answers_for
 from tests.support.rounds_http import create, issue, lifecycle, vote
-
-
-@pytest.fixture
-def key(app):
-    with app.app_context():
-        _, raw = organizer()
-    return {"Authorization": f"Bearer {raw}"}
 
 
 def test_a_token_issued_after_open_votes_at_once(client, key):
