@@ -219,8 +219,8 @@ def test_results_equal_those_of_whole_ballots(app, client, key):
 
 def test_the_demo_has_a_review_scored_per_subject_under_way(app, client):
     from server.demo.seed import seed_demo
+    from server.roundbase.models import Round
     from server.rounds.live import subject_progress
-    from server.rounds.models import Round
 
     with app.app_context():
         seed_demo("http://127.0.0.1:5000")
@@ -245,7 +245,7 @@ def test_the_console_makes_a_round_scored_per_subject(app, client):
     res = client.post("/console/rounds/new", data={**form, "form": "appraisal"})
     assert res.status_code == 422 and "只有评分类测评可以逐人评分" in res.get_data(as_text=True)
     assert client.post("/console/rounds/new", data=form).status_code == 303
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
 
     with app.app_context():
         rnd = db.session.execute(db.select(Round)).scalar_one()
@@ -273,3 +273,28 @@ def test_a_rebuilt_live_tally_keeps_sent_subjects_and_turnout(app, client, key):
     assert send(client, tokens[1], sids[1], scores()).status_code == 201
     res = lifecycle(client, key, rid, "close")
     assert res.status_code == 200 and res.json["status"] == "closed", res.json
+
+
+def test_live_results_divide_each_subject_by_its_own_scorers(app, client, key):
+    """Live results (show_live_results) of a round scored per subject: a subject's mean
+    is over the members who scored it (its own 实到), as in the official results, not
+    over the category's turnout (the most-scored subject's count)."""
+    rnd, tokens = open_round(client, key, n_subjects=2, panel=6, show_live_results=True,
+                             results={"trim": 0, "min_turnout": 0})
+    rid, sids = rnd["id"], [s["id"] for s in rnd["subjects"]]
+    for i, token in enumerate(tokens):  # all six score the first report, two the second
+        assert send(client, token, sids[0], scores(10 + i)).status_code == 201
+        if i < 2:
+            assert send(client, token, sids[1], scores(20 + 2 * i)).status_code == 201
+    live = client.get(f"/api/v1/rounds/{rid}/results", headers=key).json
+    assert live["live"] is True and live["ballots"] == 6
+    means = {s["id"]: {i["key"]: i["mean"] for i in s["items"]}
+             for s in live["scoring"]["subjects"]}
+    assert means[sids[1]]["answers"] == 10  # both gave the item's maximum
+    assert means[sids[1]]["conduct"] == 20  # 20 and 20 (capped), not 40 / 6
+    assert means[sids[1]]["responsibility"] == 21  # (20 + 22) / 2, not 42 / 6
+    assert lifecycle(client, key, rid, "close").status_code == 200
+    final = client.get(f"/api/v1/rounds/{rid}/results", headers=key).json
+    assert final["live"] is False
+    assert [(s["id"], s["total"], s["items"]) for s in final["scoring"]["subjects"]] == [
+        (s["id"], s["total"], s["items"]) for s in live["scoring"]["subjects"]]

@@ -15,7 +15,8 @@ The live tally holds per-category counters, not ballots, so the counters are
 turned back into a set of ballots with exactly the same counts
 (`ballots_from_tally`); the engine then gives the same figures it would give
 for the real ballots (for scoring: the untrimmed mean, which is all a sum can
-tell, and the result says so).
+tell, and the result says so; on a round scored per subject each subject's mean is
+over the members who scored it, its "<id>:#" count).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 from server.core.redis import get_redis, run_script
+from server.forms.answers import PER_SUBJECT, SCORED
 from server.results.engine import appraisal_sections, compute_results
 from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
@@ -111,9 +113,12 @@ def ballots_from_tally(form: Mapping[str, Any], subject_ids: Sequence[int], n: i
     scale = 10 ** int(form.get("decimals", 0))
     ballots = [{sid: {} for sid in sids} for _ in range(n)]
     for sid in sids:
-        for key in (i["key"] for i in form["items"]):
-            whole, extra = divmod(max(0, fields.get(f"{sid}:{key}", 0)), n)
-            for i in range(n):
+        # scored per subject: the subject's scores are on as many ballots as scored it
+        # (its own 实到, as in the official results), not on all n (the most-scored's)
+        m = min(n, max(0, fields.get(f"{sid}:{SCORED}", 0))) if form.get(PER_SUBJECT) else n
+        for key in (i["key"] for i in form["items"]) if m else ():
+            whole, extra = divmod(max(0, fields.get(f"{sid}:{key}", 0)), m)
+            for i in range(m):
                 scaled = whole + (1 if i < extra else 0)
                 ballots[i][sid][key] = scaled if scale == 1 else scaled / scale
     return ballots
