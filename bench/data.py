@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.forms.storage import encode_answers
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.rounds.operations import create_round, open_round
 from server.tokens.codec import new_receipt, new_token, token_hash
 from server.tokens.operations import issue_tokens

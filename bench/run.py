@@ -145,7 +145,7 @@ class Bench:
             return data.appraisal_round(self.committee_id, title).id
 
     def bodies_file(self, round_id: int, count: int, mixed: bool = False) -> Path:
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
 
         with self.app.app_context():
             rnd = get_round(round_id)
@@ -254,7 +254,7 @@ class Bench:
     def naive_ballots(self, count: int) -> list[str]:
         import secrets
 
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
 
         if not hasattr(self, "naive_round"):
             self.naive_round = self.fresh_round("对照组")
@@ -267,7 +267,7 @@ class Bench:
         """The whole voter journey (bench/journey.py: the page and its static files,
         the ballot form, the ballot), `runs` times against pingyi and the naive
         peer in turn (both servers up): medians of journeys per second."""
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
 
         a = self.args
         rid = self.fresh_round("投票全程测试")
@@ -315,7 +315,7 @@ class Bench:
 
     def measure_flat_reads(self) -> None:
         """Turnout read p99 while votes stream in, at 1k and at 100k ballots."""
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
         from server.voting.rebuild import rebuild
 
         a = self.args
@@ -341,7 +341,7 @@ class Bench:
         """`runs` bursts on one server, each into a fresh round (the first one into a
         server just started): medians, every error, and every round's counts."""
         from server.core.db import db
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
         from server.voting import livetally
 
         a = self.args
@@ -414,7 +414,8 @@ class Bench:
         """10,000 slips; then, `--runs` times, close a fresh round of exactly
         `--big-round` ballots (bulk-written, then VACUUM ANALYZE: autovacuum's state
         after a long meeting), and the background scrub that follows the close."""
-        from server.rounds.operations import close_round, get_round, wait_for_scrub
+        from server.rounds.operations import close_round, wait_for_scrub
+        from server.roundbase.reads import get_round
         from server.tokens.operations import issue_slips
         from server.voting.rebuild import rebuild
 

@@ -37,7 +37,7 @@ from server.points.boards import BOARDS
 from server.points.calendar import CHINA, Period
 from server.points.models import PointsPeriod
 from server.points.periods import state_of
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from server.points.models import (
     RectificationItem,
     StarRating,
 )
-from server.rounds.models import Round, Subject, VoterCategory
+from server.roundbase.models import Round, Subject, VoterCategory
 from server.tokens.models import SpentToken, Token
 from server.voting.comments import BallotComment
 from server.voting.models import Ballot

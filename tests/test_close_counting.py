@@ -35,7 +35,7 @@ from server.forms.storage import canonical_json, decode_answers, encode_answers
 from server.forms.templates import load_forms
 from server.results.config import ResultRules
 from server.results.engine import _trim, compute_counted_results, compute_results
-from server.rounds.shuffle import BALLOTS, rewrite_in_random_order
+from server.roundbase.shuffle import BALLOTS, rewrite_in_random_order
 from server.voting.digest import digest, row_pattern
 
 FORMS = load_forms(Path(__file__).resolve().parents[1] / "config" / "forms")
@@ -366,7 +366,8 @@ def test_a_failed_rewrite_fails_the_close_and_changes_nothing(app, client, monke
     """The rewrite runs beside the counting (operations._meanwhile): its error reaches
     the caller, and the close's transaction is rolled back whole."""
     from server.rounds import operations
-    from server.rounds.operations import close_round, get_round
+    from server.rounds.operations import close_round
+    from server.roundbase.reads import get_round
     from tests.factories import make_round, valid_answers
 
     with app.app_context():

@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 
 from server.core.db import db
 from server.core.redis import get_redis
-from server.rounds.operations import close_round, get_round, wait_for_scrub
+from server.rounds.operations import close_round, wait_for_scrub
+from server.roundbase.reads import get_round
 from server.voting import livetally
 from server.voting.rebuild import rebuild
 from tests.conftest import make_app
@@ -118,7 +119,7 @@ def plain_role_app(request, app, tmp_path: Path, redis_url: str):
 
 def test_rewrite_on_a_role_that_is_no_superuser(app, client, plain_role_app, caplog):
     rid, _, receipts = vote_all(app, client)
-    caplog.set_level(logging.INFO, logger="server.rounds.shuffle")
+    caplog.set_level(logging.INFO, logger="server.roundbase.shuffle")
     with plain_role_app.app_context():
         closed = close_round(get_round(rid))
         assert closed.status == "closed" and closed.result["ballots"] == N
@@ -139,7 +140,7 @@ def test_rewrite_skips_rechecks_when_the_role_may(app, client, caplog):
         if not superuser:
             pytest.skip("the suite's role may not set session_replication_role")
     rid, _, receipts = vote_all(app, client)
-    caplog.set_level(logging.INFO, logger="server.rounds.shuffle")
+    caplog.set_level(logging.INFO, logger="server.roundbase.shuffle")
     with app.app_context():
         close_round(get_round(rid))
         assert {r for (r,) in db.session.execute(

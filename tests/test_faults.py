@@ -33,7 +33,7 @@ import requests
 from flask import Flask
 
 from server.core.db import db
-from server.rounds.operations import get_round
+from server.roundbase.reads import get_round
 from tests.conftest import _reset_sql, make_app
 from tests.factories import make_round, organizer, valid_answers
 from tests.support import pgproc

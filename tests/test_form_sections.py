@@ -18,7 +18,7 @@ from server.forms.codec import answer_codec
 from server.forms.sections import bind_subjects, round_form, section_of, subject_sections
 from server.forms.storage import decode_answers, encode_answers
 from server.forms.templates import FormError, check_form, load_forms
-from server.rounds.operations import get_round
+from server.roundbase.reads import get_round
 from server.voting.digest import digest
 from tests import test_vote_page_browser as vote_page
 from tests.factories import organizer

@@ -170,7 +170,7 @@ class Steer:
 
     def _answers(self, body: dict[str, Any], pick: int) -> None:
         from server.core.db import db
-        from server.rounds.models import Round
+        from server.roundbase.models import Round
         from server.tokens.codec import MAX_ROUND_ID, TOKEN_RE
         from tests.factories import valid_answers
 
@@ -183,7 +183,7 @@ class Steer:
 
     def _category(self, body: dict[str, Any], round_id: int, pick: int) -> None:
         from server.core.db import db
-        from server.rounds.models import Round
+        from server.roundbase.models import Round
 
         with self.app.app_context():
             rnd = db.session.get(Round, round_id)

@@ -14,7 +14,7 @@ import pytest
 
 from server.core.db import db
 from server.rounds.closing import shortfall
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import create, issue, lifecycle, run_round

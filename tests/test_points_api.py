@@ -7,7 +7,7 @@ import pytest
 
 from server.core.db import db
 from server.points.models import PointsEntry
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.rounds.operations import close_round, publish_round
 from tests.factories import make_round, valid_answers
 from tests.support.points import build_world

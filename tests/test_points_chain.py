@@ -21,7 +21,7 @@ from server.organization.models import Branch, Committee, Member
 from server.points.calendar import Period
 from server.points.models import PointsEntry, StarRating
 from server.points.rules import RuleSetError, parse_rule_set
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from tests.conftest import csrf_token
 from tests.support.points import PASSWORD, build_world, sheet
 from tests.support.rounds_http import issue, lifecycle, vote

@@ -30,8 +30,9 @@ from flask import Flask
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.models import STATUSES
-from server.rounds.operations import close_round, get_round, open_round, publish_round
+from server.roundbase.models import STATUSES
+from server.rounds.operations import close_round, open_round, publish_round
+from server.roundbase.reads import get_round
 from server.voting import livetally
 from tests.factories import make_round, organizer, valid_answers
 from tests.support.faults import Attempt, Gunicorn, audit, submit, table

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.core.redis import get_redis
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.rounds.operations import close_round
 from server.rounds.rehearsal import open_rehearsal, round_keys
 from server.tokens.operations import issue_tokens

@@ -15,7 +15,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
 from server.core.db import db
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.rounds.operations import open_round
 from server.rounds.rehearsal import open_rehearsal, purge_rehearsal
 from server.tokens.operations import issue_tokens

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import (

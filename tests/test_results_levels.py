@@ -215,7 +215,7 @@ def test_the_demos_last_year_decides_levels_with_a_veto_and_a_quota_tie(app) -> 
         seed_demo("http://127.0.0.1:5000")
         from server.core.db import db
         from server.demo.decided import TITLE
-        from server.rounds.models import Round
+        from server.roundbase.models import Round
 
         rnd = db.session.execute(db.select(Round).filter_by(title=TITLE)).scalar_one()
         # published by the combined assessment's demo (server/demo/combined.py)

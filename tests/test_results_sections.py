@@ -25,7 +25,7 @@ from server.results.official import categories_of, subjects_of
 from server.results.provisional import ballots_from_tally
 from server.results.rules import round_rules
 from server.results.view import board
-from server.rounds.models import Round, Subject, VoterCategory
+from server.roundbase.models import Round, Subject, VoterCategory
 from tests.factories import committee, organizer
 from tests.support.rounds_http import lifecycle, run_round
 from tests.test_console import login

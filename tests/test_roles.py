@@ -27,7 +27,7 @@ import pytest
 
 from server.core.db import db
 from server.forms.operations import create_from_preset, presets
-from server.rounds.operations import get_round
+from server.roundbase.reads import get_round
 from tests.factories import valid_answers
 from tests.support.hostile import Site, build_site
 from tests.test_hostile_input import snapshot

@@ -9,7 +9,7 @@ import pytest
 
 from server.core.db import db
 from server.organization.models import Branch, Member
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from tests.conftest import csrf_token
 from tests.factories import committee
 from tests.test_console import login, round_count, staff  # noqa: F401 - the fixture

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.core.redis import get_redis
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from tests.factories import organizer
 from tests.support.browser import desk, phone, shot, sign_in, slip_tokens
 from tests.support.liveserver import live_server

@@ -35,8 +35,8 @@ from hypothesis.stateful import (
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.models import STATUSES
-from server.rounds.operations import get_round
+from server.roundbase.models import STATUSES
+from server.roundbase.reads import get_round
 from server.voting import livetally
 from server.voting.recount import differences, recount
 from tests.conftest import _reset_sql, make_app

@@ -219,7 +219,7 @@ def test_results_equal_those_of_whole_ballots(app, client, key):
 
 def test_the_demo_has_a_review_scored_per_subject_under_way(app, client):
     from server.demo.seed import seed_demo
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
     from server.rounds.live import subject_progress
 
     with app.app_context():
@@ -245,7 +245,7 @@ def test_the_console_makes_a_round_scored_per_subject(app, client):
     res = client.post("/console/rounds/new", data={**form, "form": "appraisal"})
     assert res.status_code == 422 and "只有评分类测评可以逐人评分" in res.get_data(as_text=True)
     assert client.post("/console/rounds/new", data=form).status_code == 303
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
 
     with app.app_context():
         rnd = db.session.execute(db.select(Round)).scalar_one()

@@ -489,7 +489,7 @@ def test_the_answers_lose_nothing_to_their_schemas(app, client, key, make):
     from server.core.db import db
     from server.results.api import ProjectorOut
     from server.results.view import compute_projector, forget_projector, results_body
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
 
     rid = make(client, key)
     assert client.post(f"/api/v1/rounds/{rid}/publish", headers=key).status_code == 200
@@ -518,7 +518,7 @@ def test_the_live_answer_loses_nothing_either(app, client, key):
     """While open (live results, no breakdowns) the answer is the engine's dict too."""
     from server.core.db import db
     from server.results.view import results_body
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
 
     body = {"form": "review", "title": "现场评分", "show_live_results": True,
             "subjects": [{"name": "书记甲"}], "categories": [{"name": "评委", "expected_count": 5}],

@@ -303,7 +303,7 @@ def test_submitting_unknown_tokens_counts_too(app, site):
     rid = site.rounds["open"]
     client = app.test_client()
     with app.app_context():
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
         from tests.factories import valid_answers
 
         answers = valid_answers(get_round(rid))
@@ -376,7 +376,7 @@ def test_valid_votes_write_no_counters(app, site):
 
     rid = site.rounds["open"]
     with app.app_context():
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
 
         answers = valid_answers(get_round(rid))
     client = app.test_client()
@@ -416,7 +416,7 @@ def test_every_organizer_action_is_audited(app, site):
     page = console.get(f"/console/rounds/{site.rounds['draft']}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
     with app.app_context():
-        from server.rounds.operations import get_round
+        from server.roundbase.reads import get_round
 
         dcat = get_round(site.rounds["draft"]).categories[0].id
     assert console.post(f"/console/rounds/{site.rounds['draft']}/slips",

@@ -17,7 +17,7 @@ from typing import Any
 from server.core.db import db
 from server.results.engine import result_sections
 from server.results.official import frozen_results
-from server.rounds.models import Round, Subject
+from server.roundbase.models import Round, Subject
 
 SCORED = ("appraisal", "scoring")
 _VERSION = re.compile(r"-v\d+$")

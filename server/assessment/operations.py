@@ -28,7 +28,7 @@ from server.organization.models import Branch, Member
 from server.results.config import fraction_of
 from server.results.engine import round2
 from server.results.levels import level_words
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 MAX_PARTS = 8
 SCORE_NAME = "综合得分"

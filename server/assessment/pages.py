@@ -16,7 +16,7 @@ from server.console.access import READERS, STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 bp = Blueprint("assessment_console", __name__, url_prefix="/console",
                template_folder="templates")

@@ -8,8 +8,8 @@ from urllib.parse import urlsplit
 from flask_login import current_user
 
 from server.core.errors import error_kind
-from server.rounds.models import Round
-from server.rounds.operations import get_round
+from server.roundbase.models import Round
+from server.roundbase.reads import get_round
 
 STAFF = ("admin", "organizer")  # may build and run rounds
 READERS = ("admin", "organizer", "committee")  # may read rounds and results

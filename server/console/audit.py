@@ -18,7 +18,7 @@ from server.console import access
 from server.console.access import STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 PER_PAGE = 50
 

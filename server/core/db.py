@@ -49,7 +49,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # tokens in random order, and the old cells must not survive in free pages.
     cur.execute("PRAGMA secure_delete=ON")
     # Sorts and temporary tables stay in memory, never in files: close copies a
-    # round's ballots into a temporary table to rewrite them (server/rounds/shuffle.py).
+    # round's ballots into a temporary table to rewrite them (server/roundbase/shuffle.py).
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")

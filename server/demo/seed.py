@@ -18,7 +18,7 @@ from server.demo.decided import seed_decided
 from server.forms.models import Form
 from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.rounds.operations import create_round, open_round
 from server.rounds.rehearsal import open_rehearsal
 from server.tokens.codec import vote_url

@@ -22,6 +22,7 @@ from server.core.text import _find_bad
 from server.forms import available_forms
 from server.forms.models import Form, FormVersion
 from server.forms.templates import FormError, check_form
+from server.roundbase.models import Round
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +80,6 @@ def resolve_version(committee_id: int | None, form_id: int,
 
 
 def _used_ids(version_ids: list[int], drafts_too: bool) -> set[int]:
-    from server.rounds.models import Round
-
     if not version_ids:
         return set()
     q = db.select(Round.form_version_id).where(Round.form_version_id.in_(version_ids))

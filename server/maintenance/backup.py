@@ -290,7 +290,7 @@ def rebuild_live_state() -> dict[str, int]:
 
     from server.core.redis import ClusterClient, get_redis
     from server.points import boards
-    from server.rounds.models import Round
+    from server.roundbase.models import Round
     from server.voting import roundinfo
     from server.voting.rebuild import rebuild
 

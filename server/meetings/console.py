@@ -16,7 +16,7 @@ from server.core.errors import ApiError
 from server.meetings import operations as ops
 from server.meetings.models import Meeting, MeetingForm
 from server.rounds.api import base_url
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 bp = Blueprint("meetings_console", __name__, url_prefix="/console",
                template_folder="templates")

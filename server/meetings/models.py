@@ -26,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.accounts.models import utcnow
 from server.core.db import db
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 SUBMIT_MODES = ("each", "end")  # 逐份提交 | 全部填写后一并提交
 

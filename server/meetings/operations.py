@@ -14,8 +14,9 @@ from server.core.text import display_text
 from server.meetings.codec import form_token, meeting_url, new_meeting_token, parse_meeting_token
 from server.meetings.models import SUBMIT_MODES, Meeting, MeetingForm
 from server.rounds import live
-from server.rounds.models import Round
-from server.rounds.operations import close_round, get_round, open_round
+from server.roundbase.models import Round
+from server.rounds.operations import close_round, open_round
+from server.roundbase.reads import get_round
 from server.tokens import operations as token_ops
 from server.voting import livetally
 from server.voting.ballots import ballot_form

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from server.meetings.models import SUBMIT_MODES
-from server.rounds.schemas import TurnoutOut
+from server.voting.schemas import TurnoutOut
 from server.voting.schemas import BallotFormOut
 
 Length = ma.validate.Length

@@ -41,8 +41,8 @@ from server.miniprogram.schemas import (
     SlipCodesOut,
     WechatLoginIn,
 )
-from server.rounds.models import Round
-from server.rounds.operations import get_round
+from server.roundbase.models import Round
+from server.roundbase.reads import get_round
 from server.voting.comments import BallotComment, comment_options
 from server.wechat.config import setting
 

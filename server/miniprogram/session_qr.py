@@ -47,7 +47,7 @@ from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.miniprogram.crypto import identity_digest, keyed_hash, seal_token, unseal_token
 from server.miniprogram.models import SessionClaim, SessionPoolToken
-from server.rounds.models import Round, VoterCategory
+from server.roundbase.models import Round, VoterCategory
 from server.tokens import operations as token_ops
 from server.tokens.codec import MAX_ROUND_ID, RECEIPT_ALPHABET
 from server.voting.comments import comment_options

@@ -42,7 +42,7 @@ from server.core.errors import ApiError, error_kind
 from server.core.fonts import register_reportlab_cjk
 from server.miniprogram.crypto import new_code, normalize_code, seal_token, sha256_hex, unseal_token
 from server.miniprogram.models import SlipCode
-from server.rounds.models import Round, VoterCategory
+from server.roundbase.models import Round, VoterCategory
 from server.tokens import operations as token_ops
 from server.tokens.slips import (
     CATEGORY_LABEL,

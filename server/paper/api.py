@@ -14,8 +14,8 @@ from server.paper import operations as ops
 from server.paper.ballot_pdf import paper_ballot_pdf
 from server.paper.schemas import PaperEntryIn, PaperOverviewOut, PaperSlipsIn, SheetOut
 from server.results.exports import attachment
-from server.rounds.models import Round
-from server.rounds.operations import get_round
+from server.roundbase.models import Round
+from server.roundbase.reads import get_round
 
 blp = Blueprint("paper", __name__, url_prefix="/api/v1",
                 description="Paper ballots (纸质票): slips against 应到, the printed ballot, "

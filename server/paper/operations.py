@@ -34,7 +34,7 @@ from server.forms.sections import round_form
 from server.forms.storage import encode_answers
 from server.paper.models import COUNTED, INVALID_REASONS, MISMATCH, PENDING, PaperBallot
 from server.paper.sheet import shown_fields
-from server.rounds.models import Round, VoterCategory
+from server.roundbase.models import Round, VoterCategory
 
 MAX_PER_BATCH = 5000
 

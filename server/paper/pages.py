@@ -26,7 +26,7 @@ from server.paper.sheet import (
 )
 from server.results.exports import attachment
 from server.results.report import channels
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 bp = Blueprint("paper_console", __name__, url_prefix="/console", template_folder="templates")
 STATUS_LABELS = {"pending": "待复核", MISMATCH: "两次录入不一致", COUNTED: "已计入"}

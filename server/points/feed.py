@@ -28,7 +28,7 @@ from server.points.models import PointsEntry
 from server.points.operations import Draft, bad, new_entry, parse_period_field
 from server.points.rulebook import rules_for_committee
 from server.results.engine import result_sections
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 
 @dataclass

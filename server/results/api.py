@@ -15,9 +15,9 @@ from server.core.errors import ApiError
 from server.results.exports import FORMATS, export_file, published_receipts
 from server.results.schemas import BoardOut
 from server.results.view import projector_json
-from server.rounds.models import Round
-from server.rounds.operations import get_round
-from server.rounds.schemas import TurnoutOut
+from server.roundbase.models import Round
+from server.roundbase.reads import get_round
+from server.voting.schemas import TurnoutOut
 
 blp = Blueprint("results", __name__, url_prefix="/api/v1",
                 description="Results: projector, exports (organizers), published receipts")

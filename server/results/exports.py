@@ -17,7 +17,7 @@ from server.results.export_csv import render_csv
 from server.results.export_pdf import render_pdf
 from server.results.export_xlsx import render_xlsx
 from server.results.official import frozen_results
-from server.results.report import Report, build_report
+from server.results.report import Report, build_report, mark_rehearsal
 from server.results.rules import round_rules
 from server.results.view import ensure_k_safe
 
@@ -49,9 +49,7 @@ def export_file(rnd: Any, fmt: str, user: Any | None) -> Response:
     # a rehearsal's export shows what the real one will look like, marked 演练 throughout
     rehearsal = bool(rnd.rehearsal)
     if rehearsal:
-        from server.rounds.rehearsal import mark_report
-
-        report = mark_report(report)
+        report = mark_rehearsal(report)
         report.rehearsal = True
     data = render(report)
     audit.record(user, "round.export", f"round:{rnd.id}", fmt)

@@ -11,7 +11,7 @@ from flask import Blueprint, render_template
 
 from server.core.db import db
 from server.results.exports import published_receipts
-from server.rounds.models import Round
+from server.roundbase.models import Round
 
 bp = Blueprint("receipts_page", __name__, template_folder="templates", static_folder="static",
                static_url_path="/r/static")

@@ -19,6 +19,8 @@ from server.core.clock import china_time
 from server.results.engine import result_sections
 from server.results.rules import describe
 
+REHEARSAL_LABEL = "演练 · 不计入正式结果"
+
 KIND_TITLES = {"appraisal": "民主测评结果", "recommendation": "民主推荐结果",
                "scoring": "述职评议评分结果"}
 STATUS_TITLES = {"closed": "投票已结束，结果已冻结，尚未发布", "published": "结果已发布"}
@@ -417,3 +419,16 @@ def build_report(rnd: Any, res: dict[str, Any], now: dt.datetime | None = None) 
     footer = f"评议系统生成于 {china_time(now)}（北京时间）　无记名投票，选票与投票人不可关联"
     return Report(title=rnd.title, subtitle=subtitle, sections=sections, footer=footer,
                   round_id=rnd.id, results=res, weights=weights)
+
+
+def mark_rehearsal(report: Report) -> Report:
+    """A rehearsal's report marked 演练 in title, sheet names, subtitle and footer."""
+    report.title = f"【演练】{report.title}"
+    report.subtitle = (f"{REHEARSAL_LABEL} · {report.subtitle}" if report.subtitle
+                       else REHEARSAL_LABEL)
+    report.footer = f"{REHEARSAL_LABEL}　{report.footer}"
+    taken: set[str] = set()
+    for section in report.sections:
+        section.name = sheet_title(f"演练-{section.name}", taken)
+        section.heading = f"{section.heading}（演练）"
+    return report

@@ -22,6 +22,7 @@ from server.results.engine import k_violations, pct, result_sections
 from server.results.official import frozen_results
 from server.results.rules import describe, round_rules
 from server.voting import livetally
+from server.voting.turnout import turnout
 
 PROJECTOR_CACHE_MS = 1000
 HIDDEN = error_kind("results_hidden", "投票结束前不显示结果", "Results are hidden until close", 409)
@@ -125,8 +126,6 @@ def board(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def _turnout_json(rnd: Any) -> dict[str, Any]:
-    from server.rounds.live import turnout
-
     data = turnout(rnd)
     closes_at = data.get("closes_at")  # naive UTC, sent with its offset as the API does
     data["closes_at"] = closes_at.replace(tzinfo=dt.UTC).isoformat() if closes_at else None

@@ -14,8 +14,9 @@ from server.core.errors import ApiError, error_kind
 from server.results.official import publish_problem
 from server.rounds import live
 from server.rounds.closing import refuse_below_turnout
-from server.rounds.models import Round
-from server.rounds.operations import close_round, create_round, get_round, open_round, publish_round
+from server.roundbase.models import Round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
+from server.roundbase.reads import get_round
 from server.rounds.schemas import (
     BatchIn,
     BatchOut,
@@ -31,8 +32,8 @@ from server.rounds.schemas import (
     SubjectProgressOut,
     TokensIn,
     TokensOut,
-    TurnoutOut,
 )
+from server.voting.schemas import TurnoutOut
 from server.tokens.codec import parse_token, vote_url
 from server.tokens.operations import issue_slips, issue_tokens
 

@@ -13,6 +13,7 @@ from typing import Any
 from server.core.errors import ApiError
 from server.results.config import compare, threshold_of
 from server.results.rules import round_rules
+from server.voting.turnout import turnout
 
 
 def shortfall(cast: int, expected: int, minimum: Any) -> dict[str, Any] | None:
@@ -33,8 +34,6 @@ def shortfall(cast: int, expected: int, minimum: Any) -> dict[str, Any] | None:
 
 def round_shortfall(rnd: Any) -> dict[str, Any] | None:
     """`shortfall` of a round from its live turnout and its result rules."""
-    from server.rounds.live import turnout
-
     data = turnout(rnd)
     return shortfall(data["actual"], data["expected"], round_rules(rnd.form).min_turnout)
 

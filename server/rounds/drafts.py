@@ -19,7 +19,7 @@ from server.core.errors import ApiError
 from server.core.redis import get_redis
 from server.forms.sections import SUBJECT_SECTIONS
 from server.organization.models import Branch, Committee
-from server.rounds.models import Round, Subject, VoterCategory
+from server.roundbase.models import Round, Subject, VoterCategory
 from server.rounds.operations import check_draft, form_source, new_draft, write_draft
 from server.voting import livetally
 from server.voting.roundinfo import forget

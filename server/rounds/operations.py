@@ -14,7 +14,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.orm import joinedload
 from sqlalchemy.pool import NullPool
 
 from server.accounts import audit
@@ -30,8 +29,8 @@ from server.forms.sections import round_form, sections_of
 from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
-from server.rounds.models import Round, Subject, VoterCategory
-from server.rounds.shuffle import BALLOTS, rewrite_in_random_order
+from server.roundbase.models import Round, Subject, VoterCategory
+from server.roundbase.shuffle import BALLOTS, rewrite_in_random_order
 from server.voting import livetally
 from server.voting.digest import digest, read_ballots
 from server.voting.rebuild import epoch, rebuild
@@ -292,15 +291,6 @@ def write_draft(rnd: Round, checked: dict[str, Any]) -> None:
     rnd.__dict__.pop("_form_cache", None)
     for name in ("closes_at", "year", "branch_id", "show_live_results", "announce_on_close"):
         setattr(rnd, name, checked[name])
-
-
-def get_round(round_id: int, committee_id: int | None = None) -> Round:
-    # Categories come in the same query: every reader of a round (turnout polled by
-    # dashboards above all) lists them, and a lazy load is a second round trip.
-    rnd = db.session.get(Round, round_id, options=[joinedload(Round.categories)])
-    if rnd is None or (committee_id is not None and rnd.committee_id != committee_id):
-        raise ApiError("round_not_found", "找不到该测评", "Round not found", 404, "round_id")
-    return rnd
 
 
 def open_round(rnd: Round, user: Any | None = None) -> Round:

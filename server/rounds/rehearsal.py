@@ -9,7 +9,7 @@ printed before the rehearsal cannot vote in it, and works afterwards.
 
 A rehearsal is never official: publishing it is refused (409
 `rehearsal_not_publishable`), points refuse it, and every screen and export
-carries 演练 (`LABEL`).
+carries 演练 (results/report.py's `REHEARSAL_LABEL`).
 
 `purge_rehearsal` stops voting (as close does: the round row leaves `open`,
 in-flight batches drain), then in one transaction deletes the round's ballots,
@@ -34,10 +34,9 @@ from server.accounts import audit
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.voting import livetally
 
-LABEL = "演练 · 不计入正式结果"
 SLIP_LABEL = "演练票 — 不计入正式结果"
 
 NOT_PUBLISHABLE = error_kind("rehearsal_not_publishable",
@@ -166,21 +165,6 @@ def purge_rehearsal(rnd: Round, user: Any | None = None) -> Round:
 def is_rehearsal_token(token_hash: str) -> bool:
     return bool(db.session.execute(text("SELECT rehearsal FROM tokens WHERE token_hash = :h"),
                                    {"h": token_hash}).scalar())
-
-
-def mark_report(report: Any) -> Any:
-    """An export's report (results/report.Report) marked 演练 in title, sheet names,
-    subtitle and footer."""
-    from server.results.report import sheet_title
-
-    report.title = f"【演练】{report.title}"
-    report.subtitle = f"{LABEL} · {report.subtitle}" if report.subtitle else LABEL
-    report.footer = f"{LABEL}　{report.footer}"
-    taken: set[str] = set()
-    for section in report.sections:
-        section.name = sheet_title(f"演练-{section.name}", taken)
-        section.heading = f"{section.heading}（演练）"
-    return report
 
 
 def mark_png(png: bytes) -> bytes:

@@ -256,25 +256,6 @@ class QrIn(ma.Schema):
     format = ma.fields.String(load_default="png", validate=ma.validate.OneOf(["png", "svg"]))
 
 
-class TurnoutCategory(ma.Schema):
-    id = ma.fields.Integer()
-    name = ma.fields.String()
-    expected = ma.fields.Integer()
-    actual = ma.fields.Integer()
-    issued = ma.fields.Integer()
-
-
-class TurnoutOut(ma.Schema):
-    round_id = ma.fields.Integer()
-    status = ma.fields.String()
-    title = ma.fields.String()
-    expected = ma.fields.Integer()
-    actual = ma.fields.Integer()
-    rate = ma.fields.Float()
-    closes_at = UtcDateTime(allow_none=True)
-    categories = ma.fields.List(ma.fields.Nested(TurnoutCategory))
-
-
 class SubjectProgress(ma.Schema):
     id = ma.fields.Integer(required=True)
     name = ma.fields.String(required=True)

@@ -94,7 +94,7 @@ def to_chars(n: int, count: int) -> str:
 
 
 def new_ballot_id() -> str:
-    """128 random bits, hex: a ballot's and a comment's key (rounds/shuffle.py)."""
+    """128 random bits, hex: a ballot's and a comment's key (roundbase/shuffle.py)."""
     return random_bytes(16).hex()
 
 

@@ -10,7 +10,7 @@ from server.accounts import audit
 from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
-from server.rounds.models import Round, VoterCategory
+from server.roundbase.models import Round, VoterCategory
 from server.tokens.codec import new_token, token_hash, vote_url
 
 MAX_PER_BATCH = 20000

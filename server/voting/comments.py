@@ -27,7 +27,7 @@ from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
-from server.rounds.shuffle import COMMENTS, rewrite_in_random_order
+from server.roundbase.shuffle import COMMENTS, rewrite_in_random_order
 from server.tokens.codec import new_ballot_id
 
 DEFAULT_LABEL = "意见和建议"

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.forms.sections import round_form
-from server.rounds.models import Round
+from server.roundbase.models import Round
 from server.voting import livetally
 from server.voting.recount import recount
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from server.core.api import UtcDateTime
+
 
 class TokenIn(ma.Schema):
     token = ma.fields.String(required=True, validate=ma.validate.Length(max=64),
@@ -134,3 +136,22 @@ class BallotFormOut(ma.Schema):
                        "on its own to POST /subject-scores"})
     scored = ma.fields.List(ma.fields.Integer(), metadata={
         "description": "per_subject: the subjects this slip has already sent"})
+
+
+class TurnoutCategory(ma.Schema):
+    id = ma.fields.Integer()
+    name = ma.fields.String()
+    expected = ma.fields.Integer()
+    actual = ma.fields.Integer()
+    issued = ma.fields.Integer()
+
+
+class TurnoutOut(ma.Schema):
+    round_id = ma.fields.Integer()
+    status = ma.fields.String()
+    title = ma.fields.String()
+    expected = ma.fields.Integer()
+    actual = ma.fields.Integer()
+    rate = ma.fields.Float()
+    closes_at = UtcDateTime(allow_none=True)
+    categories = ma.fields.List(ma.fields.Nested(TurnoutCategory))

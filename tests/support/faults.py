@@ -26,7 +26,7 @@ from flask import Flask
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.operations import get_round
+from server.roundbase.reads import get_round
 from server.voting import livetally
 from server.voting.recount import differences, recount
 from tests.support.gunicorn import ROOT, free_port
