@@ -28,8 +28,8 @@ def _meeting(bench: Bench, forms: int, voters: int) -> tuple[list[int], list[byt
     f * voters + v is voter v's form f, so connection v sends voter v's forms."""
     from server.meetings.codec import form_token
     from server.meetings.operations import create_meeting, issue_meeting_tokens, open_meeting
-    from server.rounds.operations import create_round
     from server.roundbase.reads import get_round
+    from server.rounds.operations import create_round
 
     with bench.app.app_context():
         rounds = [create_round(bench.committee_id, "appraisal", f"测评会基准 第{i + 1}份",

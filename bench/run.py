@@ -414,8 +414,8 @@ class Bench:
         """10,000 slips; then, `--runs` times, close a fresh round of exactly
         `--big-round` ballots (bulk-written, then VACUUM ANALYZE: autovacuum's state
         after a long meeting), and the background scrub that follows the close."""
-        from server.rounds.operations import close_round, wait_for_scrub
         from server.roundbase.reads import get_round
+        from server.rounds.operations import close_round, wait_for_scrub
         from server.tokens.operations import issue_slips
         from server.voting.rebuild import rebuild
 

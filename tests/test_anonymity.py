@@ -7,8 +7,8 @@ import random
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from server.tokens.codec import token_hash
 from tests.factories import make_round, valid_answers
 

@@ -26,8 +26,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.core.db import db
 from server.core.redis import get_redis
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from server.voting import roundinfo
 from server.voting.asgi import BallotFront, LoopOutcome
 from tests.conftest import _dispose, make_app

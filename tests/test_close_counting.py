@@ -365,9 +365,9 @@ def test_digest_of_a_large_random_round_is_the_old_count() -> None:
 def test_a_failed_rewrite_fails_the_close_and_changes_nothing(app, client, monkeypatch) -> None:
     """The rewrite runs beside the counting (operations._meanwhile): its error reaches
     the caller, and the close's transaction is rolled back whole."""
+    from server.roundbase.reads import get_round
     from server.rounds import operations
     from server.rounds.operations import close_round
-    from server.roundbase.reads import get_round
     from tests.factories import make_round, valid_answers
 
     with app.app_context():

@@ -16,8 +16,8 @@ from sqlalchemy.engine import make_url
 
 from server.core.db import db
 from server.core.redis import get_redis
-from server.rounds.operations import close_round, wait_for_scrub
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, wait_for_scrub
 from server.voting import livetally
 from server.voting.rebuild import rebuild
 from tests.conftest import make_app

@@ -14,8 +14,8 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.core.redis import get_redis, parse_cluster_nodes
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from server.tokens.codec import parse_token
 from server.voting import livetally
 from server.voting.rebuild import rebuild

@@ -22,8 +22,8 @@ import pytest
 from redis.cluster import ClusterPipeline, key_slot
 from redis.commands.core import Script
 
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from server.tokens.codec import parse_token
 from server.voting import livetally
 from server.voting.rebuild import rebuild

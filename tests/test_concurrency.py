@@ -9,8 +9,8 @@ import requests
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from tests.factories import make_round, valid_answers
 from tests.support.gunicorn import gunicorn
 

@@ -12,8 +12,8 @@ from sqlalchemy import func
 from server.core.db import db
 from server.organization.models import Committee
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, create_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round
 from tests.conftest import csrf_token
 from tests.factories import CATEGORIES, make_round, organizer, valid_answers
 

@@ -31,8 +31,8 @@ from server.core.spreadsheet import (
 )
 from server.core.tabular import clean_text
 from server.organization.models import Branch, Committee, Member
-from server.rounds.operations import close_round, create_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 from tests.conftest import csrf_token

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
-from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.tokens.operations import issue_tokens
 from tests.factories import committee, organizer
 from tests.support.liveserver import live_server

@@ -25,8 +25,8 @@ from server.console import form_pages, org
 from server.console.blueprint import FORM_BODIES
 from server.core.db import db
 from server.points.pages import sheets
-from server.rounds.operations import close_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, open_round, publish_round
 from server.tokens.operations import issue_tokens
 from tests.factories import valid_answers
 from tests.support.gunicorn import gunicorn

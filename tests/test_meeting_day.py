@@ -13,8 +13,8 @@ import re
 import pytest
 
 from server.core.db import db
-from server.rounds.closing import shortfall
 from server.roundbase.models import Round
+from server.rounds.closing import shortfall
 from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import create, issue, lifecycle, run_round

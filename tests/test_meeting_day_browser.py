@@ -17,8 +17,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from server.core.db import db
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, publish_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 from tests.factories import CATEGORIES, organizer, valid_answers

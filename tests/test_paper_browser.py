@@ -14,8 +14,8 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
 from server.paper.operations import issue_paper
-from server.rounds.operations import close_round, create_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 from tests.factories import committee, organizer, valid_answers

@@ -31,8 +31,8 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.roundbase.models import STATUSES
-from server.rounds.operations import close_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, open_round, publish_round
 from server.voting import livetally
 from tests.factories import make_round, organizer, valid_answers
 from tests.support.faults import Attempt, Gunicorn, audit, submit, table

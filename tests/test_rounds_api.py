@@ -155,8 +155,8 @@ def test_deadline_stops_votes_and_close_due_closes(app, client, key, runner):
                         headers=key).json["tokens"][0]["token"]
     client.post(f"/api/v1/rounds/{rid}/open", headers=key)
     with app.app_context():
-        from server.rounds.operations import set_deadline
         from server.roundbase.reads import get_round
+        from server.rounds.operations import set_deadline
 
         past = (dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)).replace(tzinfo=None)
         set_deadline(get_round(rid), past)

@@ -27,8 +27,8 @@ import pytest
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.rounds.rehearsal import open_rehearsal
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot

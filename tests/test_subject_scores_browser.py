@@ -132,8 +132,8 @@ def test_unsent_scores_survive_a_reload_and_subjects_are_sent_one_by_one(
 
 def test_drafts_are_forgotten_when_the_round_has_closed(app: Flask, base_url: str,
                                                          browser: Browser) -> None:
-    from server.rounds.operations import close_round
     from server.roundbase.reads import get_round
+    from server.rounds.operations import close_round
 
     with app.app_context():
         rnd, tokens = make_round("scoring", n_subjects=2, per_subject=True)

@@ -7,8 +7,8 @@ import redis
 from sqlalchemy import text
 
 from server.core.db import db
-from server.rounds.operations import close_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round
 from server.voting import livetally
 from tests.conftest import make_app
 from tests.factories import make_round, valid_answers

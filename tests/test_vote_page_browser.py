@@ -20,8 +20,8 @@ from sqlalchemy import text
 from server.core.db import db
 from server.forms.storage import decode_answers
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, open_round
 from tests.factories import make_round, valid_answers
 from tests.support.browser import WECHAT_UA
 from tests.support.liveserver import live_server

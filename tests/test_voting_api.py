@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.forms.storage import decode_answers
-from server.rounds.operations import close_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, publish_round
 from tests.factories import make_round, valid_answers
 
 

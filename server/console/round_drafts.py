@@ -30,8 +30,8 @@ from server.forms import available_forms
 from server.forms.sections import is_multi, sections_of
 from server.organization.models import Branch
 from server.results.rules import site_k
-from server.rounds.drafts import batch_create, clone_round, delete_round, update_round
 from server.roundbase.models import Round
+from server.rounds.drafts import batch_create, clone_round, delete_round, update_round
 from server.rounds.operations import create_round
 
 DESIGNED = "v:"  # a designed form's choice: "v:<form id>:<version>"

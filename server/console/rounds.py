@@ -14,8 +14,8 @@ from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
 from server.results.official import publish_problem
-from server.rounds import live
 from server.roundbase.models import Round
+from server.rounds import live
 from server.rounds.operations import open_round, publish_round
 
 SLIPS_WARNING = "选票二维码只显示这一次，系统不保存；请妥善打印保管，并随机发放给参会人员。"

@@ -23,8 +23,8 @@ from server.demo.decided import RESULTS, TITLE
 from server.demo.decided import _row as appraisal_row
 from server.organization.models import Branch, Member
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 

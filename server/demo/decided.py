@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, create_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 

@@ -12,8 +12,8 @@ from server.accounts.models import User
 from server.accounts.operations import create_user
 from server.core.db import db
 from server.paper.operations import enter_again, enter_first, issue_paper
-from server.rounds.operations import close_round, create_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 

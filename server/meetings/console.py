@@ -15,8 +15,8 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.meetings import operations as ops
 from server.meetings.models import Meeting, MeetingForm
-from server.rounds.api import base_url
 from server.roundbase.models import Round
+from server.rounds.api import base_url
 
 bp = Blueprint("meetings_console", __name__, url_prefix="/console",
                template_folder="templates")

@@ -13,10 +13,10 @@ from server.core.errors import ApiError
 from server.core.text import display_text
 from server.meetings.codec import form_token, meeting_url, new_meeting_token, parse_meeting_token
 from server.meetings.models import SUBMIT_MODES, Meeting, MeetingForm
-from server.rounds import live
 from server.roundbase.models import Round
-from server.rounds.operations import close_round, open_round
 from server.roundbase.reads import get_round
+from server.rounds import live
+from server.rounds.operations import close_round, open_round
 from server.tokens import operations as token_ops
 from server.voting import livetally
 from server.voting.ballots import ballot_form

@@ -5,8 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from server.meetings.models import SUBMIT_MODES
-from server.voting.schemas import TurnoutOut
-from server.voting.schemas import BallotFormOut
+from server.voting.schemas import BallotFormOut, TurnoutOut
 
 Length = ma.validate.Length
 Range = ma.validate.Range

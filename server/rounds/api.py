@@ -12,11 +12,11 @@ from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.results.official import publish_problem
+from server.roundbase.models import Round
+from server.roundbase.reads import get_round
 from server.rounds import live
 from server.rounds.closing import refuse_below_turnout
-from server.roundbase.models import Round
 from server.rounds.operations import close_round, create_round, open_round, publish_round
-from server.roundbase.reads import get_round
 from server.rounds.schemas import (
     BatchIn,
     BatchOut,
@@ -33,9 +33,9 @@ from server.rounds.schemas import (
     TokensIn,
     TokensOut,
 )
-from server.voting.schemas import TurnoutOut
 from server.tokens.codec import parse_token, vote_url
 from server.tokens.operations import issue_slips, issue_tokens
+from server.voting.schemas import TurnoutOut
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1",
                 description="Rounds, for organizers (bearer API key)")

@@ -8,8 +8,8 @@ from flask.cli import with_appcontext
 from server.core.db import db
 from server.core.errors import ApiError
 from server.roundbase.models import Round
-from server.rounds.operations import close_due, close_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_due, close_round, open_round, publish_round
 from server.voting.rebuild import rebuild
 
 round_cli = click.Group("round", help="Voting rounds: list, open, close, publish.")

@@ -11,8 +11,8 @@ from openpyxl import Workbook
 
 from server.core.db import db
 from server.organization.models import Branch, Member
-from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 

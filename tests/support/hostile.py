@@ -16,8 +16,8 @@ from server.accounts.operations import new_api_key
 from server.core.db import db
 from server.forms.operations import create_from_preset
 from server.organization.models import Committee
-from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.roundbase.reads import get_round
+from server.rounds.operations import close_round, create_round, open_round, publish_round
 from server.tokens.operations import issue_tokens
 from server.voting.ballots import submit_ballot
 from tests.factories import CATEGORIES, valid_answers
