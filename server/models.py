@@ -9,7 +9,6 @@ from server.forms.models import Form, FormVersion
 from server.meetings.models import Meeting, MeetingForm
 from server.miniprogram.models import (
     SessionClaim,
-    SessionPoolToken,
     SlipCode,
     StaffSession,
     WechatBinding,
@@ -24,7 +23,7 @@ from server.points.models import (
     StarRating,
 )
 from server.roundbase.models import Round, Subject, VoterCategory
-from server.tokens.models import SpentToken, Token
+from server.tokens.models import BlindKey, SpentToken, Token
 from server.voting.comments import BallotComment
 from server.voting.models import Ballot
 
@@ -36,7 +35,7 @@ __all__ = [
     # combined assessments (server/assessment)
     "Assessment", "AssessmentPart", "AssessmentScore",
     # mini-program (server/miniprogram, server/voting/comments.py)
-    "BallotComment", "SessionClaim", "SessionPoolToken", "SlipCode", "StaffSession",
+    "BallotComment", "BlindKey", "SessionClaim", "SlipCode", "StaffSession",
     "WechatBinding",
     # meetings of several forms (server/meetings)
     "Meeting", "MeetingForm",

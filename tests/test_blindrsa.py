@@ -4,7 +4,6 @@ done here by hand as the voter's page does it (server/voting/static/vendor/)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from server.core import blindrsa
+from tests.support.blindclient import emsa_pss_encode
 
 VECTOR = json.loads((Path(__file__).parent / "data" / "rfc9474_vectors.json").read_text())
 
@@ -45,33 +45,12 @@ def test_the_rfc_vectors_signature_verifies_as_plain_rsa_pss():
     assert unblinded == int.from_bytes(sig, "big")
 
 
-def _mgf1(seed: bytes, length: int) -> bytes:
-    out = b""
-    counter = 0
-    while len(out) < length:
-        out += hashlib.sha384(seed + counter.to_bytes(4, "big")).digest()
-        counter += 1
-    return out[:length]
-
-
-def _emsa_pss_encode(msg: bytes, em_bits: int) -> bytes:
-    """RFC 8017 EMSA-PSS-ENCODE with SHA-384 and a 48-byte salt (what the page's Blind does)."""
-    em_len = (em_bits + 7) // 8
-    m_hash = hashlib.sha384(msg).digest()
-    salt = os.urandom(48)
-    h = hashlib.sha384(bytes(8) + m_hash + salt).digest()
-    db = bytes(em_len - 48 - 48 - 2) + b"\x01" + salt
-    masked = bytes(a ^ b for a, b in zip(db, _mgf1(h, len(db)), strict=True))
-    masked = bytes([masked[0] & (0xFF >> (8 * em_len - em_bits))]) + masked[1:]
-    return masked + h + b"\xbc"
-
-
 def test_a_blinded_token_signed_and_unblinded_verifies_and_the_signer_saw_noise():
     key = blindrsa.new_key()
     public = blindrsa.load_public(blindrsa.public_spki(key))
     n, e = public.public_numbers().n, public.public_numbers().e
     prefix, token = os.urandom(32), b"12.ABCDEFGHJKMNPQRSTUVWXYZ23"
-    encoded = int.from_bytes(_emsa_pss_encode(prefix + token, n.bit_length() - 1), "big")
+    encoded = int.from_bytes(emsa_pss_encode(prefix + token, n.bit_length() - 1), "big")
     r = int.from_bytes(os.urandom(256), "big") % n
     blinded = (encoded * pow(r, e, n) % n).to_bytes(256, "big")
     blind_sig = int.from_bytes(blindrsa.blind_sign(key, blinded), "big")

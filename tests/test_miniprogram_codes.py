@@ -242,8 +242,10 @@ def test_a_token_that_keeps_failing_is_retried_once_only(app, fake):
 def test_slip_tables_hold_no_token_or_person(app):
     with app.app_context():
         cols = {t: {c["name"] for c in inspect(db.engine).get_columns(t)}
-                for t in ("slip_codes", "session_pool", "session_claims", "ballot_comments")}
+                for t in ("slip_codes", "blind_keys", "session_claims", "ballot_comments")}
     assert cols["slip_codes"] == {"code_hash", "round_id", "sealed_token", "claimed"}
     assert cols["session_claims"] == {"round_id", "claim_hash"}
     assert cols["ballot_comments"] == {"id", "round_id", "body"}
-    assert cols["session_pool"] == {"id", "round_id", "category_id", "sealed_token"}
+    # no token at all: a round's signing keys and how many claims they may sign
+    assert cols["blind_keys"] == {"round_id", "category_id", "public_key", "sealed_private_key",
+                                  "allowance"}

@@ -140,7 +140,7 @@ def test_every_operation_in_the_flow_exists(app, client):
         "miniprogram_issue_slip_codes", "miniprogram_resolve_slip",
         "miniprogram_list_session_codes", "miniprogram_session_code_image",
         "miniprogram_rotate_session_codes", "miniprogram_add_to_pool",
-        "miniprogram_claim_token", "miniprogram_check_content",
+        "miniprogram_claim_token", "miniprogram_session_key", "miniprogram_check_content",
         "voting_read_ballot_form", "voting_submit", "voting_check_receipt",
         "points_read_board", "points_read_member", "points_list_entries", "points_list_periods",
     }

@@ -1,7 +1,9 @@
-"""Session QR: members claim one token each by WeChat identity (the fake, over real HTTP).
+"""Session QR: members get one blind signature each by WeChat identity (the fake, over
+real HTTP), on a token their own page made (RFC 9474; tests/support/blindclient.py
+plays the page).
 
-What is recorded is only that an identity claimed in a round: never which token,
-no category, no time; the token comes at random from a pool written in advance.
+What is recorded is only that an identity claimed in a round: never which token (the
+server never sees it before its ballot), no category, no time.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from sqlalchemy import inspect, text
 
 from bot.wechat_fake.miniprogram import mint_login_code
 from server.core.db import db
+from tests.support import blindclient
 from tests.support.miniprogram import (
     answers_for,
     bearer,
@@ -42,9 +45,23 @@ def _session_round(client, key, pool=3, open_it=True):
     return rid, cid, scene
 
 
-def _claim(client, state, scene, openid):
-    return client.post("/api/v1/session-claims",
-                       json={"scene": scene, "code": mint_login_code(state, openid)})
+def _claim(client, state, scene, openid, blinded=None):
+    """The claim of a fresh blinded token (the answer gets .blinded, to finalize)."""
+    if blinded is None:
+        key = client.post("/api/v1/session-keys", json={"scene": scene})
+        if key.status_code == 200:  # else the claim's own refusal is what is tested
+            blinded = blindclient.blind(key.json["public_key"], key.json["round_id"])
+    resp = client.post("/api/v1/session-claims", json={
+        "scene": scene, "code": mint_login_code(state, openid),
+        "blinded_msg": blinded.blinded_b64 if blinded else "QUJD"})
+    resp.blinded = blinded
+    return resp
+
+
+def _signed(resp) -> tuple[str, str]:
+    """(token, signature) from a 201 claim, unblinded as the page does."""
+    assert resp.status_code == 201, resp.json
+    return resp.blinded.token, resp.blinded.signature(resp.json["blind_sig"])
 
 
 def _all_rows(app) -> str:
@@ -59,36 +76,118 @@ def test_one_token_per_wechat_user_and_no_record_of_which(app, client, fake, key
     assert len(scene) <= 32 and scene.startswith(f"S{rid}.{cid}.")
 
     first = _claim(client, state, scene, "o_member1_00000000000000000000")
-    assert first.status_code == 201, first.json
-    token = first.json["token"]
+    assert first.json["variant"] == "RSABSSA-SHA384-PSS-Randomized"
+    token, signature = _signed(first)
     again = _claim(client, state, scene, "o_member1_00000000000000000000")
     assert again.status_code == 409 and again.json["error"]["code"] == "already_claimed"
     second = _claim(client, state, scene, "o_member2_00000000000000000000")
-    assert second.status_code == 201 and second.json["token"] != token
+    token2, signature2 = _signed(second)
 
     with app.app_context():
         claims = [tuple(r) for r in db.session.execute(text("SELECT * FROM session_claims"))]
-        pool = db.session.execute(text("SELECT COUNT(*) FROM session_pool")).scalar()
-    assert len(claims) == 2 and {c[0] for c in claims} == {rid} and pool == 1
+    assert len(claims) == 2 and {c[0] for c in claims} == {rid}
     stored = _all_rows(app)
-    for secret in ("o_member1", "o_member2", token, second.json["token"]):
+    for secret in ("o_member1", "o_member2", token, token2):
         assert secret not in stored
 
-    form = client.post("/api/v1/ballot-form", json={"token": token})
+    # Without its signature the token is unknown; with it, it is the category's.
+    plain = client.post("/api/v1/ballot-form", json={"token": token})
+    assert plain.status_code == 404 and plain.json["error"]["code"] == "token_unknown"
+    form = client.post("/api/v1/ballot-form", json={"token": token, "signature": signature})
     assert form.status_code == 200 and form.json["category"] == "中层干部"
-    assert client.post("/api/v1/ballots", json={"token": token, "answers": answers_for(
-        form.json)}).status_code == 201
+    ballot = {"token": token, "signature": signature, "answers": answers_for(form.json)}
+    assert client.post("/api/v1/ballots", json=ballot).status_code == 201
+    spent = client.post("/api/v1/ballots", json=ballot)
+    assert spent.status_code == 409 and spent.json["error"]["code"] == "token_spent"
     codes = client.get(f"/api/v1/rounds/{rid}/session-codes", headers=key).json
     assert codes["claims"] == 2 and codes["enabled"] is True
+    assert codes["items"][1]["remaining"] == 1
 
-    # Close drops the unclaimed pool; nobody claims any more.
+    # Close destroys the signing keys: nobody claims any more; a signed token that
+    # did not vote is refused as the round's.
     assert client.post(f"/api/v1/rounds/{rid}/close", headers=key).status_code == 200
     with app.app_context():
-        assert db.session.execute(text("SELECT COUNT(*) FROM session_pool")).scalar() == 0
+        assert db.session.execute(text(
+            "SELECT COUNT(*) FROM blind_keys WHERE sealed_private_key IS NOT NULL")).scalar() == 0
     late = _claim(client, state, scene, "o_member3_00000000000000000000")
     assert late.status_code == 409 and late.json["error"]["code"] == "round_closed"
+    closed = client.post("/api/v1/ballots", json={
+        "token": token2, "signature": signature2, "answers": answers_for(form.json)})
+    assert closed.status_code == 409 and closed.json["error"]["code"] == "round_closed"
 
 
+def test_bad_or_borrowed_signatures_are_refused_and_change_nothing(app, client, fake, key):
+    _, state = fake
+    rid, cid, scene = _session_round(client, key)
+    other_rid, _, other_scene = _session_round(client, key)
+    token, signature = _signed(_claim(client, state, scene, "o_member1_00000000000000000000"))
+    form = client.post("/api/v1/ballot-form", json={"token": token, "signature": signature})
+    answers = answers_for(form.json)
+    # the same token with another round's id, signed for this round: refused there
+    moved = f"{other_rid}." + token.split(".", 1)[1]
+    # a token signed by the other round's key, sent to this round
+    theirs = _claim(client, state, other_scene, "o_member1_00000000000000000000",
+                    blinded=blindclient.blind(client.post("/api/v1/session-keys", json={
+                        "scene": other_scene}).json["public_key"], rid))
+    stolen_token, stolen_sig = _signed(theirs)
+    tampered = signature[:-6] + ("AAAA" if signature[-6:-2] != "AAAA" else "BBBB") + \
+        signature[-2:]
+    for body in ({"token": moved, "signature": signature},
+                 {"token": stolen_token, "signature": stolen_sig},
+                 {"token": token, "signature": tampered},
+                 {"token": token, "signature": "not base64!"},
+                 {"token": token, "signature": ""},
+                 {"token": token, "signature": "QUJD"}):
+        for path in ("/api/v1/ballot-form", "/api/v1/ballots"):
+            extra = {"answers": answers} if path.endswith("ballots") else {}
+            resp = client.post(path, json={**body, **extra})
+            assert resp.status_code == 403, (body, resp.json)
+            assert resp.json["error"]["code"] == "token_signature_invalid"
+    with app.app_context():
+        assert db.session.execute(text("SELECT COUNT(*) FROM ballots")).scalar() == 0
+        assert db.session.execute(text("SELECT COUNT(*) FROM tokens")).scalar() == 0
+    assert client.post("/api/v1/ballots", json={"token": token, "signature": signature,
+                                                "answers": answers}).status_code == 201
+
+
+@pytest.mark.parametrize("blinded", ["", "%%%", "QUJD", "A" * 1400])
+def test_a_malformed_blinded_message_claims_nothing(app, client, fake, key, blinded):
+    _, state = fake
+    _, _, scene = _session_round(client, key)
+    resp = client.post("/api/v1/session-claims", json={
+        "scene": scene, "code": mint_login_code(state, "o_member1_00000000000000000000"),
+        "blinded_msg": blinded})
+    assert resp.status_code == 422, resp.json
+    with app.app_context():
+        assert db.session.execute(text("SELECT COUNT(*) FROM session_claims")).scalar() == 0
+
+
+def test_the_stored_claims_say_nothing_of_the_tokens_even_with_the_secret_key(
+        app, client, fake, key):
+    """The insider's view: every row of every table, SECRET_KEY and the signing keys.
+    A claim row is (round, HMAC(key, appid, openid, round)): computed from the identity
+    alone, nothing in it or written with it derives from the token, which the server
+    first sees at its ballot. The blind signature is a uniformly random number to
+    the signer (RFC 9474 §6), so even the private key pairs no blinded message with
+    its token: the insider can only guess, 1 in N."""
+    _, state = fake
+    rid, cid, scene = _session_round(client, key, pool=5)
+    voted = []
+    for i in range(5):
+        token, signature = _signed(_claim(client, state, scene, f"o_member{i}_0000000000000000000"))
+        form = client.post("/api/v1/ballot-form", json={"token": token, "signature": signature})
+        assert client.post("/api/v1/ballots", json={"token": token, "signature": signature,
+                                                    "answers": answers_for(form.json)}
+                           ).status_code == 201
+        voted.append(token)
+    with app.app_context():
+        claims = db.session.execute(text("SELECT * FROM session_claims")).all()
+        columns = set(db.session.execute(text("SELECT * FROM session_claims")).keys())
+    assert columns == {"round_id", "claim_hash"} and len(claims) == 5
+    stored = _all_rows(app)
+    import hashlib
+    for token in voted:  # the tokens themselves are stored as hashes only, with the ballots
+        assert token not in stored and hashlib.sha256(token.encode()).hexdigest() in stored
 def test_claim_hashes_differ_between_rounds(app, client, fake, key):
     _, state = fake
     _, _, scene1 = _session_round(client, key)
@@ -142,9 +241,11 @@ def test_session_qr_must_be_enabled_while_a_draft(app, client, fake, key):
 
 def test_a_bad_wechat_code_claims_nothing(app, client, fake, key):
     _, state = fake
-    _, _, scene = _session_round(client, key)
-    bad = client.post("/api/v1/session-claims", json={"scene": scene, "code": "forged"})
+    rid, _, scene = _session_round(client, key)
+    bad = client.post("/api/v1/session-claims", json={"scene": scene, "code": "forged",
+                                                      "blinded_msg": "QUJD"})
     assert bad.status_code == 401 and bad.json["error"]["code"] == "wechat_code_invalid"
     with app.app_context():
         assert db.session.execute(text("SELECT COUNT(*) FROM session_claims")).scalar() == 0
-        assert db.session.execute(text("SELECT COUNT(*) FROM session_pool")).scalar() == 3
+    codes = client.get(f"/api/v1/rounds/{rid}/session-codes", headers=key).json
+    assert [i["remaining"] for i in codes["items"]] == [0, 3]

@@ -29,7 +29,7 @@ ROUND = {
                    {"name": "中层干部", "expected_count": 10, "weight": 0.7}],
     "results": {"min_turnout": 0},
 }
-TABLES = ("ballots", "spent_tokens", "ballot_comments", "slip_codes", "session_pool",
+TABLES = ("ballots", "spent_tokens", "ballot_comments", "slip_codes", "blind_keys",
           "session_claims")
 
 

@@ -189,6 +189,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "auth.unbind": SIGNED_IN,
     "miniprogram.resolve_slip": PUBLIC,
     "miniprogram.claim_token": PUBLIC,
+    "miniprogram.session_key": PUBLIC,
     "miniprogram.check_content": PUBLIC,
     "miniprogram.list_categories": READERS,
     "miniprogram.list_exports": READERS,
@@ -651,6 +652,8 @@ def requests_for(app, w: World) -> dict[str, Callable[[], Call]]:
                                                  {"code": "x"}),
         "miniprogram.claim_token": lambda: Call("POST", "/api/v1/session-claims",
                                                 {"code": "x"}),
+        "miniprogram.session_key": lambda: Call("POST", "/api/v1/session-keys",
+                                                {"scene": "x"}),
         "miniprogram.check_content": lambda: Call("POST", "/api/v1/content-checks",
                                                   {"text": "x"}),
         "miniprogram.list_categories": lambda: Call(

@@ -20,6 +20,7 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.miniprogram import content, session_qr, slips, staff
 from server.miniprogram.schemas import (
+    BlindSignatureOut,
     CategoryListOut,
     ClaimedTokenOut,
     CommentPage,
@@ -36,6 +37,8 @@ from server.miniprogram.schemas import (
     ResolveIn,
     SessionClaimIn,
     SessionCodesOut,
+    SessionKeyIn,
+    SessionKeyOut,
     SessionOut,
     SlipCodesIn,
     SlipCodesOut,
@@ -356,20 +359,28 @@ def add_to_pool(body: dict[str, Any], round_id: int) -> dict[str, Any]:
             "remaining": session_qr.pool_sizes(rnd.id).get(body["category_id"], 0)}
 
 
+@blp.route("/session-keys", methods=["POST"])
+@blp.arguments(SessionKeyIn)
+@blp.response(200, SessionKeyOut)
+@_errors(blp, 400, 404, 409, 413, 415, 422, 429, 503, secured=False)
+def session_key(body: dict[str, Any]) -> dict[str, Any]:
+    """The public key a session code's category signs with: the page blinds its own
+    token with it before claiming (POST /session-claims)."""
+    return session_qr.session_key(body["scene"])
+
+
 @blp.route("/session-claims", methods=["POST"])
 @blp.arguments(SessionClaimIn)
-@blp.response(201, ClaimedTokenOut)
-@blp.doc(responses={201: {"links": {
-    "ReadBallotForm": link("/api/v1/ballot-form", "post", "the ballot form for the token",
-                           request_body={"token": "$response.body#/token"})}}})
+@blp.response(201, BlindSignatureOut)
 @_errors(blp, 400, 401, 403, 404, 409, 413, 415, 422, 429, 503, secured=False)
 def claim_token(body: dict[str, Any]) -> dict[str, Any]:
-    """Claim this round's token by WeChat identity (session QR): one per WeChat user.
+    """Blind-sign this WeChat user's own token (session QR): one claim per WeChat user.
 
-    Only the fact that this identity claimed is recorded, never which token.
-    409 already_claimed, 409 session_pool_empty, 404 session_code_invalid.
+    Only the fact that this identity claimed is recorded; the server never sees the
+    token. 409 already_claimed, 409 session_pool_empty, 404 session_code_invalid,
+    422 blinded_message_invalid.
     """
-    return session_qr.claim(body["scene"], body["code"])
+    return session_qr.claim(body["scene"], body["code"], body["blinded_msg"])
 
 
 # -- content checks ------------------------------------------------------------------------

@@ -12,12 +12,10 @@ slip_codes        mini-program slips: SHA-256 of the slip id (the code's scene)
                   the slip id alone, gives nothing). Resolving once clears the
                   sealed token and sets `claimed`; no time is kept. Rows of a
                   round lose their sealed tokens when it closes.
-session_pool      "session QR" rounds: tokens made in advance per category, sealed
-                  under SECRET_KEY, waiting to be claimed. A claim takes a random
-                  row and deletes it. Emptied when the round closes.
 session_claims    (round, keyed hash of appid + openid + round): that this WeChat
-                  identity claimed a token in the round. Never which token, no
-                  category, no time.
+                  identity claimed a blind signature in the round. Never which
+                  token (the server never sees it), no category, no time. The
+                  round's signing keys are in blind_keys (server/tokens/blind.py).
 """
 
 from __future__ import annotations
@@ -63,15 +61,6 @@ class SlipCode(db.Model):
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
     sealed_token: Mapped[str | None] = mapped_column(String(100))
     claimed: Mapped[bool] = mapped_column(default=False)
-
-
-class SessionPoolToken(db.Model):
-    __tablename__ = "session_pool"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
-    category_id: Mapped[int] = mapped_column(ForeignKey("voter_categories.id"))
-    sealed_token: Mapped[str] = mapped_column(String(100))
 
 
 class SessionClaim(db.Model):

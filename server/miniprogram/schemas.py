@@ -141,6 +141,35 @@ class SessionClaimIn(ma.Schema):
     scene = ma.fields.String(required=True, validate=Length(min=1, max=64),
                              metadata={"description": "the session code's scene"})
     code = ma.fields.String(required=True, validate=Length(min=1, max=128), metadata=WX_CODE)
+    blinded_msg = ma.fields.String(required=True, validate=Length(min=1, max=1400), metadata={
+        "description": "base64 of the member's own token, prepared and blinded with the "
+                       "category's public key (RFC 9474 RSABSSA-SHA384-PSS-Randomized, e.g. "
+                       "@cloudflare/blindrsa-ts); the server never sees the token"})
+
+
+class SessionKeyIn(ma.Schema):
+    scene = ma.fields.String(required=True, validate=Length(min=1, max=64),
+                             metadata={"description": "the session code's scene"})
+
+
+class SessionKeyOut(ma.Schema):
+    round_id = ma.fields.Integer(required=True)
+    category_id = ma.fields.Integer(required=True)
+    category = ma.fields.String(required=True)
+    public_key = ma.fields.String(required=True, metadata={
+        "description": "the category's RSA public key, base64 of DER SubjectPublicKeyInfo "
+                       "(WebCrypto importKey('spki'))"})
+    variant = ma.fields.String(required=True, metadata={"example": "RSABSSA-SHA384-PSS-Randomized"})
+
+
+class BlindSignatureOut(ma.Schema):
+    round_id = ma.fields.Integer(required=True)
+    category_id = ma.fields.Integer(required=True)
+    blind_sig = ma.fields.String(required=True, metadata={
+        "description": "base64 blind signature: unblind it (finalize) into the token's "
+                       "signature; send base64(msg_prefix || signature) as `signature` with "
+                       "the token to /ballot-form and /ballots"})
+    variant = ma.fields.String(required=True)
 
 
 class PoolIn(ma.Schema):
@@ -159,7 +188,8 @@ class SessionCodeOut(ma.Schema):
     category = ma.fields.String(required=True)
     scene = ma.fields.String(required=True)
     page = ma.fields.String(required=True)
-    remaining = ma.fields.Integer(required=True, metadata={"description": "tokens in the pool"})
+    remaining = ma.fields.Integer(required=True,
+                                  metadata={"description": "claims still allowed"})
     image_url = ma.fields.String(required=True)
 
 

@@ -39,16 +39,18 @@ import secrets
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from server.accounts import audit
+from server.core import blindrsa
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
-from server.miniprogram.crypto import identity_digest, keyed_hash, seal_token, unseal_token
-from server.miniprogram.models import SessionClaim, SessionPoolToken
+from server.core.redis import get_redis, run_script
+from server.miniprogram.crypto import identity_digest, keyed_hash
+from server.miniprogram.models import SessionClaim
 from server.roundbase.models import Round, VoterCategory
-from server.tokens import operations as token_ops
+from server.tokens import blind
 from server.tokens.codec import MAX_ROUND_ID, RECEIPT_ALPHABET
 from server.voting.comments import comment_options
 from server.voting.roundinfo import forget
@@ -56,9 +58,6 @@ from server.wechat import client as wechat
 from server.wechat.config import setting
 
 MAC_LEN = 8
-PICK = ("SELECT id, sealed_token FROM session_pool WHERE round_id = :r AND category_id = :c "
-        "ORDER BY random() LIMIT 1")
-PICK_PG = PICK + " FOR UPDATE SKIP LOCKED"  # concurrent claims take different rows
 MAX_POOL_BATCH = 5000
 
 CODE_INVALID = error_kind("session_code_invalid",
@@ -149,8 +148,6 @@ def parse_scene(raw: Any) -> tuple[Round, VoterCategory]:
 
 def session_code_image(rnd: Round, category_id: int) -> bytes:
     """The category's session code as an image (from WeChat; cached in Redis for an hour)."""
-    from server.core.redis import get_redis
-
     scene = session_scene(rnd, category_id)
     key = f"{{r:{rnd.id}}}:sessioncode:{scene}"
     r = get_redis()
@@ -162,33 +159,43 @@ def session_code_image(rnd: Round, category_id: int) -> bytes:
     return image
 
 
-# -- the pool ------------------------------------------------------------------------------
+# -- the allowance ("pool") and claims --------------------------------------------------------
 
 def add_to_pool(rnd: Round, category_id: int, count: Any, user: Any | None) -> int:
-    """Issue `count` tokens of a category into the round's claim pool (sealed)."""
+    """Allow `count` more claims (blind signatures) in a category; its key is made now
+    if it has none. They count as issued slips of the category (its 应到)."""
     if not round_options(rnd)["session_qr"]:
         raise ApiError("session_qr_disabled", "本次测评未启用扫码领票（会场二维码）",
                        "This round does not use session QR codes", 409)
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_POOL_BATCH:
         raise ApiError("invalid_count", f"每次加入 1～{MAX_POOL_BATCH} 张",
                        f"count must be an integer in [1, {MAX_POOL_BATCH}]", 422, "count")
-    category, tokens, hashes = token_ops._insert_tokens(rnd, category_id, count, user)
-    rows = []
-    for t in tokens:
-        row_id = secrets.token_hex(16)
-        rows.append(SessionPoolToken(id=row_id, round_id=rnd.id, category_id=category.id,
-                                     sealed_token=seal_token(t, "session-pool", row_id)))
-    del tokens
-    db.session.add_all(rows)
-    token_ops._commit(rnd, category, hashes)
+    if rnd.status not in ("draft", "open"):
+        raise ApiError("round_already_closed", "该测评已结束，不能再发放选票",
+                       "Cannot issue tokens for a closed round", 409)
+    category = db.session.get(VoterCategory, category_id)
+    if category is None or category.round_id != rnd.id:
+        raise ApiError("unknown_category", "参评人员类别不存在", "Unknown voter category", 422,
+                       "category_id")
+    blind.ensure_key(rnd.id, category.id)
+    blind.add_allowance(rnd.id, category.id, count)
+    db.session.execute(
+        text("UPDATE voter_categories SET issued_count = issued_count + :n WHERE id = :c"),
+        {"n": count, "c": category.id})
+    audit.record(user, "session_qr.allow", f"round:{rnd.id}", f"{category.name}: {count}")
+    db.session.commit()
     return count
 
 
+def _signed_key(round_id: int) -> str:
+    return f"{{r:{round_id}}}:signed"
+
+
 def pool_sizes(round_id: int) -> dict[int, int]:
-    rows = db.session.execute(text(
-        "SELECT category_id, COUNT(*) FROM session_pool WHERE round_id = :r GROUP BY category_id"),
-        {"r": round_id}).all()
-    return {int(c): int(n) for c, n in rows}
+    """Claims still allowed per category (allowance less blind signatures given)."""
+    allowed = blind.allowances(round_id)
+    signed = get_redis().hgetall(_signed_key(round_id)) if allowed else {}
+    return {c: max(0, n - int(signed.get(str(c), 0))) for c, n in allowed.items()}
 
 
 def claim_count(round_id: int) -> int:
@@ -196,8 +203,40 @@ def claim_count(round_id: int) -> int:
                                   {"r": round_id}).scalar() or 0)
 
 
-def claim(scene: Any, code: str) -> dict[str, Any]:
-    """One token for this WeChat user in this round, taken at random from the pool."""
+def session_key(scene: Any) -> dict[str, Any]:
+    """What the page needs to blind its token: the category's public key."""
+    rnd, category = parse_scene(scene)
+    public = blind.public_key_b64(rnd.id, category.id)
+    if not round_options(rnd)["session_qr"] or public is None:
+        raise ApiError("session_qr_disabled", "本次测评未启用扫码领票",
+                       "This round does not use session QR codes", 409)
+    return {"round_id": rnd.id, "category_id": category.id, "category": category.name,
+            "public_key": public, "variant": blindrsa.VARIANT}
+
+
+# Count one more signature of a category unless its allowance is used up. A lost
+# hash (Redis restarted) starts every category at the round's claims so far (ARGV[3]),
+# never lower than the truth: claims record no category (see the module's docstring).
+TAKE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 4, #ARGV do redis.call('HSET', KEYS[1], ARGV[i], ARGV[3]) end
+end
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if n > tonumber(ARGV[2]) then redis.call('HINCRBY', KEYS[1], ARGV[1], -1); return 0 end
+return 1
+"""
+
+
+def _take(round_id: int, category_id: int) -> bool:
+    allowed = blind.allowances(round_id)
+    fallback = claim_count(round_id) - 1  # less this claim, flushed but not committed
+    return bool(run_script(TAKE, [_signed_key(round_id)],
+                           [category_id, allowed.get(category_id, 0), max(fallback, 0),
+                            *allowed]))
+
+
+def claim(scene: Any, code: str, blinded_msg: Any) -> dict[str, Any]:
+    """A blind signature for this WeChat user's own token, once per round."""
     rnd, category = parse_scene(scene)
     if not round_options(rnd)["session_qr"]:
         raise ApiError("session_qr_disabled", "本次测评未启用扫码领票",
@@ -218,30 +257,25 @@ def claim(scene: Any, code: str) -> dict[str, Any]:
         raise ApiError("already_claimed",
                        "您已经领取过本次测评的投票码，每人只能领取一次。如已投票请勿重复操作",
                        "This WeChat user already claimed a token in this round", 409) from None
-    pick = PICK_PG if db.engine.dialect.name == "postgresql" else PICK
-    for _ in range(8):
-        picked = db.session.execute(text(pick), {"r": round_id, "c": category_id}).first()
-        if picked is None:
-            db.session.rollback()
-            raise ApiError("session_pool_empty",
-                           "本类别的投票码已领完，请联系会务人员",
-                           "No tokens left to claim in this category", 409)
-        taken = db.session.execute(delete(SessionPoolToken).where(
-            SessionPoolToken.id == picked[0])).rowcount
-        if taken:
-            break
-    else:
+    try:
+        signed = blind.sign(round_id, category_id, blinded_msg)
+    except ApiError:
         db.session.rollback()
-        raise ApiError("busy", "领取人数较多，请稍后重试", "Too many concurrent claims; retry", 503)
-    token = unseal_token(picked[1], "session-pool", picked[0])
-    if token is None:
+        raise
+    if not _take(round_id, category_id):
         db.session.rollback()
-        raise ApiError("pool_unreadable", "投票码暂时无法领取（服务器密钥已更换），请联系会务人员",
-                       "The pooled token cannot be unsealed (SECRET_KEY changed?)", 503)
-    db.session.commit()
-    return {"token": token, "round_id": round_id}
+        raise ApiError("session_pool_empty", "本类别的投票码已领完，请联系会务人员",
+                       "No claims left in this category", 409)
+    try:
+        db.session.commit()
+    except Exception:
+        get_redis().hincrby(_signed_key(round_id), str(category_id), -1)
+        raise
+    return {"round_id": round_id, "category_id": category_id, "blind_sig": signed,
+            "variant": blindrsa.VARIANT}
 
 
 def forget_pool(round_id: int) -> None:
-    """At close: tokens nobody claimed can never vote; drop them."""
-    db.session.execute(delete(SessionPoolToken).where(SessionPoolToken.round_id == round_id))
+    """At close: the round's signing keys are destroyed; no more claims."""
+    blind.destroy_keys(round_id)
+    get_redis().delete(_signed_key(round_id))

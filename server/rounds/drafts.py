@@ -29,9 +29,9 @@ EDITABLE = ("title", "subjects", "categories", "show_live_results", "announce_on
             "per_subject", "closes_at", "min_choices", "max_choices", "results", "year",
             "branch_id")
 REHOLD = "（重新测评）"
-# Rows a round owns, children first (tokens and the session pool name its categories).
+# Rows a round owns, children first (tokens and blind keys name its categories).
 OWNED_TABLES = ("ballots", "ballot_comments", "spent_tokens", "tokens", "slip_codes",
-                "session_pool", "session_claims", "subjects", "voter_categories")
+                "blind_keys", "session_claims", "subjects", "voter_categories")
 
 NOT_DRAFT = ("round_not_draft", "只有草稿状态的测评可以修改或删除",
              "only a draft round can be edited or deleted")
@@ -138,7 +138,7 @@ def _has_slips(row: VoterCategory) -> bool:
         return True
     sql = "SELECT 1 FROM {} WHERE category_id = :c"
     return any(db.session.execute(text(sql.format(table)), {"c": row.id}).first()
-               for table in ("tokens", "session_pool"))
+               for table in ("tokens", "blind_keys"))
 
 
 def _write_categories(rnd: Round, rows: list[VoterCategory | None],

@@ -46,9 +46,9 @@ NOT_FOR_POINTS = error_kind("rehearsal", "演练数据不能计入积分", "A re
                             409, "round_id")
 
 # Rows kept per round beside the ballots, all made during the rehearsal (see above).
-_ROUND_TABLES = ("ballots", "spent_tokens", "ballot_comments", "slip_codes", "session_pool",
+_ROUND_TABLES = ("ballots", "spent_tokens", "ballot_comments", "slip_codes", "blind_keys",
                  "session_claims")
-_MINIPROGRAM_TABLES = ("slip_codes", "session_pool", "session_claims")
+_MINIPROGRAM_TABLES = ("slip_codes", "blind_keys", "session_claims")
 
 
 def _count(table: str, round_id: int) -> int:
@@ -67,7 +67,7 @@ def open_rehearsal(rnd: Round, user: Any | None = None) -> Round:
     if any(_count(t, rnd.id) for t in _MINIPROGRAM_TABLES):
         raise ApiError("miniprogram_rows_exist",
                        "该测评已生成小程序码选票或扫码领票，不能再演练（演练应在生成正式选票之前进行）",
-                       "The round already has mini-program slips, a session pool or claims; "
+                       "The round already has mini-program slips, session-QR keys or claims; "
                        "rehearse before issuing them", 409)
     if not db.session.execute(
             text("UPDATE rounds SET rehearsal = :t WHERE id = :r AND status = 'draft'"),
@@ -84,6 +84,8 @@ def open_rehearsal(rnd: Round, user: Any | None = None) -> Round:
 def _stop_voting(round_id: int) -> None:
     """No ballot is taken from here on: the round row leaves `open` (a batch's SQL
     takes ballots only while it is open) and held claims settle, as close does."""
+    livetally.set_state(round_id, "closing")  # first: held ballots are written at once
+    livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
     if db.engine.dialect.name == "postgresql":
         # Waits for every ballot transaction holding KEY SHARE on this row.
         db.session.execute(text("SELECT id FROM rounds WHERE id = :r FOR UPDATE"),

@@ -3,11 +3,14 @@
 `spent_tokens` is the "who voted" record, kept apart from `ballots` ("what was
 answered"): no column, id or order ties one to the other (see voting/close).
 Its primary key is the authority for "one token, one ballot".
+
+`blind_keys` (session-QR rounds, server/tokens/blind.py): a round's RSA key per
+category, whose blind signatures are tokens no one was handed by the server.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String, false
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.core.db import db
@@ -27,3 +30,17 @@ class SpentToken(db.Model):
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), index=True)
+
+
+class BlindKey(db.Model):
+    """A session-QR round's signing key for one category: the public key (DER SPKI),
+    the private key sealed under SECRET_KEY until the round closes (then NULL), and
+    how many blind signatures the organizer allows (the category's "pool")."""
+
+    __tablename__ = "blind_keys"
+
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"), primary_key=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("voter_categories.id"), primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_private_key: Mapped[str | None] = mapped_column(Text)
+    allowance: Mapped[int] = mapped_column(Integer, default=0)

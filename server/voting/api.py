@@ -29,7 +29,7 @@ blp = Blueprint("voting", __name__, url_prefix="/api/v1",
                 description="Voting with a token (no account needed)")
 blp.ARGUMENTS_PARSER = JsonOnceParser()  # the body is parsed once, not twice
 
-ERRORS = (400, 404, 409, 413, 415, 422, 429, 503)  # 429: too many unknown tokens
+ERRORS = (400, 403, 404, 409, 413, 415, 422, 429, 503)  # 429: too many unknown tokens
 
 
 def _alt(view: Any, codes: tuple[int, ...] = ERRORS) -> Any:
@@ -48,7 +48,7 @@ def _alt(view: Any, codes: tuple[int, ...] = ERRORS) -> Any:
 @_alt
 def read_ballot_form(body: dict[str, Any]) -> dict[str, Any]:
     """The form, subjects and voter category for a token that can still vote."""
-    return ballot_form(body["token"])
+    return ballot_form(body["token"], body.get("signature"))
 
 
 @blp.route("/ballots", methods=["POST"])
@@ -69,7 +69,7 @@ def submit(body: dict[str, Any]) -> dict[str, Any]:
     Served on the event loop by voting/asgi.py, which hands this view what it cannot
     answer there (and a round whose live state is lost); Flask's test client too."""
     return receipt_body(submit_ballot(body["token"], body["answers"], body.get("comment"),
-                                      body.get("content_pass")))
+                                      body.get("content_pass"), body.get("signature")))
 
 
 @blp.route("/subject-scores", methods=["POST"])

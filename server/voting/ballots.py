@@ -22,7 +22,7 @@ from server.forms.answers import PER_SUBJECT, check_answers, pack_fields, tally_
 from server.forms.sections import sections_of
 from server.forms.storage import encode_answers
 from server.tokens.codec import new_ballot_id, new_receipt, parse_token, subject_marker
-from server.voting import livetally
+from server.voting import blind, livetally
 from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Outcome, Pending
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
@@ -153,10 +153,12 @@ def settled(item: Pending, outcome: str) -> Accepted:
 
 
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
-                  content_pass: Any = None) -> Accepted:
+                  content_pass: Any = None, signature: Any = None) -> Accepted:
     info, token_hash = locate(raw_token)
-    return commit(info, prepare_ballot(info, token_hash, raw_answers, raw_comment,
-                                       content_pass))
+    # a blind-signed token (session QR): admitted once its signature verifies
+    admitted = blind.admit(info.id, token_hash, raw_token, signature) if signature is not None         else 0
+    item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
+    return commit(info, replace(item, admit_category=admitted) if admitted else item)
 
 
 def commit(info: RoundInfo, item: Pending) -> Accepted:
@@ -188,10 +190,12 @@ def refusal(outcome: str) -> ApiError:
     return UNKNOWN_TOKEN
 
 
-def ballot_form(raw_token: Any) -> dict[str, Any]:
+def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:
     """What the voting page shows for a token, or the reason it cannot vote."""
     info, token_hash = locate(raw_token)
     round_id = info.id
+    if signature is not None:
+        blind.admit(round_id, token_hash, raw_token, signature)
     guess = ratelimit.round_guess_args(round_id)
     res = livetally.peek(round_id, token_hash, guess)
     if res[0] == "missing":

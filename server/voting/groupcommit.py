@@ -2,12 +2,15 @@
 
 Request threads hand a checked ballot to this process's committer thread and
 wait. The committer takes whatever has queued up while the previous commit
-ran (no artificial delay: at low load a batch is one ballot) and, per batch:
+ran and:
 
-1. holds the batch's tokens in Redis (one script call per round: open? issued?
+1. holds those tokens in Redis (one script call per round: open? issued?
    spent? already in flight? the client's guessing limit), which also refuses
-   replays and unknown tokens without touching SQL;
-2. records the held ballots per round in one SQL transaction and commits;
+   replays and unknown tokens at once, without touching SQL;
+2. lets the held ballots wait until their round's batch is mixed enough
+   (voting/mixing.py: `BALLOT_MIX_K` tokens, or `BALLOT_MIX_WAIT_S`, or the
+   round stops taking ballots), then records each such batch, shuffled, in one
+   SQL transaction and commits;
 3. counts the committed ballots and releases the other holds in Redis (one
    script call per round);
 
@@ -23,7 +26,8 @@ import logging
 import os
 import queue
 import threading
-from collections import defaultdict
+import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -37,10 +41,15 @@ from server.core.db import db
 from server.core.redis import get_redis
 from server.voting import livetally
 from server.voting.comments import insert_comments
+from server.voting.mixing import Mixer
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 128
+# While ballots wait for their batch: how often the committer asks Redis whether
+# their rounds still take ballots (a close or rebuild drains them at once).
+STOP_POLL_S = 0.05
+BENCH_FLUSH_S = 0.2  # with BENCH_ENDPOINTS: how often batch sizes go to Redis
 
 
 class Outcome(Protocol):
@@ -74,6 +83,9 @@ class Pending:
     # count field, whose maximum is the category's turnout (livetally SETTLE_MANY).
     marker: str = ""
     counter: str = ""
+    # A blind-signed token (voting/blind.py): its category, proven by its signature.
+    # Its `tokens` row is written in the batch's transaction, before its spent row.
+    admit_category: int = 0
 
     @property
     def spent_key(self) -> str:
@@ -111,6 +123,13 @@ WITH input AS (
 )
 SELECT token_hash FROM spent
 """
+
+# A blind-signed token's row, with the round's rehearsal mark (as issuing writes it).
+ADMIT_ROW = (
+    "INSERT INTO tokens (token_hash, round_id, category_id, rehearsal) "
+    "SELECT :h, :r, :c, rehearsal FROM rounds WHERE id = :r "
+    "ON CONFLICT DO NOTHING"
+)
 
 SQLITE_SPENT = (
     "INSERT INTO spent_tokens (token_hash, round_id) "
@@ -174,8 +193,10 @@ class GroupCommitter:
     def __init__(self, app: Flask) -> None:
         self._app = app
         self._queue: queue.SimpleQueue[Pending] = queue.SimpleQueue()
+        self._mixer: Mixer[Pending] = Mixer()
         self._lock = threading.Lock()
         self._pid: int | None = None
+        self._polled = self._flushed = 0.0
 
     def submit(self, item: Pending, timeout: float) -> str:
         """Queue a ballot; return 'ok' once committed, else the reason it was refused."""
@@ -200,6 +221,7 @@ class GroupCommitter:
         with self._lock:  # a forked worker starts its own committer
             if self._pid != os.getpid():
                 self._queue = queue.SimpleQueue()
+                self._mixer = Mixer()
                 threading.Thread(target=self._run, name="group-commit", daemon=True).start()
                 self._pid = os.getpid()
 
@@ -210,34 +232,118 @@ class GroupCommitter:
                 self._one_batch(engine)
 
     def _one_batch(self, engine: Engine) -> None:
-        batch = [self._queue.get()]
-        while len(batch) < MAX_BATCH:
+        config = self._app.config
+        k, wait_s = config["BALLOT_MIX_K"], config["BALLOT_MIX_WAIT_S"]
+        batch = self._take(wait_s)
+        if batch:
+            try:
+                held = _hold(_by_round(batch), config["TOKEN_CLAIM_TTL_S"])
+            except Exception as exc:  # noqa: BLE001 - hand every failure to the waiters
+                _fail(batch, exc)
+            else:
+                now = time.monotonic()
+                for round_id, items in held.items():
+                    self._mixer.add(round_id, items, now)
+        due = self._mixer.due(time.monotonic(), k, wait_s, self._stopped())
+        if due:
+            try:
+                _write(engine, due)
+            except Exception as exc:  # noqa: BLE001 - hand every failure to the waiters
+                _fail([p for items in due.values() for p in items], exc)
+        if config.get("BENCH_ENDPOINTS"):
+            self._flush_sizes()
+
+    def _take(self, wait_s: float) -> list[Pending]:
+        """What has queued up (at most what fits a batch with the waiting ballots);
+        blocks until a ballot comes, a waiting ballot is due, or it is time to ask
+        whether their rounds stopped (then possibly nothing)."""
+        due = self._mixer.next_due(wait_s)
+        timeout = None
+        if due is not None:
+            timeout = min(max(0.0, due - time.monotonic()), STOP_POLL_S)
+        elif self._mixer.sizes:
+            timeout = BENCH_FLUSH_S
+        try:
+            batch = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        room = max(1, MAX_BATCH - self._mixer.waiting())
+        while len(batch) < room:
             try:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        try:
-            self._commit(engine, batch)
-        except Exception as exc:  # noqa: BLE001 - hand every failure to the waiters
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+        return batch
 
-    def _commit(self, engine: Engine, batch: list[Pending]) -> None:
-        by_round: dict[int, list[Pending]] = defaultdict(list)
-        for p in batch:
-            by_round[p.round_id].append(p)
-        held = _hold(by_round, self._app.config["TOKEN_CLAIM_TTL_S"])
-        if held:
-            try:
-                outcomes = _record(engine, held)
-            except BaseException:
-                _settle(held, {})  # give the holds back before failing the batch
-                raise
-            _settle(held, outcomes)
-        else:
-            outcomes = {}
-        for p in batch:
+    def _stopped(self) -> frozenset[int]:
+        """Rounds with waiting ballots that no longer take ballots (Redis status not
+        'open': a close or a rebuild waits for them), asked at most every STOP_POLL_S."""
+        rounds = self._mixer.rounds()
+        now = time.monotonic()
+        if not rounds or now - self._polled < STOP_POLL_S:
+            return frozenset()
+        self._polled = now
+        try:
+            pipe = get_redis().pipeline(transaction=False)
+            for round_id in rounds:
+                pipe.hget(livetally.keys(round_id).state, "status")
+            states = [s.decode() if isinstance(s, bytes) else s for s in pipe.execute()]
+        except redis.RedisError:
+            return frozenset()  # their wait ends anyway; the commit then says what failed
+        return frozenset(r for r, status in zip(rounds, states, strict=True)
+                         if status != "open")
+
+    def _flush_sizes(self) -> None:
+        """Add the written batches' sizes to Redis (`batch_sizes`), now and then."""
+        now = time.monotonic()
+        if not self._mixer.sizes or now - self._flushed < BENCH_FLUSH_S:
+            return
+        self._flushed = now
+        sizes, self._mixer.sizes = self._mixer.sizes, defaultdict(Counter)
+        try:
+            pipe = get_redis().pipeline(transaction=False)
+            for round_id, counts in sizes.items():
+                for size, n in counts.items():
+                    pipe.hincrby(_sizes_key(round_id), str(size), n)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("batch sizes not recorded: %s", type(exc).__name__)
+
+
+def _sizes_key(round_id: int) -> str:
+    return f"{livetally.tag(round_id)}:bench:batches"
+
+
+def batch_sizes(round_id: int) -> dict[int, int]:
+    """With BENCH_ENDPOINTS: {batch size: how many batches} the round's ballots were
+    written in, all processes (each adds its own within BENCH_FLUSH_S)."""
+    return {int(size): int(n) for size, n in get_redis().hgetall(_sizes_key(round_id)).items()}
+
+
+def _by_round(batch: list[Pending]) -> dict[int, list[Pending]]:
+    by_round: dict[int, list[Pending]] = defaultdict(list)
+    for p in batch:
+        by_round[p.round_id].append(p)
+    return by_round
+
+
+def _fail(items: list[Pending], exc: BaseException) -> None:
+    for p in items:
+        if not p.future.done():
+            p.future.set_exception(exc)
+
+
+def _write(engine: Engine, due: dict[int, list[Pending]]) -> None:
+    """Record the due batches in one SQL transaction, settle them in Redis and
+    answer their ballots."""
+    try:
+        outcomes = _record(engine, due)
+    except BaseException:
+        _settle(due, {})  # give the holds back before failing the batch
+        raise
+    _settle(due, outcomes)
+    for items in due.values():
+        for p in items:
             if not p.future.done():
                 p.future.set_result(outcomes.get(id(p), "unknown"))
 
@@ -273,6 +379,10 @@ def _record(engine: Engine, held: dict[int, list[Pending]]) -> dict[int, str]:
     with engine.begin() as conn:
         record = _record_pg if conn.dialect.name == "postgresql" else _record_sqlite
         for round_id, items in held.items():
+            admitted = [{"h": p.token_hash, "r": round_id, "c": p.admit_category}
+                        for p in items if p.admit_category]
+            if admitted:
+                conn.execute(text(ADMIT_ROW), admitted)
             accepted = record(conn, round_id, items)
             insert_comments(conn, round_id, [p.comment for p in items
                                              if p.comment and p.spent_key in accepted])

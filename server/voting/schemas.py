@@ -10,6 +10,11 @@ from server.core.api import UtcDateTime
 class TokenIn(ma.Schema):
     token = ma.fields.String(required=True, validate=ma.validate.Length(max=64),
                              metadata={"description": "the token from the slip's URL fragment"})
+    signature = ma.fields.String(
+        load_default=None, allow_none=True, validate=ma.validate.Length(max=1400),
+        metadata={"description": "a session-QR token's blind signature, unblinded: base64 of "
+                  "the 32-byte message prefix followed by the RSA-PSS signature "
+                  "(RFC 9474 RSABSSA-SHA384-PSS-Randomized); omitted for printed slips"})
 
 
 class BallotIn(TokenIn):
