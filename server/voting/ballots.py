@@ -155,8 +155,9 @@ def settled(item: Pending, outcome: str) -> Accepted:
 def submit_ballot(raw_token: Any, raw_answers: Any, raw_comment: Any = None,
                   content_pass: Any = None, signature: Any = None) -> Accepted:
     info, token_hash = locate(raw_token)
-    # a blind-signed token (session QR): admitted once its signature verifies
-    admitted = blind.admit(info.id, token_hash, raw_token, signature) if signature is not None         else 0
+    admitted = 0
+    if signature is not None:  # a blind-signed token (session QR): admitted once it verifies
+        admitted = blind.admit(info.id, token_hash, raw_token, signature)
     item = prepare_ballot(info, token_hash, raw_answers, raw_comment, content_pass)
     return commit(info, replace(item, admit_category=admitted) if admitted else item)
 
