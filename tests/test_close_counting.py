@@ -33,8 +33,8 @@ from server.core.errors import ApiError
 from server.forms.answers import check_answers, tally_fields
 from server.forms.storage import canonical_json, decode_answers, encode_answers
 from server.forms.templates import load_forms
-from server.results.config import ResultRules
-from server.results.engine import _trim, compute_counted_results, compute_results
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import _trim, compute_counted_results, compute_results
 from server.roundbase.shuffle import BALLOTS, rewrite_in_random_order
 from server.voting.digest import digest, row_pattern
 
@@ -141,7 +141,7 @@ def test_trimming_a_histogram_is_trimming_the_sorted_scores(values: list[int], n
 
 
 def test_counted_results_refuse_counts_that_cannot_be() -> None:
-    from server.results.engine import CountedBallots
+    from server.resultsengine.engine import CountedBallots
 
     form = KINDS["appraisal"]
     subs = [{"id": 1, "name": "甲", "note": ""}]

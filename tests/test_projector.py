@@ -15,9 +15,9 @@ from server.core.redis import get_redis
 from server.forms.answers import check_answers, tally_fields
 from server.forms.templates import load_forms
 from server.results import view
-from server.results.config import ResultRules
-from server.results.engine import compute_results
 from server.results.provisional import ballots_from_tally, snapshot_key
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import compute_results
 from tests.conftest import csrf_token
 from tests.factories import organizer
 from tests.support.rounds_http import create, issue, lifecycle, run_round, vote

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from server.forms.answers import check_answers
 from server.forms.templates import check_form, load_forms
-from server.results.config import ResultRules
-from server.results.engine import apply_k_anonymity, check_rules, compute_results, round2
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import apply_k_anonymity, check_rules, compute_results, round2
 
 FORMS = load_forms(Path(__file__).resolve().parents[1] / "config" / "forms")
 APPRAISAL, RECOMMENDATION, REVIEW = FORMS["appraisal"], FORMS["recommendation"], FORMS["review"]

@@ -22,8 +22,8 @@ import pytest
 from server.forms.answers import check_answers
 from server.forms.storage import encode_answers
 from server.forms.templates import check_form
-from server.results.config import ResultRules
-from server.results.engine import compute_counted_results, compute_results
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import compute_counted_results, compute_results
 from server.voting.digest import digest
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -13,8 +13,8 @@ import pytest
 
 from server.forms.answers import check_answers
 from server.forms.templates import load_forms
-from server.results.config import ResultRules
-from server.results.engine import check_rules, compute_results
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import check_rules, compute_results
 from tests.factories import organizer
 from tests.support.rounds_http import run_round
 

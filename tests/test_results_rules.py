@@ -14,8 +14,8 @@ import pytest
 
 from server.forms.answers import check_answers
 from server.forms.templates import check_form, load_forms
-from server.results.config import ResultRules, fraction_of, fraction_words
-from server.results.engine import compute_results, k_warnings
+from server.resultsengine.config import ResultRules, fraction_of, fraction_words
+from server.resultsengine.engine import compute_results, k_warnings
 from tests.conftest import csrf_token
 from tests.support.rounds_http import create, lifecycle, run_round
 

@@ -19,12 +19,12 @@ from openpyxl import load_workbook
 from server.core.db import db
 from server.forms.templates import load_forms
 from server.points.feed import shares_from_results
-from server.results.config import ResultRules
-from server.results.engine import check_rules, compute_results, result_sections
 from server.results.official import categories_of, subjects_of
 from server.results.provisional import ballots_from_tally
 from server.results.rules import round_rules
 from server.results.view import board
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import check_rules, compute_results, result_sections
 from server.roundbase.models import Round, Subject, VoterCategory
 from tests.factories import committee, organizer
 from tests.support.rounds_http import lifecycle, run_round

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from server.results.engine import result_sections
 from server.results.export_csv import HEADER
 from server.results.report import RECOMMEND_STATUS
+from server.resultsengine.engine import result_sections
 from tests.factories import organizer
 from tests.support.rounds_http import run_round
 from tests.test_assessment import scene  # noqa: F401 (a fixture)

@@ -28,8 +28,8 @@ from server.core.api import BINARY, error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.files import attachment
 from server.organization.models import Branch, Member
-from server.results.exports import attachment
 
 STAFF = ("admin", "organizer")
 READERS = ("admin", "organizer", "committee")

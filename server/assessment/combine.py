@@ -6,7 +6,7 @@ sheet's score as written. The combined score is Σ weight × part score over the
 parts, in exact fractions; weights must add up to exactly 100%. It is shown
 rounded (四舍五入) to 2 decimals, and ranked by that shown value, equal shown
 values sharing a rank (并列). 考核等次 come from the assessment's own level rules,
-evaluated by the results engine's level step (server/results/levels.py `decide`).
+evaluated by the results engine's level step (server/resultsengine/levels.py `decide`).
 A member missing a part's score gets no combined score and no rank.
 """
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from server.results import levels as level_rules
-from server.results.config import check_level, fraction_of
-from server.results.engine import shown, shown_ranks
+from server.resultsengine import levels as level_rules
+from server.resultsengine.config import check_level, fraction_of
+from server.resultsengine.engine import shown, shown_ranks
 
 
 @dataclass

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.db import db
-from server.results.engine import result_sections
 from server.results.official import frozen_results
+from server.resultsengine.engine import result_sections
 from server.roundbase.models import Round, Subject
 
 SCORED = ("appraisal", "scoring")

@@ -25,9 +25,9 @@ from server.core.errors import ApiError
 from server.core.tabular import normalize_name
 from server.core.text import display_text
 from server.organization.models import Branch, Member
-from server.results.config import fraction_of
-from server.results.engine import round2
-from server.results.levels import level_words
+from server.resultsengine.config import fraction_of
+from server.resultsengine.engine import round2
+from server.resultsengine.levels import level_words
 from server.roundbase.models import Round
 
 MAX_PARTS = 8

@@ -19,9 +19,9 @@ from server.console.access import STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
+from server.core.files import attachment
 from server.forms import operations as ops
 from server.forms.models import Form, FormVersion
-from server.results.exports import attachment
 
 MAX_BODY_BYTES = 2 * 1024 * 1024  # a definition or a form file (see blueprint._upload_limit)
 MAX_FILE_BYTES = 1024 * 1024

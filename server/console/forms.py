@@ -12,7 +12,7 @@ from typing import Any
 
 from server.core.clock import CHINA  # deadlines are typed in China time
 from server.core.errors import ApiError
-from server.results.config import fraction_of, fraction_words
+from server.resultsengine.config import fraction_of, fraction_words
 
 DEFAULT_CATEGORIES = "公司领导,10,0.3\n中层干部,40,0.4\n职工代表,70,0.3"
 MAX_LINES = 1000

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy.engine import make_url
 
@@ -62,3 +63,8 @@ def private_sqlite(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))
     for suffix in ("", "-wal", "-shm", "-journal"):
         tighten(f"{path}{suffix}")
+
+
+def attachment(filename_ascii: str, filename: str) -> str:
+    """Content-Disposition with an ASCII fallback and the UTF-8 (Chinese) name."""
+    return f"attachment; filename=\"{filename_ascii}\"; filename*=UTF-8''{quote(filename)}"

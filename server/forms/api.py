@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from server.core.api import error_docs, link
 from server.core.auth import api_user, require_api_role
 from server.core.errors import ApiError
+from server.core.files import attachment
 from server.forms import operations as ops
 from server.forms.models import Form, FormVersion
 from server.forms.schemas import (
@@ -27,7 +28,6 @@ from server.forms.schemas import (
     VersionOut,
     VersionUpdateIn,
 )
-from server.results.exports import attachment
 
 blp = Blueprint("forms", __name__, url_prefix="/api/v1",
                 description="Forms (测评表) designed by organizers, and the presets")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
-from server.results.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
+from server.resultsengine.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 
 Length = ma.validate.Length
 
@@ -58,7 +58,7 @@ class FormFlagOut(ma.Schema):
 
 
 class ResultRulesOut(ma.Schema):
-    """The form's result rules (server/results/config.py); a round may override them."""
+    """The form's result rules (server/resultsengine/config.py); a round may override them."""
 
     k = ma.fields.Integer()
     trim = ma.fields.Integer()

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from server.forms.sections import MAIN
+from server.resultsengine.config import ResultRules
+from server.resultsengine.engine import check_rules
 
 KINDS = ("appraisal", "recommendation", "scoring")
 KEY_RE = re.compile(r"[a-z0-9_]{1,40}")
@@ -197,9 +199,6 @@ _RULE_AT = re.compile(r"(flags\[\d+\])(?:\.(\w+))?: ")
 
 def _check_result_rules(form: dict[str, Any]) -> None:
     """The optional `results`: defaults a round's result rules start from."""
-    from server.results.config import ResultRules
-    from server.results.engine import check_rules
-
     results = form.setdefault("results", {})
     if not isinstance(results, dict):
         raise FormError("results", "结果规则格式不正确", "results must be an object")

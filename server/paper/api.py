@@ -10,10 +10,10 @@ from flask_smorest import Blueprint
 
 from server.core.api import BINARY, error_docs
 from server.core.auth import api_user, require_api_role
+from server.core.files import attachment
 from server.paper import operations as ops
 from server.paper.ballot_pdf import paper_ballot_pdf
 from server.paper.schemas import PaperEntryIn, PaperOverviewOut, PaperSlipsIn, SheetOut
-from server.results.exports import attachment
 from server.roundbase.models import Round
 from server.roundbase.reads import get_round
 

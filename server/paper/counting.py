@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from server.core.db import db
-from server.results.engine import CountedBallots
+from server.resultsengine.engine import CountedBallots
 from server.voting.digest import digest
 
 Counts = tuple[dict[int, CountedBallots], dict[int, int]]

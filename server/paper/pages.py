@@ -13,6 +13,7 @@ from server.console.access import STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.files import attachment
 from server.forms.sections import round_form
 from server.paper import operations as ops
 from server.paper.ballot_pdf import paper_ballot_pdf
@@ -24,7 +25,6 @@ from server.paper.sheet import (
     parts,
     score_field,
 )
-from server.results.exports import attachment
 from server.results.report import channels
 from server.roundbase.models import Round
 

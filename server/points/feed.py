@@ -27,7 +27,7 @@ from server.points.access import require_keeper, safe_id, scope_of
 from server.points.models import PointsEntry
 from server.points.operations import Draft, bad, new_entry, parse_period_field
 from server.points.rulebook import rules_for_committee
-from server.results.engine import result_sections
+from server.resultsengine.engine import result_sections
 from server.roundbase.models import Round
 
 

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from server.core.spreadsheet import Figure, csv_bytes
-from server.results.engine import result_sections
 from server.results.report import RECOMMEND_STATUS, Report, group_label, group_weight
+from server.resultsengine.engine import result_sections
 
 HEADER = ["round_id", "rehearsal", "section", "subject_id", "subject", "note", "category",
           "criterion", "measure", "label", "value", "unit", "shown"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 from flask import Response
 from sqlalchemy import text
@@ -13,6 +12,7 @@ from sqlalchemy import text
 from server.accounts import audit
 from server.core.db import db
 from server.core.errors import error_kind
+from server.core.files import attachment
 from server.results.export_csv import render_csv
 from server.results.export_pdf import render_pdf
 from server.results.export_xlsx import render_xlsx
@@ -32,11 +32,6 @@ NOT_CLOSED = error_kind("round_not_closed", "投票结束并完成计票后才�
                         "Results can be exported only after the round is closed", 409)
 NOT_PUBLISHED = error_kind("round_not_published", "测评结果尚未公布，公布后才能核对回执",
                            "The receipt list is shown once the results are published", 409)
-
-
-def attachment(filename_ascii: str, filename: str) -> str:
-    """Content-Disposition with an ASCII fallback and the UTF-8 (Chinese) name."""
-    return f"attachment; filename=\"{filename_ascii}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def export_file(rnd: Any, fmt: str, user: Any | None) -> Response:

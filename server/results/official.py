@@ -6,9 +6,9 @@ from typing import Any
 
 from server.core.errors import ApiError
 from server.forms.sections import round_form
-from server.results.config import threshold_of
-from server.results.engine import compute_counted_results
 from server.results.rules import round_rules
+from server.resultsengine.config import threshold_of
+from server.resultsengine.engine import compute_counted_results
 from server.voting.digest import Digest, read_digest
 
 

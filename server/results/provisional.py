@@ -28,9 +28,9 @@ from typing import Any
 
 from server.core.redis import get_redis, run_script
 from server.forms.answers import PER_SUBJECT, SCORED
-from server.results.engine import appraisal_sections, compute_results
 from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
+from server.resultsengine.engine import appraisal_sections, compute_results
 from server.voting import livetally
 
 SNAPSHOT_TTL_S = 7 * 24 * 3600

@@ -13,9 +13,9 @@ from typing import Any
 from flask import current_app
 
 from server.core.errors import ApiError
-from server.results.config import COMPARES, ResultRules, fraction_words, threshold_of
-from server.results.engine import check_rules, k_warnings
-from server.results.levels import level_words, veto_words
+from server.resultsengine.config import COMPARES, ResultRules, fraction_words, threshold_of
+from server.resultsengine.engine import check_rules, k_warnings
+from server.resultsengine.levels import level_words, veto_words
 
 # The keys a round may override (ResultRules' fields), with their Chinese names.
 LABELS = {

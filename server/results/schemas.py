@@ -1,4 +1,4 @@
-"""Typed output schemas of the results (server/results/engine.py) and the projector board
+"""Typed output schemas of the results (server/resultsengine/engine.py) and the projector board
 (server/results/view.py), so the OpenAPI document describes every structure
 docs/results.md names.
 
@@ -14,7 +14,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from server.results.fields import SHARE_DOC
+from server.resultsengine.fields import SHARE_DOC
 
 F = ma.fields
 NUMBER_OR_TEXT = {"oneOf": [{"type": "number"}, {"type": "string"}]}
@@ -76,7 +76,7 @@ class VetoRuleOut(ma.Schema):
 
 
 class RulesOut(ma.Schema):
-    """The rules applied (effective values; server/results/config.py ResultRules)."""
+    """The rules applied (effective values; server/resultsengine/config.py ResultRules)."""
 
     k = F.Integer()
     trim = F.Integer()

@@ -18,9 +18,9 @@ from typing import Any
 
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
-from server.results.engine import k_violations, pct, result_sections
 from server.results.official import frozen_results
 from server.results.rules import describe, round_rules
+from server.resultsengine.engine import k_violations, pct, result_sections
 from server.voting import livetally
 from server.voting.turnout import turnout
 

@@ -11,8 +11,8 @@ from fractions import Fraction
 from typing import Any
 
 from server.core.errors import ApiError
-from server.results.config import compare, threshold_of
 from server.results.rules import round_rules
+from server.resultsengine.config import compare, threshold_of
 from server.voting.turnout import turnout
 
 

@@ -8,7 +8,7 @@ import marshmallow as ma
 
 from server.core.api import UtcDateTime
 from server.results import schemas as results_schemas
-from server.results.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
+from server.resultsengine.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 from server.voting.schemas import SubjectOut
 
 Length = ma.validate.Length
@@ -275,7 +275,7 @@ class SubjectProgressOut(ma.Schema):
 
 
 class ResultsOut(ma.Schema):
-    """The results engine's output (server/results/engine.py), k-anonymous."""
+    """The results engine's output (server/resultsengine/engine.py), k-anonymous."""
 
     round_id = ma.fields.Integer()
     title = ma.fields.String()

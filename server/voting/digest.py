@@ -51,7 +51,7 @@ from server.core.errors import ApiError
 from server.forms.answers import PER_SUBJECT, check_answers, check_row, tally_fields, turnout_of
 from server.forms.sections import SUBJECT_SECTIONS, section_view, subject_section_key
 from server.forms.storage import APPRAISAL, decode_answers, decode_row
-from server.results.engine import Cell, Cells, CountedBallots
+from server.resultsengine.engine import Cell, Cells, CountedBallots
 
 ROW_FORMS = ("appraisal", "scoring")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from server.results.engine import k_violations
+from server.resultsengine.engine import k_violations
 
 
 def create(client: FlaskClient, key: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:

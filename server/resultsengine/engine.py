@@ -28,8 +28,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, TypeVar
 
-from server.results import levels
-from server.results.config import (
+from server.resultsengine import levels
+from server.resultsengine.config import (
     COMPARES,
     SCORE_TESTS,
     SHARE_TESTS,
@@ -1013,7 +1013,7 @@ def _decide(rnd: _Round, values: Mapping[int, Fraction | None],
             measures: Mapping[int, levels.Measures], level_rules: Sequence[Mapping[str, Any]],
             veto_rules: Sequence[Mapping[str, Any]]) -> dict[int, dict[str, Any]]:
     """rank (by shown value, vetoed subjects left out), level, level_tie and vetoes of
-    each subject (see server/results/levels.py)."""
+    each subject (see server/resultsengine/levels.py)."""
     hit = {sid: levels.vetoes_of(veto_rules, measures[sid]) for sid in rnd.subject_ids}
     excluded = {sid for sid, vs in hit.items() if any(not v.get("rank") for v in vs)}
     ranks = shown_ranks({sid: None if sid in excluded else v for sid, v in values.items()})

@@ -1,6 +1,6 @@
 """Marshmallow fields for result rules: exact shares ("2/3", "50%", 0.5) and rule lists.
 
-The API reads and writes a threshold as the rules hold it (server/results/config.py):
+The API reads and writes a threshold as the rules hold it (server/resultsengine/config.py):
 a number, a fraction or percent string, or {"value", "compare"}; the engine checks
 the rest when the round is built.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import marshmallow as ma
 
-from server.results.config import threshold_of
+from server.resultsengine.config import threshold_of
 
 SHARE_DOC = {"description": "an exact share: \"2/3\", \"1/3\", \"50%\", a decimal string or a "
                             "number (a float is the decimal it says); or {value, compare} with "
@@ -41,7 +41,7 @@ class Share(ma.fields.Field):
 
 
 def rule_list(description: str) -> ma.fields.List:
-    """A list of level or veto rules (server/results/config.py check_level, check_veto)."""
+    """A list of level or veto rules (server/resultsengine/config.py check_level, check_veto)."""
     return ma.fields.List(ma.fields.Dict(), metadata={"description": description})
 
 

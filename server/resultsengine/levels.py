@@ -8,7 +8,7 @@ key "<grade>+"): 优秀率, 称职率, 称职以上率, 基本称职率, 基本�
 好/较好/一般/差. A rate's denominator is the answers on the overall criteria, with
 不了解 left out (abstain_in_rates "exclude") or counted ("include").
 
-Levels and vetoes are written in the rule language of server/results/config.py
+Levels and vetoes are written in the rule language of server/resultsengine/config.py
 (check_level, check_veto, check_condition); `Measures` is what a condition can
 ask about one subject. `decide` applies them; the ranks are the engine's.
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from server.results.config import COMPARES, compare, fraction_of, fraction_words
+from server.resultsengine.config import COMPARES, compare, fraction_of, fraction_words
 
 
 def rate_defs(grades: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
