@@ -11,8 +11,12 @@ Limits (server/core/settings.py): LOGIN_FAIL_LIMIT failed sign-ins per user name
 address, and LOGIN_FAIL_ADDRESS_LIMIT per address, within LOGIN_FAIL_WINDOW_S;
 TOKEN_GUESS_LIMIT unknown or malformed voting tokens per address (per round, and
 once more for tokens with no round) within TOKEN_GUESS_WINDOW_S. Over a limit:
-429 `rate_limited`. A success resets nothing: an attacker with one good account
-cannot wash their address clean.
+429 `rate_limited`; for tokens, only to unknown ones: a token of the round is looked
+up first and always served (voting/livetally.py CLAIM_MANY, PEEK), since a 128-bit
+token cannot be guessed and a meeting room shares one NAT address. A code short
+enough to enumerate (the WeChat binding code, miniprogram/staff.py) is refused over
+its limit before it is looked up, valid or not. A success resets nothing: an
+attacker with one good account cannot wash their address clean.
 """
 
 from __future__ import annotations

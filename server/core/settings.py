@@ -122,8 +122,9 @@ class CoreSettings(BaseModel):
     LOGIN_FAIL_WINDOW_S: int = var(900, "the sign-in limits' window, in seconds", ge=1)
     TOKEN_GUESS_LIMIT: int = var(
         20, "unknown or malformed voting tokens per client address and round within "
-        "`TOKEN_GUESS_WINDOW_S`; over it, 429 (also for good tokens from that address) until "
-        "the window ends. `0` switches it off (load tests from one machine)", ge=0)
+        "`TOKEN_GUESS_WINDOW_S`; over it, 429 for further unknown tokens from that address "
+        "until the window ends (a valid token is always served: a meeting room behind one "
+        "address keeps voting). `0` switches it off (load tests from one machine)", ge=0)
     TOKEN_GUESS_WINDOW_S: int = var(600, "the token-guess limit's window, in seconds", ge=1)
     K_ANONYMITY: int = var(5, "smallest voter category shown on its own", ge=1)
     TOKEN_CLAIM_TTL_S: int = var(30, "how long an in-flight ballot holds its token", ge=1)

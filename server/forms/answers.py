@@ -194,6 +194,25 @@ def tally_fields(form: dict[str, Any], answers: dict[str, Any]) -> dict[str, int
     return fields
 
 
+def all_tally_fields(form: dict[str, Any], subject_ids: Iterable[int]) -> list[str]:
+    """Every field a ballot of this form can add to, in the form's own order (subjects,
+    then criteria and grades, or items): the live tally creates them all at 0 when
+    the round opens, so a hash's field order says nothing about which came first."""
+    kind, sids = form["kind"], [str(s) for s in subject_ids]
+    if kind == "appraisal":
+        out = []
+        for sid in sids:
+            row = row_form(form, sid)
+            out += [f"{sid}:{c['key']}:{g['key']}" for c in row["criteria"]
+                    for g in row["grades"]]
+        return out
+    if kind == "recommendation":
+        return sids
+    scored = [SCORED] if form.get(PER_SUBJECT) else []
+    return [f"{sid}:{key}" for sid in sids
+            for key in [*(i["key"] for i in form["items"]), *scored]]
+
+
 # A scoring round "scored as each report ends" (逐人评分) carries this flag in its form
 # snapshot (rounds/operations.check_draft): each ballot then holds one subject's scores
 # (voting/subject_scores.py), and its tally counts them in "<sid>:#".

@@ -21,7 +21,6 @@ from server.accounts.models import utcnow
 from server.core import signals
 from server.core.db import db
 from server.core.errors import ApiError
-from server.core.redis import get_redis
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
 from server.forms.answers import PER_SUBJECT
@@ -414,7 +413,8 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
 
 def _scrub_old_row_images(round_id: int) -> None:
     """After the shuffle commits, drop the pre-close row images the engine still keeps,
-    and the live state's list of which slips were used (`livetally.forget_spent`).
+    and the live state's per-token keys, which tell used slips from unused ones
+    (`livetally.forget_tokens`).
 
     SQLite: checkpoint and truncate the WAL (secure_delete already zeroed the old
     cells), at once. PostgreSQL: VACUUM the two tables so the dead tuples in
@@ -426,14 +426,18 @@ def _scrub_old_row_images(round_id: int) -> None:
     the round was open still hold that order (docs/deploy.md: encrypt and expire
     them).
     """
-    engine, client = db.engine, get_redis()
+    try:  # at once (UNLINK: quick whatever the round's size), before close returns
+        livetally.forget_tokens(round_id)
+    except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
+        log.warning("could not forget the round's tokens in Redis: %s", type(exc).__name__)
+    engine = db.engine
     if engine.dialect.name == "sqlite":
-        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)", client, round_id)
+        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
         return
     # Its own connection, closed when done, whatever becomes of the app's pool meanwhile.
     own = create_engine(engine.url, poolclass=NullPool)
     thread = threading.Thread(
-        target=_scrub, args=(own, "VACUUM ballots, spent_tokens", client, round_id, True),
+        target=_scrub, args=(own, "VACUUM ballots, spent_tokens", True),
         name="close-scrub", daemon=True)
     with _scrubs_lock:
         _scrubs[:] = [t for t in _scrubs if t.is_alive()] + [thread]
@@ -444,12 +448,7 @@ _scrubs: list[threading.Thread] = []
 _scrubs_lock = threading.Lock()
 
 
-def _scrub(engine: Engine, statement: str, client: Any, round_id: int,
-           own: bool = False) -> None:
-    try:
-        livetally.forget_spent(round_id, client)
-    except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
-        log.warning("could not forget the spent tokens in Redis: %s", type(exc).__name__)
+def _scrub(engine: Engine, statement: str, own: bool = False) -> None:
     try:
         with engine.connect() as conn:
             if engine.dialect.name != "sqlite":  # VACUUM runs outside a transaction

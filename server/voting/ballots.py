@@ -210,10 +210,10 @@ def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:
     if res[0] == "limited":
         raise ratelimit.guessing_refused()
     state, status = res[0], res[1]
+    if status != "open":  # answered by the round's status alone (livetally PEEK)
+        raise _status_error(status)
     if state == "unknown":
         raise UNKNOWN_TOKEN
-    if status != "open":
-        raise _status_error(status)
     if state == "spent":
         raise TOKEN_SPENT
     closes_at = res[2]

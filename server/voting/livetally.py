@@ -8,9 +8,13 @@ Keys:  {r:R}:state    hash  status, closes_at (epoch seconds or "")
        {r:R}:tok      hash  sha256(token) -> category id, for unspent tokens
        {r:R}:spent    set   sha256(token) of spent tokens
        {r:R}:p:<hash> str   an in-flight submission's hold on its token (TTL)
+                      (these three, and the guess counters, are deleted at close:
+                      forget_tokens)
        {r:R}:inflight int   submissions between claim and commit/release
        {r:R}:turnout  hash  category id -> ballots
-       {r:R}:t:<cat>  hash  tally field -> count (see forms.answers.tally_fields)
+       {r:R}:t:<cat>  hash  tally field -> count (see forms.answers.tally_fields); the
+                      turnout and every tally field are created at 0 when the round
+                      opens (rebuild), in a fixed order: no field order tells arrival
        {r:R}:guess:<client>  int  a client's unknown tokens in this round (TTL; not
                       rebuilt: see core/ratelimit.py)
 """
@@ -33,8 +37,11 @@ from server.core.redis import get_redis, run_script, transaction_pipeline
 # (a round scored per subject: voting/subject_scores.py) is what that ballot spends
 # instead of its token, which stays issued ('' for a whole ballot).
 # Returns one entry per ballot: 'ok:<category>', 'busy', 'spent', 'unknown',
-# 'limited' (the client's unknown tokens reached its limit: core/ratelimit.py;
-# limit 0: no check), or for the whole batch 'missing' / 'closed:<status>'.
+# 'limited' (an unknown token from a client whose unknown tokens reached its limit:
+# core/ratelimit.py; limit 0: no check), or for the whole batch 'missing' /
+# 'closed:<status>'. A token of the round is looked up before the limit is: a valid
+# token is never refused (a meeting room behind one NAT address keeps voting while
+# someone types made-up codes); a 128-bit token cannot be found by guessing anyway.
 CLAIM_MANY = """
 local n = (#KEYS - 4) / 2
 local out = {}
@@ -55,27 +62,25 @@ for i = 1, n do
   local h, limit, window, m = ARGV[4 * i - 1], tonumber(ARGV[4 * i]), ARGV[4 * i + 1],
     ARGV[4 * i + 2]
   local pend, guess = KEYS[3 + 2 * i], KEYS[4 + 2 * i]
-  if limit > 0 and tonumber(redis.call('GET', guess) or 0) >= limit then
-    out[i] = 'limited'
-  else
-    local cat = redis.call('HGET', KEYS[2], h)
-    if not cat then
-      if redis.call('SISMEMBER', KEYS[3], h) == 1 then
-        out[i] = 'spent'
-      else
-        if limit > 0 and redis.call('INCR', guess) == 1 then
-          redis.call('EXPIRE', guess, window)
-        end
-        out[i] = 'unknown'
-      end
-    elseif m ~= '' and redis.call('SISMEMBER', KEYS[3], m) == 1 then
+  local cat = redis.call('HGET', KEYS[2], h)
+  if not cat then
+    if redis.call('SISMEMBER', KEYS[3], h) == 1 then
       out[i] = 'spent'
-    elseif not redis.call('SET', pend, '1', 'NX', 'EX', ARGV[2]) then
-      out[i] = 'busy'
+    elseif limit > 0 and tonumber(redis.call('GET', guess) or 0) >= limit then
+      out[i] = 'limited'
     else
-      held = held + 1
-      out[i] = 'ok:' .. cat
+      if limit > 0 and redis.call('INCR', guess) == 1 then
+        redis.call('EXPIRE', guess, window)
+      end
+      out[i] = 'unknown'
     end
+  elseif m ~= '' and redis.call('SISMEMBER', KEYS[3], m) == 1 then
+    out[i] = 'spent'
+  elseif not redis.call('SET', pend, '1', 'NX', 'EX', ARGV[2]) then
+    out[i] = 'busy'
+  else
+    held = held + 1
+    out[i] = 'ok:' .. cat
   end
 end
 if held > 0 then redis.call('INCRBY', KEYS[4], held) end
@@ -165,16 +170,20 @@ return n
 """
 
 # KEYS: state tok spent guess; ARGV: hash limit window. The ballot form's look-up:
-# it changes nothing but the client's count of unknown tokens (as in CLAIM).
+# it changes nothing but the client's count of unknown tokens (as in CLAIM_MANY,
+# whose order it keeps: a valid token is never limited). A round that is not open
+# answers by its status alone, without looking the token up ('status'): after close
+# the round keeps no per-token state at all (forget_tokens).
 PEEK = """
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then return {'missing'} end
 local ca = redis.call('HGET', KEYS[1], 'closes_at') or ''
-local limit = tonumber(ARGV[2])
-if limit > 0 and tonumber(redis.call('GET', KEYS[4]) or 0) >= limit then return {'limited'} end
+if st ~= 'open' then return {'status', st, ca} end
 local cat = redis.call('HGET', KEYS[2], ARGV[1])
 if cat then return {'unspent', st, ca, cat} end
 if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 1 then return {'spent', st, ca} end
+local limit = tonumber(ARGV[2])
+if limit > 0 and tonumber(redis.call('GET', KEYS[4]) or 0) >= limit then return {'limited'} end
 if limit > 0 and redis.call('INCR', KEYS[4]) == 1 then redis.call('EXPIRE', KEYS[4], ARGV[3]) end
 return {'unknown', st, ca}
 """
@@ -287,25 +296,21 @@ def set_state(round_id: int, status: str, closes_at: float | None = None) -> Non
                              "closes_at": "" if closes_at is None else str(int(closes_at))})
 
 
-# Move up to ARGV[1] hashes from the spent set back among the issued ones (category
-# '0': a closed round's state refuses every claim before a category matters);
-# returns how many it moved. One chunk per call keeps Redis free for other rounds.
-FORGET_SPENT = """
-local moved = redis.call('SPOP', KEYS[2], ARGV[1])
-for i = 1, #moved do redis.call('HSET', KEYS[1], moved[i], '0') end
-return #moved
-"""
-
-
-def forget_spent(round_id: int, client: Any = None, chunk: int = 2000) -> int:
-    """After close, stop telling used slips from unused ones: every issued token of
-    the round then answers `round_closed` alike (made-up ones still `token_unknown`).
-    Runs in chunks; a token is in one of the two sets at every moment."""
+def forget_tokens(round_id: int, client: Any = None) -> int:
+    """After close: delete every per-token key of the round (its issued and spent token
+    hashes, in-flight holds, and its clients' guess counters), so Redis no longer
+    tells slips that voted from those that did not. A closed round answers every
+    well-formed token of it by its status alone (PEEK, CLAIM_MANY). UNLINK frees the
+    large hashes off Redis's main thread. Returns how many keys it deleted."""
+    r = client or get_redis()
     k = keys(round_id)
-    total = 0
-    while moved := _script("FORGET_SPENT")([k.tok, k.spent], [chunk], client):
-        total += int(moved)
-    return total
+    found = [k.tok, k.spent]
+    for pattern in (k.pending("*"), f"{k.prefix}:guess:*"):
+        found += r.scan_iter(match=pattern, count=1000)
+    deleted = 0
+    for i in range(0, len(found), 500):  # one slot (one hash tag): multi-key UNLINK
+        deleted += int(r.unlink(*found[i:i + 500]))
+    return deleted
 
 
 def spent_among(round_id: int, keys_: list[str]) -> list[bool]:
