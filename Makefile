@@ -98,6 +98,13 @@ lint: $(STAMP)
 clean:
 	rm -rf $(VENV) instance .pytest_cache .hypothesis
 
+# The voting page's copy of @cloudflare/blindrsa-ts (server/voting/static/vendor/): rebuilt
+# from the versions pinned in js/package-lock.json. Needs node >= 20 and npm; the output is
+# committed, so run, test and CI never need them.
+.PHONY: vendor-js
+vendor-js:
+	cd js && npm ci --no-audit --no-fund && node build.mjs
+
 # The core tests again on a real 3-master Redis Cluster: the test fixture starts
 # it on loopback ports (redis-server --cluster-enabled + redis-cli --cluster
 # create) and stops it when the run ends, so nothing is left running.
