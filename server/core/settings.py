@@ -16,7 +16,7 @@ import logging
 import os
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -131,7 +131,15 @@ class CoreSettings(BaseModel):
     CLOSE_DRAIN_TIMEOUT_S: float = var(
         5, "how long a close waits for in-flight ballots, in seconds", ge=0)
     COMMIT_TIMEOUT_S: float = var(
-        10, "a ballot waiting longer than this many seconds for its commit gets 503", gt=0)
+        10, "a ballot waiting longer than this many seconds for its commit gets 503; more "
+        "than `BALLOT_MIX_WAIT_S`", gt=0)
+    BALLOT_MIX_K: int = var(
+        8, "while a round is open, its ballots are written in batches of at least this many "
+        "ballots of different tokens, each batch in random order, so the live database ties "
+        "a ballot to its batch only (docs/deploy.md §4). `1`: no mixing", ge=1, le=64)
+    BALLOT_MIX_WAIT_S: float = var(
+        1.5, "the longest a ballot waits for its batch, in seconds: then whatever waits is "
+        "written (a lone voter's wait for the answer)", ge=0)
     MAX_CONTENT_LENGTH: int = var(
         65536, "largest request body in bytes (a ballot is a few KB at most)", ge=1024)
     FORMS_DIR: str = var("", "the form templates", shown="`config/forms`")
@@ -143,7 +151,8 @@ class CoreSettings(BaseModel):
 
 
 class WeChatSettings(BaseModel):
-    """The WeChat mini-program (server/wechat/, server/miniprogram/, docs/miniprogram.md)."""
+    """The WeChat mini-program and the official account's web authorization (server/wechat/,
+    server/miniprogram/, docs/miniprogram.md)."""
 
     WECHAT_MINIPROGRAM_APPID: str = var(
         "", "the mini-program's AppID (mp.weixin.qq.com); empty: the WeChat features answer "
@@ -176,6 +185,16 @@ class WeChatSettings(BaseModel):
     WECHAT_BINDING_CODE_TTL_S: int = var(
         600, "one-time binding codes from the console, seconds", ge=1)
     CONTENT_PASS_TTL_S: int = var(900, "a content check's pass, for one ballot, seconds", ge=1)
+    WECHAT_OA_APPID: str = var(
+        "", "the official account's (公众号) AppID for web authorization (网页授权, "
+        "`snsapi_base`): the session QR on the mobile page (`/v/s/<scene>`) in WeChat; empty: "
+        "that page answers 503 `wechat_oauth_not_configured`")
+    WECHAT_OA_SECRET: str = var("", "its AppSecret", secret=True)
+    WECHAT_OA_AUTHORIZE_BASE: str = var(
+        "https://open.weixin.qq.com/connect/", "where WeChat's authorize page lives (the phone "
+        "is sent there); the demo points it at `bot/wechat_fake`")
+    WECHAT_OA_API_BASE: str = var(
+        "https://api.weixin.qq.com", "where `sns/oauth2/access_token` lives (code → openid)")
 
 
 class BotSettings(BaseModel):
@@ -221,6 +240,13 @@ class Settings(WebSettings, CoreSettings, WeChatSettings, BotSettings, BaseSetti
     model_config = SettingsConfigDict(case_sensitive=True, env_ignore_empty=True,
                                       extra="forbid", frozen=True)
 
+    @model_validator(mode="after")
+    def _commit_outwaits_mixing(self) -> Settings:
+        # a lone ballot waits BALLOT_MIX_WAIT_S for its batch: it must not time out first
+        if self.COMMIT_TIMEOUT_S <= self.BALLOT_MIX_WAIT_S:
+            raise ValueError("COMMIT_TIMEOUT_S must be greater than BALLOT_MIX_WAIT_S")
+        return self
+
 
 def read_settings(**overrides: Any) -> Settings:
     """The environment's settings, `overrides` (tests) taking precedence; a bad value
@@ -234,7 +260,10 @@ def read_settings(**overrides: Any) -> Settings:
 def _explain(exc: ValidationError) -> str:
     lines = ["bad settings (environment variables):"]
     for error in exc.errors(include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else "?"
+        if not error["loc"]:  # a rule between settings: its message names them
+            lines.append(f"  {error['msg']}")
+            continue
+        name = str(error["loc"][0])
         field = Settings.model_fields.get(name)
         extra = field.json_schema_extra if field else None
         secret = isinstance(extra, dict) and extra.get("secret")

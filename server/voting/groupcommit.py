@@ -41,7 +41,7 @@ from server.core.db import db
 from server.core.redis import get_redis
 from server.voting import livetally
 from server.voting.comments import insert_comments
-from server.voting.mixing import Mixer
+from server.voting.mixing import Mixer, shuffled
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class Pending:
 PG_BATCH = """
 WITH input AS (
     SELECT * FROM unnest(%(hashes)b::text[], %(spent)b::text[], %(ids)b::text[],
-                         %(receipts)b::text[], %(answers)b::text[])
-           AS i(token_hash, spent_key, ballot_id, receipt, answers)
+                         %(receipts)b::text[], %(answers)b::text[], %(places)b::int[])
+           AS i(token_hash, spent_key, ballot_id, receipt, answers, place)
 ), open_round AS (
     -- KEY SHARE on the round row: close() takes FOR UPDATE, so it waits for
     -- every batch that saw the round open, and later batches see it closed.
@@ -119,6 +119,7 @@ WITH input AS (
     SELECT i.ballot_id, t.round_id, t.category_id, i.receipt, i.answers
     FROM input i JOIN spent s ON s.token_hash = i.spent_key
     JOIN tokens t ON t.token_hash = i.token_hash
+    ORDER BY i.place  -- an order of their own, not the spent tokens' (voting/mixing.py)
     RETURNING 1
 )
 SELECT token_hash FROM spent
@@ -154,19 +155,19 @@ def _record_pg(conn: Connection, round_id: int, items: list[Pending]) -> set[str
             "ids": [p.ballot_id for p in items],
             "receipts": [p.receipt for p in items],
             "answers": [p.answers for p in items],
+            "places": shuffled(list(range(len(items)))),
         })
         return {h for (h,) in cur.fetchall()}
 
 
 def _record_sqlite(conn: Connection, round_id: int, items: list[Pending]) -> set[str]:
-    accepted: set[str] = set()
-    for p in items:
-        if conn.execute(text(SQLITE_SPENT), {"h": p.token_hash, "k": p.spent_key,
-                                             "r": round_id}).rowcount == 1:
-            conn.execute(text(SQLITE_BALLOT), {"id": p.ballot_id, "receipt": p.receipt,
-                                               "answers": p.answers, "h": p.token_hash})
-            accepted.add(p.spent_key)
-    return accepted
+    accepted = [p for p in items
+                if conn.execute(text(SQLITE_SPENT), {"h": p.token_hash, "k": p.spent_key,
+                                                     "r": round_id}).rowcount == 1]
+    for p in shuffled(accepted):  # an order of their own, not the spent tokens'
+        conn.execute(text(SQLITE_BALLOT), {"id": p.ballot_id, "receipt": p.receipt,
+                                           "answers": p.answers, "h": p.token_hash})
+    return {p.spent_key for p in accepted}
 
 
 def _why_refused(conn: Connection, round_id: int, hashes: list[str]) -> dict[str, str]:
@@ -197,6 +198,8 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._polled = self._flushed = 0.0
+        # with BENCH_ENDPOINTS: per round, how many batches of each size were written
+        self._sizes: defaultdict[int, Counter[int]] = defaultdict(Counter)
 
     def submit(self, item: Pending, timeout: float) -> str:
         """Queue a ballot; return 'ok' once committed, else the reason it was refused."""
@@ -250,7 +253,10 @@ class GroupCommitter:
                 _write(engine, due)
             except Exception as exc:  # noqa: BLE001 - hand every failure to the waiters
                 _fail([p for items in due.values() for p in items], exc)
-        if config.get("BENCH_ENDPOINTS"):
+            if config.get("BENCH_ENDPOINTS"):
+                for round_id, items in due.items():
+                    self._sizes[round_id][len(items)] += 1
+        if self._sizes:
             self._flush_sizes()
 
     def _take(self, wait_s: float) -> list[Pending]:
@@ -261,7 +267,7 @@ class GroupCommitter:
         timeout = None
         if due is not None:
             timeout = min(max(0.0, due - time.monotonic()), STOP_POLL_S)
-        elif self._mixer.sizes:
+        elif self._sizes:
             timeout = BENCH_FLUSH_S
         try:
             batch = [self._queue.get(timeout=timeout)]
@@ -296,10 +302,10 @@ class GroupCommitter:
     def _flush_sizes(self) -> None:
         """Add the written batches' sizes to Redis (`batch_sizes`), now and then."""
         now = time.monotonic()
-        if not self._mixer.sizes or now - self._flushed < BENCH_FLUSH_S:
+        if now - self._flushed < BENCH_FLUSH_S:
             return
         self._flushed = now
-        sizes, self._mixer.sizes = self._mixer.sizes, defaultdict(Counter)
+        sizes, self._sizes = self._sizes, defaultdict(Counter)
         try:
             pipe = get_redis().pipeline(transaction=False)
             for round_id, counts in sizes.items():
@@ -384,8 +390,8 @@ def _record(engine: Engine, held: dict[int, list[Pending]]) -> dict[int, str]:
             if admitted:
                 conn.execute(text(ADMIT_ROW), admitted)
             accepted = record(conn, round_id, items)
-            insert_comments(conn, round_id, [p.comment for p in items
-                                             if p.comment and p.spent_key in accepted])
+            insert_comments(conn, round_id, shuffled([p.comment for p in items
+                                                      if p.comment and p.spent_key in accepted]))
             refused = [p.spent_key for p in items if p.spent_key not in accepted]
             why = _why_refused(conn, round_id, refused) if refused else {}
             for p in items:
