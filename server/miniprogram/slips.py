@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import math
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
@@ -114,10 +115,11 @@ def issue_slip_codes(rnd: Round, category_id: int, count: int, user: Any | None,
     slip_ids = [new_code(SLIP_ID_LEN) for _ in range(count)]
     codes = _fetch_codes(slip_ids, page) if images or pdf else []
     category, tokens, hashes = token_ops._insert_tokens(rnd, category.id, count, user)
-    db.session.add_all([
-        SlipCode(code_hash=sha256_hex(s), round_id=rnd.id, claimed=False,
-                 sealed_token=seal_token(t, "slip", s))
-        for s, t in zip(slip_ids, tokens, strict=True)])
+    rows = [SlipCode(code_hash=sha256_hex(s), round_id=rnd.id, claimed=False,
+                     sealed_token=seal_token(t, "slip", s))
+            for s, t in zip(slip_ids, tokens, strict=True)]
+    secrets.SystemRandom().shuffle(rows)  # stored in an order unrelated to the printed one
+    db.session.add_all(rows)
     del tokens
     document = None
     try:

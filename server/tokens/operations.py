@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import text
@@ -14,14 +15,18 @@ from server.roundbase.models import Round, VoterCategory
 from server.tokens.codec import new_token, token_hash, vote_url
 
 MAX_PER_BATCH = 20000
+_shuffle = secrets.SystemRandom().shuffle
 
 
 def _insert_tokens(rnd: Round, category_id: int, count: Any, user: Any | None,
                    given: list[str] | None = None) -> tuple[VoterCategory, list[str], list[str]]:
     """Insert a batch of token hashes without committing; returns (category, tokens, hashes).
 
-    `given`: these tokens (a meeting slip's, derived: server/meetings/codec.py), in this
-    order, instead of `count` new random ones."""
+    `given`: these tokens (a meeting slip's, derived: server/meetings/codec.py) instead
+    of `count` new random ones. The rows go in (and `hashes` come back) in an order
+    shuffled on its own, unrelated to the order of `tokens`, in which slips are laid
+    out: a row's place in the table (rowid, heap position) says nothing of where its
+    slip was printed. Token rows carry no id or time either (tokens/models.py)."""
     if rnd.status not in ("draft", "open"):
         raise ApiError("round_already_closed", "该测评已结束，不能再发放选票",
                        "Cannot issue tokens for a closed round", 409)
@@ -34,6 +39,7 @@ def _insert_tokens(rnd: Round, category_id: int, count: Any, user: Any | None,
                        "category_id")
     tokens = given if given is not None else [new_token(rnd.id) for _ in range(count)]
     hashes = [token_hash(t) for t in tokens]
+    _shuffle(hashes)
     # A token carries the round's rehearsal mark as the row has it now (rounds/rehearsal.py).
     db.session.execute(
         text("INSERT INTO tokens (token_hash, round_id, category_id, rehearsal) "
@@ -66,6 +72,7 @@ def issue_slips(rnd: Round, category_id: int, count: Any, base_url: str,
     from server.tokens.slips import render_slips_pdf
 
     category, tokens, hashes = _insert_tokens(rnd, category_id, count, user)
+    _shuffle(tokens)  # laid out in an order of their own, as the rows are stored
     try:
         pdf = render_slips_pdf(rnd.title, category.name,
                                [vote_url(base_url, t) for t in tokens], tokens,
