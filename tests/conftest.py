@@ -143,6 +143,9 @@ def make_app(tmp_path: Path, redis_url: str, **extra: Any) -> Flask:
         "INSTANCE_PATH": tmp_path / "instance",
         "PUBLIC_BASE_URL": "https://vote.example.test",
         "CLOSE_DRAIN_TIMEOUT_S": 2,
+        # ballots one at a time, each acknowledged at once: a lone ballot would wait
+        # BALLOT_MIX_WAIT_S for its batch (tests/test_ballot_mixing.py sets its own)
+        "BALLOT_MIX_K": 1,
     }
     config.update(extra)
     return create_app(config)

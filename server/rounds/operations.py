@@ -13,12 +13,10 @@ from fractions import Fraction
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, text
 
-from server.accounts import audit
-from server.accounts.models import utcnow
-from server.core import signals
+from server.core import audit, signals
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text, lookalike_key
@@ -29,7 +27,9 @@ from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
 from server.roundbase.models import Round, Subject, VoterCategory
-from server.roundbase.shuffle import BALLOTS, rewrite_in_random_order
+from server.roundbase.scrub import scrub_after_close
+from server.roundbase.scrub import wait_for_scrub as wait_for_scrub  # callers import it here
+from server.roundbase.shuffle import BALLOTS, CLAIMS, rewrite_in_random_order
 from server.voting import livetally
 from server.voting.digest import digest, read_ballots
 from server.voting.rebuild import epoch, rebuild
@@ -332,6 +332,10 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
         raise ApiError("round_not_open", "测评尚未开始，不能结束", "Round has not been opened", 409)
     round_id = rnd.id
     if rnd.status == "open":
+        # Redis first: no ballot is held from here on, and the held ones (a batch
+        # still being mixed, voting/mixing.py) are written at once, while SQL takes them.
+        livetally.set_state(round_id, "closing")
+        livetally.wait_drained(round_id, current_app.config["CLOSE_DRAIN_TIMEOUT_S"])
         if db.engine.dialect.name == "postgresql":
             # Waits for every ballot transaction holding KEY SHARE on this row.
             db.session.execute(text("SELECT id FROM rounds WHERE id = :r FOR UPDATE"),
@@ -412,62 +416,16 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
 
 
 def _scrub_old_row_images(round_id: int) -> None:
-    """After the shuffle commits, drop the pre-close row images the engine still keeps,
-    and the live state's per-token keys, which tell used slips from unused ones
-    (`livetally.forget_tokens`).
-
-    SQLite: checkpoint and truncate the WAL (secure_delete already zeroed the old
-    cells), at once. PostgreSQL: VACUUM the two tables so the dead tuples in
-    arrival order become free space; no query can see them any more (they are
-    dead to every snapshot after the commit), and a VACUUM's index passes grow
-    with the whole table, every round ever held, not with this round: it runs in
-    the background after close returns (`wait_for_scrub`), and autovacuum does
-    the same if the process dies first. WAL segments and base backups taken while
-    the round was open still hold that order (docs/deploy.md: encrypt and expire
-    them).
+    """After the shuffle commits, drop the pre-close row images the engine still keeps
+    (server/roundbase/scrub.py: at once on SQLite, in the background on PostgreSQL, where
+    `wait_for_scrub` waits for it), and the live state's per-token keys, which tell
+    used slips from unused ones (`livetally.forget_tokens`).
     """
     try:  # at once (UNLINK: quick whatever the round's size), before close returns
         livetally.forget_tokens(round_id)
     except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
         log.warning("could not forget the round's tokens in Redis: %s", type(exc).__name__)
-    engine = db.engine
-    if engine.dialect.name == "sqlite":
-        _scrub(engine, "PRAGMA wal_checkpoint(TRUNCATE)")
-        return
-    # Its own connection, closed when done, whatever becomes of the app's pool meanwhile.
-    own = create_engine(engine.url, poolclass=NullPool)
-    thread = threading.Thread(
-        target=_scrub, args=(own, "VACUUM ballots, spent_tokens", True),
-        name="close-scrub", daemon=True)
-    with _scrubs_lock:
-        _scrubs[:] = [t for t in _scrubs if t.is_alive()] + [thread]
-    thread.start()
-
-
-_scrubs: list[threading.Thread] = []
-_scrubs_lock = threading.Lock()
-
-
-def _scrub(engine: Engine, statement: str, own: bool = False) -> None:
-    try:
-        with engine.connect() as conn:
-            if engine.dialect.name != "sqlite":  # VACUUM runs outside a transaction
-                conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            conn.exec_driver_sql(statement)
-    except Exception as exc:  # noqa: BLE001 - the close itself has succeeded
-        log.warning("could not scrub pre-close row images: %s", type(exc).__name__)
-    finally:
-        if own:
-            engine.dispose()
-
-
-def wait_for_scrub(timeout: float | None = None) -> bool:
-    """Wait for the scrubs earlier closes started in this process; True if none is left."""
-    with _scrubs_lock:
-        pending = list(_scrubs)
-    for thread in pending:
-        thread.join(timeout)
-    return not any(t.is_alive() for t in pending)
+    scrub_after_close(db.engine)
 
 
 def _shuffle_storage(conn: Connection, round_id: int) -> None:
@@ -479,9 +437,11 @@ def _shuffle_storage(conn: Connection, round_id: int) -> None:
     close deletes them, as a paper count keeps the ballots and not who handed
     which one in, and rewrites the ballots, in one transaction, in an order drawn
     at random: no trace of arrival is left in the record, and no list of which
-    slips were used.
+    slips were used. Session-QR claims are rewritten too: their order is the order in
+    which WeChat identities claimed.
     """
     rewrite_in_random_order(conn, *BALLOTS, round_id)
+    rewrite_in_random_order(conn, *CLAIMS, round_id)
     conn.execute(text("DELETE FROM spent_tokens WHERE round_id = :r"), {"r": round_id})
 
 

@@ -47,7 +47,9 @@ class Gunicorn:
         self.env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
                     "SECRET_KEY": "test-secret", "PINGYI_BIND": f"127.0.0.1:{self.port}",
                     "PINGYI_WORKERS": str(workers), "PINGYI_THREADS": str(threads),
-                    "PINGYI_LOG_LEVEL": "info", **(extra_env or {})}
+                    "PINGYI_LOG_LEVEL": "info",
+                    "BALLOT_MIX_K": "1",  # acknowledged at once, as make_app's (conftest.py)
+                    **(extra_env or {})}
         if access_log is not None:
             self.env["PINGYI_ACCESS_LOG"] = str(access_log)
         self.log_path = log_path

@@ -30,7 +30,9 @@ def gunicorn(database_url: str, redis_url: str, workers: int = 3, threads: int =
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "SECRET_KEY": "test-secret", "PINGYI_BIND": f"127.0.0.1:{port}",
            "PINGYI_WORKERS": str(workers), "PINGYI_THREADS": str(threads),
-           "PINGYI_LOG_LEVEL": "warning", **(extra_env or {})}
+           "PINGYI_LOG_LEVEL": "warning",
+           "BALLOT_MIX_K": "1",  # ballots acknowledged at once, as make_app's (conftest.py)
+           **(extra_env or {})}
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "config" / "gunicorn.conf.py")],
