@@ -18,6 +18,7 @@ from flask import current_app
 from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
+from server.core.padding import padded
 from server.forms.answers import PER_SUBJECT, check_answers, pack_fields, tally_fields
 from server.forms.sections import sections_of
 from server.forms.storage import encode_answers
@@ -26,6 +27,7 @@ from server.voting import blind, livetally
 from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Outcome, Pending
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
+from server.voting.schemas import BallotFormOut
 from server.wechat.config import content_check_enabled
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ SCORED_PER_SUBJECT = ApiError(
 REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
                       "Live tally is being rebuilt; retry in a few seconds", 503)
 
+
+_FORM_OUT = BallotFormOut()  # the ballot form's answer as the view sends it
 
 UNCONFIRMED = ApiError(
     "commit_unconfirmed",
@@ -217,7 +221,7 @@ def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:
     if state == "spent":
         raise TOKEN_SPENT
     closes_at = res[2]
-    return {
+    body = {
         "round": {"id": info.id, "title": info.title, "kind": info.kind,
                   "closes_at": int(closes_at) if closes_at else None},
         "form": public_form(info.form),
@@ -227,6 +231,11 @@ def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:
         "rehearsal": info.rehearsal,
         **per_subject_state(info, raw_token),
     }
+    # One size for every voter of the round: the category's name and the subjects a
+    # slip has scored would tell the access log who asked (core/padding.py).
+    scored = {"scored": info.subject_ids} if "scored" in body else {}
+    return padded(body, ({**body, "category": name, **scored}
+                         for name in info.categories.values()), _FORM_OUT.dump)
 
 
 def per_subject_state(info: RoundInfo, raw_token: Any) -> dict[str, Any]:

@@ -141,6 +141,9 @@ class BallotFormOut(ma.Schema):
                        "on its own to POST /subject-scores"})
     scored = ma.fields.List(ma.fields.Integer(), metadata={
         "description": "per_subject: the subjects this slip has already sent"})
+    pad = ma.fields.String(metadata={
+        "description": "spaces making every voter's answer in the round the same size "
+                       "(the category would otherwise show in logged byte counts); ignore"})
 
 
 class TurnoutCategory(ma.Schema):
