@@ -6,8 +6,10 @@ as the real services document them (field names, byte limits, rate limits,
 error codes) and records everything it received for inspection.
 
 Routes are split by product: `wecom.py` (WeChat Work: gettoken, appchat,
-group robot webhook, callbacks) and `miniprogram.py` (code2session,
-getwxacodeunlimit, msg_sec_check). Each module exposes `bp`, a Blueprint.
+group robot webhook, callbacks), `miniprogram.py` (code2session,
+getwxacodeunlimit, msg_sec_check) and `oauth.py` (the official account's web
+authorization: the authorize page and sns/oauth2/access_token). Each module
+exposes `bp`, a Blueprint.
 """
 
 from __future__ import annotations
@@ -52,10 +54,11 @@ class FakeState:
 def create_fake_app(state: FakeState | None = None) -> Flask:
     app = Flask("wechat_fake")
     app.config["FAKE_STATE"] = state or FakeState()
-    from bot.wechat_fake import miniprogram, wecom
+    from bot.wechat_fake import miniprogram, oauth, wecom
 
     app.register_blueprint(wecom.bp)
     app.register_blueprint(miniprogram.bp)
+    app.register_blueprint(oauth.bp)
     return app
 
 

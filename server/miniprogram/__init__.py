@@ -14,7 +14,7 @@ def init_app(app: Flask) -> None:
     from server.core.api import api
     from server.core.security import csrf
     from server.miniprogram import api as mp_api
-    from server.miniprogram import console, content, session_qr, slips, staff
+    from server.miniprogram import console, content, session_qr, slips, staff, web_claim
     from server.voting import comments
 
     auth.add_bearer_resolver(staff.resolve_bearer)
@@ -26,3 +26,4 @@ def init_app(app: Flask) -> None:
         csrf.exempt(blp)
         api.register_blueprint(blp)
     app.register_blueprint(console.bp)
+    app.register_blueprint(web_claim.bp)

@@ -18,7 +18,7 @@ from server.core.api import BINARY, link
 from server.core.auth import api_user, require_api_role
 from server.core.db import db
 from server.core.errors import ApiError
-from server.miniprogram import content, session_qr, slips, staff
+from server.miniprogram import content, session_qr, slips, staff, web_claim
 from server.miniprogram.schemas import (
     BlindSignatureOut,
     CategoryListOut,
@@ -298,10 +298,12 @@ def _codes_out(rnd: Round) -> dict[str, Any]:
     opts = session_qr.round_options(rnd)
     page = setting("MINIPROGRAM_CLAIM_PAGE")
     base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    scenes = {c.id: session_qr.session_scene(rnd, c.id) for c in rnd.categories}
     items = [{"category_id": c.id, "category": c.name, "page": page,
-              "scene": session_qr.session_scene(rnd, c.id), "remaining": sizes.get(c.id, 0),
+              "scene": scenes[c.id], "remaining": sizes.get(c.id, 0),
               "image_url": base + url_for("miniprogram.session_code_image", round_id=rnd.id,
-                                          category_id=c.id)}
+                                          category_id=c.id),
+              "web_url": web_claim.session_web_url(scenes[c.id])}
              for c in rnd.categories] if opts["session_qr"] else []
     return {"round_id": rnd.id, "enabled": opts["session_qr"],
             "generation": opts["session_qr_generation"],
@@ -376,11 +378,14 @@ def session_key(body: dict[str, Any]) -> dict[str, Any]:
 def claim_token(body: dict[str, Any]) -> dict[str, Any]:
     """Blind-sign this WeChat user's own token (session QR): one claim per WeChat user.
 
-    Only the fact that this identity claimed is recorded; the server never sees the
-    token. 409 already_claimed, 409 session_pool_empty, 404 session_code_invalid,
-    422 blinded_message_invalid.
+    The identity is a mini-program `code` (wx.login) or, on the mobile page in WeChat,
+    an `oauth_code` (the official account's web authorization, snsapi_base); exactly
+    one (422 claim_identity_invalid). Only the fact that this identity claimed is
+    recorded; the server never sees the token. 409 already_claimed, 409 session_pool_empty,
+    404 session_code_invalid, 422 blinded_message_invalid.
     """
-    return session_qr.claim(body["scene"], body["code"], body["blinded_msg"])
+    return session_qr.claim(body["scene"], body.get("code"), body["blinded_msg"],
+                            oauth_code=body.get("oauth_code"))
 
 
 # -- content checks ------------------------------------------------------------------------

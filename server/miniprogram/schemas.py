@@ -140,7 +140,13 @@ class ClaimedTokenOut(ma.Schema):
 class SessionClaimIn(ma.Schema):
     scene = ma.fields.String(required=True, validate=Length(min=1, max=64),
                              metadata={"description": "the session code's scene"})
-    code = ma.fields.String(required=True, validate=Length(min=1, max=128), metadata=WX_CODE)
+    code = ma.fields.String(load_default=None, allow_none=True, validate=Length(min=1, max=128),
+                            metadata={"description": WX_CODE["description"]
+                                      + "; in the mini-program (else oauth_code)"})
+    oauth_code = ma.fields.String(load_default=None, allow_none=True,
+                                  validate=Length(min=1, max=128), metadata={
+        "description": "on the mobile page in WeChat: the `code` WeChat's web authorization "
+                       "(公众号网页授权, snsapi_base) redirected back with; single use"})
     blinded_msg = ma.fields.String(required=True, validate=Length(min=1, max=1400), metadata={
         "description": "base64 of the member's own token, prepared and blinded with the "
                        "category's public key (RFC 9474 RSABSSA-SHA384-PSS-Randomized, e.g. "
@@ -191,6 +197,10 @@ class SessionCodeOut(ma.Schema):
     remaining = ma.fields.Integer(required=True,
                                   metadata={"description": "claims still allowed"})
     image_url = ma.fields.String(required=True)
+    web_url = ma.fields.String(required=True, metadata={
+        "description": "the same code for the mobile page in WeChat (show it as a QR code): "
+                       "WeChat's web authorization (official account, snsapi_base), then the "
+                       "page claims a blind-signed token itself"})
 
 
 class SessionCodesOut(ma.Schema):

@@ -10,23 +10,23 @@ is a draft; the form is frozen when it opens):
     comment                {enabled, label, max_length}: ballots may carry a
                            comment (server/voting/comments.py)
 
-How a claim works (POST /api/v1/session-claims {scene, code}):
+How a claim works (POST /api/v1/session-claims {scene, code | oauth_code, blinded_msg}):
 
 1. The session code's scene is "S<round>.<category>.<mac>": the mac (8
    characters, keyed with SECRET_KEY and the generation) shows the server made
-   it. The member's mini-program sends it with a fresh wx.login code.
-2. code2Session gives the openid. The claim record is (round, HMAC(key, appid,
-   openid, round)): whether this WeChat user claimed in this round, nothing
-   more: no token, no category, no time. A second claim: 409 already_claimed.
-3. The token comes from the round's pool (table session_pool): tokens made in
-   advance by the organizer ("add to pool"), sealed under SECRET_KEY, written in
-   a batch long before anyone claims. A claim takes a *random* pooled row and
-   deletes it, in the transaction that inserts the claim. So no stored order or
-   id ties a claim to a token: the token row was written in the pool batch, and
-   which row was taken is chance. Nothing is kept that says which token went to
-   whom; the raw token is in the answer only.
-4. The member votes with the token like any other (POST /ballots): the ballot
-   path never sees the openid.
+   it. The mini-program opens with it as its scene; the mobile page in WeChat
+   opens /v/s/<scene> (server/miniprogram/web_claim.py).
+2. The identity: a fresh wx.login `code` (code2Session) in the mini-program, or
+   the `oauth_code` of the official account's web authorization (snsapi_base) on
+   the mobile page; either gives an openid of its app. The claim record is
+   (round, HMAC(key, appid, openid, round)): whether this WeChat user claimed in
+   this round, nothing more: no token, no category, no time. A second claim:
+   409 already_claimed.
+3. The member's page made its own token and sends it blinded (RFC 9474,
+   server/tokens/blind.py): the server signs with the category's key and never
+   sees the token, so nothing it holds pairs the claim with a ballot.
+4. The member votes with the token and its unblinded signature (POST /ballots):
+   the ballot path never sees the openid.
 
 docs/miniprogram.md says what this mode reveals to the server operator
 compared with paper slips.
@@ -55,6 +55,7 @@ from server.tokens.codec import MAX_ROUND_ID, RECEIPT_ALPHABET
 from server.voting.comments import comment_options
 from server.voting.roundinfo import forget
 from server.wechat import client as wechat
+from server.wechat import oauth
 from server.wechat.config import setting
 
 MAC_LEN = 8
@@ -235,7 +236,24 @@ def _take(round_id: int, category_id: int) -> bool:
                             *allowed]))
 
 
-def claim(scene: Any, code: str, blinded_msg: Any) -> dict[str, Any]:
+IDENTITY_INVALID = error_kind(
+    "claim_identity_invalid", "请在微信中扫描大屏上的二维码领取投票码",
+    "Send exactly one identity proof: code (wx.login) or oauth_code (web authorization)",
+    422, "code")
+
+
+def _wechat_identity(code: str | None, oauth_code: str | None) -> tuple[str, str]:
+    """(appid, openid) from a mini-program wx.login code or the mobile page's web
+    authorization code. Each app has its own openids: see docs/miniprogram.md."""
+    if bool(code) == bool(oauth_code):
+        raise IDENTITY_INVALID
+    if code:
+        return current_app.config["WECHAT_MINIPROGRAM_APPID"], wechat.code_to_session(code)
+    return current_app.config["WECHAT_OA_APPID"], oauth.code_to_openid(str(oauth_code))
+
+
+def claim(scene: Any, code: str | None, blinded_msg: Any, *,
+          oauth_code: str | None = None) -> dict[str, Any]:
     """A blind signature for this WeChat user's own token, once per round."""
     rnd, category = parse_scene(scene)
     if not round_options(rnd)["session_qr"]:
@@ -244,9 +262,8 @@ def claim(scene: Any, code: str, blinded_msg: Any) -> dict[str, Any]:
     if rnd.status not in ("draft", "open"):
         raise ApiError("round_closed", "投票已结束，感谢您的参与", "Voting in this round is closed",
                        409)
-    openid = wechat.code_to_session(code)
-    digest = identity_digest(current_app.config["WECHAT_MINIPROGRAM_APPID"], openid,
-                             f"round:{rnd.id}")
+    appid, openid = _wechat_identity(code, oauth_code)
+    digest = identity_digest(appid, openid, f"round:{rnd.id}")
     del openid
     round_id, category_id = rnd.id, category.id
     db.session.add(SessionClaim(round_id=round_id, claim_hash=digest))

@@ -12,6 +12,7 @@ from flask import Flask
 
 from bot.wechat_fake import FakeState, running_fake
 from bot.wechat_fake.miniprogram import FAKE_APPID, FAKE_SECRET, mint_login_code
+from bot.wechat_fake.oauth import FAKE_OA_APPID, FAKE_OA_SECRET
 from tests.conftest import csrf_token
 from tests.factories import organizer
 
@@ -19,8 +20,11 @@ PASSWORD = "correct horse 1"
 
 
 def point_at_fake(app: Flask, base: str, **extra: Any) -> None:
+    """The mini-program and the official account's web authorization, both at the fake."""
     app.config.update(WECHAT_MINIPROGRAM_APPID=FAKE_APPID, WECHAT_MINIPROGRAM_SECRET=FAKE_SECRET,
-                      WECHAT_MINIPROGRAM_API_BASE=base, **extra)
+                      WECHAT_MINIPROGRAM_API_BASE=base, WECHAT_OA_APPID=FAKE_OA_APPID,
+                      WECHAT_OA_SECRET=FAKE_OA_SECRET, WECHAT_OA_AUTHORIZE_BASE=base + "/connect/",
+                      WECHAT_OA_API_BASE=base, **extra)
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@
 
   var S = {
     token: null,        // in memory only
+    signature: null,    // a session-QR token's unblinded blind signature (session.js)
     data: null,         // the ballot-form answer
     kind: null,
     grades: {},         // appraisal: {sid: {criterion: grade}}
@@ -123,6 +124,12 @@
       throw new ApiError('service_unavailable', BUSY_MESSAGE, resp.status);
     }
     throw new ApiError('http_' + resp.status, '请求失败（' + resp.status + '），请稍后重试', resp.status);
+  }
+
+  // A session-QR token goes with its signature (server/voting/static/session.js).
+  function signed(body) {
+    if (S.signature && body.token === S.token) body.signature = S.signature;
+    return body;
   }
 
   /* ---------- screens ---------- */
@@ -316,7 +323,7 @@
     loading('正在加载选票…');
     var data;
     try {
-      data = await api('/ballot-form', { token: token });
+      data = await api('/ballot-form', signed({ token: token }));
     } catch (err) {
       if (err.code === 'round_closed' || err.code === 'token_unknown') await forgetSlip(token);
       if (fromEntry && (err.code === 'token_unknown' || err.code === 'token_malformed')) {
@@ -950,7 +957,7 @@
     }
     var res;
     try {
-      res = await api('/ballots', { token: S.token, answers: answers });
+      res = await api('/ballots', signed({ token: S.token, answers: answers }));
     } catch (err) {
       S.submitting = false;
       setBusy(false);
@@ -960,7 +967,9 @@
       return showErrorState(err, 'submit', function () { submit(true); });
     }
     S.submitting = false;
+    if (SESSION) SESSION.spent(S.token);
     S.token = null; // spent: forget it
+    S.signature = null;
     S.done = true;
     if (MEETING) { clear($('ballot')); S.data = null; return MEETING.done(res); }
     showDone(res);
@@ -1216,9 +1225,11 @@
    * One slip, several forms: the meeting page opens one form at a time with that form's
    * own token, and may hold a ballot to send it with the others at the end. */
   var MEETING = window.pingyiMeeting || null;
+  // The session QR on the phone (/v/s/<scene>): the page claims its own blind-signed token.
+  var SESSION = window.pingyiSession || null;
   var VOTE = {
-    open: function (token, data) {
-      S.token = token; S.uncertain = false; S.done = false;
+    open: function (token, data, signature) {
+      S.token = token; S.signature = signature || null; S.uncertain = false; S.done = false;
       buildForm(data); showScreen('form'); window.scrollTo(0, 0);
     },
     api: api, h: h, clear: clear, show: show, showScreen: showScreen, showState: showState,
@@ -1229,6 +1240,7 @@
   function start() {
     if (PREVIEW) return startPreview();
     if (MEETING) return MEETING.start(VOTE);
+    if (SESSION) return SESSION.start(VOTE);
     var token = takeTokenFromHash();
     if (token && toMeetingPage(token)) return;
     var ss = storage('sessionStorage');
@@ -1238,7 +1250,7 @@
   }
 
   window.addEventListener('hashchange', function () {
-    if (PREVIEW || MEETING || S.submitting || !location.hash || location.hash === '#') return;
+    if (PREVIEW || MEETING || SESSION || S.submitting || !location.hash || location.hash === '#') return;
     var token = takeTokenFromHash();
     if (token && token !== S.token) {
       S.data = null;
