@@ -12,6 +12,9 @@ from server.demo.seed import seed_demo
 demo_cli = click.Group("demo", help="Demonstration data for `make run`.")
 
 
+SHOWN_PROJECTORS = 3
+
+
 def rebased(url: str, base: str) -> str:
     """A sample voting link at `base` (the demo is seeded once; the address may change)."""
     _, sep, rest = url.partition("/v/")  # a round's /v/#… or a meeting's /v/m/#…
@@ -29,9 +32,15 @@ def seed(base_url: str) -> None:
     pad = " " * 17
     click.echo(f"  console      : {base}/console/   login {info['user']} / {info['password']}"
                " (demo only)")
-    for i, (rid, title, _status) in enumerate(info["rounds"]):
+    # The first rounds' projectors; the rest (rehearsal, decided, combined, meeting,
+    # paper examples) are one click away on the rounds list.
+    shown = info["rounds"][:SHOWN_PROJECTORS]
+    for i, (rid, title, _status) in enumerate(shown):
         label = "  projectors   : " if i == 0 else pad
         click.echo(f"{label}{base}/console/rounds/{rid}/projector   {title}")
+    if len(info["rounds"]) > len(shown):
+        click.echo(f"{pad}{base}/console/rounds   其余 {len(info['rounds']) - len(shown)} 个测评"
+                   "（演练、考核等次、综合考核、测评会、纸质票示例）")
     if info.get("forms"):
         names = "、".join(name for _, name in info["forms"][:3])
         click.echo(f"  forms        : {base}/console/forms   测评表 {names}")
@@ -40,6 +49,10 @@ def seed(base_url: str) -> None:
     if meeting:
         click.echo(f"  meeting      : {base}/console/meetings   测评会：三份测评表，一张选票")
         click.echo(f"{pad}{rebased(meeting, base)}")
+    paper = next((rid for rid, title, _ in info["rounds"] if "纸质票" in title), None)
+    if paper:
+        click.echo(f"  paper        : {base}/console/rounds/{paper}/paper   纸质票双人录入"
+                   "（一张待第二人录入）")
     slips = info["slips"]
     if slips:
         folder = Path(slips[0]).parent
