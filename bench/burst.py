@@ -145,3 +145,21 @@ def burst(url: str, bodies: list[bytes], connections: int) -> dict[str, float]:
         "p50_ms": pct(0.50), "p99_ms": pct(0.99), "elapsed_s": elapsed,
         "client_cpu_ms_per_request": cpu / max(1, len(bodies)) * 1000,
     }
+
+
+def batch_summary(sizes: dict[int, int], k: int) -> dict[str, float]:
+    """The batches a burst's ballots were written in ({size: batches},
+    voting/groupcommit.batch_sizes): p50/p90/max size, per batch, and how many
+    batches were smaller than `k` (written after BALLOT_MIX_WAIT_S)."""
+    flat = sorted(size for size, n in sizes.items() for _ in range(n))
+    if not flat:
+        return {"batches": 0, "p50": 0, "p90": 0, "max": 0, "under_k": 0}
+    return {"batches": len(flat), "p50": flat[len(flat) // 2],
+            "p90": flat[min(len(flat) - 1, int(0.9 * len(flat)))], "max": flat[-1],
+            "under_k": sum(1 for size in flat if size < k)}
+
+
+def lone_voter(url: str, bodies: list[bytes]) -> list[float]:
+    """Each ballot alone, one after another on a fresh connection with nothing else
+    sent meanwhile: its ack delay in ms (it waits for company, then alone)."""
+    return [burst(url, [body], 1)["p50_ms"] for body in bodies]

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,10 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import backends, boards, data, meeting  # noqa: E402
-from bench.burst import burst  # noqa: E402
+from bench.burst import batch_summary, burst, lone_voter  # noqa: E402
 from bench.journey import NAIVE, Route, journeys  # noqa: E402
 
 WRK_THREADS = 2
+LONE_VOTERS = 5  # ballots sent one at a time after the bursts (measure_burst)
 
 
 def free_port() -> int:
@@ -339,24 +341,30 @@ class Bench:
 
     def measure_burst(self) -> None:
         """`runs` bursts on one server, each into a fresh round (the first one into a
-        server just started): medians, every error, and every round's counts."""
+        server just started): medians, every error, every round's counts and the
+        sizes of the batches their ballots were written in (voting/mixing.py); then
+        LONE_VOTERS ballots one at a time: a lone voter's ack delay."""
         from server.core.db import db
         from server.roundbase.reads import get_round
         from server.voting import livetally
+        from server.voting.groupcommit import batch_sizes
 
         a = self.args
         rounds = []
-        for _ in range(a.runs):
-            rid = self.fresh_round("瞬时并发测试")
-            with self.app.app_context():
-                rnd = get_round(rid)
-                rounds.append((rid, [b.encode() for b in
-                                     data.ballot_bodies(rnd, data.tokens(rnd, a.burst))]))
+        with self.app.app_context():
+            for _ in range(a.runs):
+                rnd = get_round(self.fresh_round("瞬时并发测试"))
+                rounds.append((rnd.id, [b.encode() for b in
+                                        data.ballot_bodies(rnd, data.tokens(rnd, a.burst))]))
+            lone_round = get_round(self.fresh_round("单人投票等待"))
+            lone_bodies = [b.encode() for b in
+                           data.ballot_bodies(lone_round, data.tokens(lone_round, LONE_VOTERS))]
         results = []
         with gunicorn(None, self.env, self.log) as base:
             for _, bodies in rounds:
                 results.append(burst(base + "/api/v1/ballots", bodies, a.burst_conns))
-        match, rows_all, live_all = True, [], []
+            lone = lone_voter(base + "/api/v1/ballots", lone_bodies)
+        match, rows_all, live_all, sizes = True, [], [], Counter()
         with self.app.app_context():
             for (rid, _), res in zip(rounds, results, strict=True):
                 rows = db.session.execute(text(
@@ -365,6 +373,15 @@ class Bench:
                 match = match and res["accepted"] == rows == live == a.burst
                 rows_all.append(rows)
                 live_all.append(live)
+                sizes.update(batch_sizes(rid))  # each worker wrote its own within 0.2 s
+            k = self.app.config["BALLOT_MIX_K"]
+        mixed = batch_summary(sizes, k)
+        self.out.update(burst_batches=mixed["batches"], burst_batch_p50=mixed["p50"],
+                        burst_batch_p90=mixed["p90"], burst_batch_max=mixed["max"],
+                        burst_batches_under_k=mixed["under_k"], mix_k=k,
+                        burst_batch_sizes=f"{mixed['p50']} / {mixed['p90']} / {mixed['max']}",
+                        lone_voter_ack_ms=statistics.median(lone),
+                        lone_voter_ack_ms_runs=[round(x, 1) for x in lone])
         self.out.update(burst_requests=a.burst, burst_connections=a.burst_conns,
                         burst_runs=len(results),
                         burst_accepted=sum(r["accepted"] for r in results),
@@ -537,6 +554,10 @@ ROWS = [
     ("burst p99", "burst_p99_ms", "ms", "<= 200"),
     ("burst accepted == SQL == Redis", "burst_counts_match", "", "true"),
     ("burst client's own CPU per request", "burst_client_cpu_ms", "ms", None),
+    ("burst: batches written", "burst_batches", "", None),
+    ("burst: batch size p50 / p90 / max", "burst_batch_sizes", "", None),
+    ("burst: batches under BALLOT_MIX_K (waited)", "burst_batches_under_k", "", None),
+    ("lone voter's ack (median of 5)", "lone_voter_ack_ms", "ms", "~ BALLOT_MIX_WAIT_S"),
     ("meeting burst: voters x forms, errors", "meeting_errors", "", "0"),
     ("meeting burst: ballot p99", "meeting_p99_ms", "ms", None),
     ("meeting burst: ballots/s", "meeting_ballots_per_s", "/s", None),
