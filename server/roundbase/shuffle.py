@@ -5,7 +5,9 @@ rowid; PostgreSQL ctid, xmin) follows their arrival, and with it the spent token
 written in the same transactions. Close deletes the round's rows and inserts them
 again in an order drawn at random, all in its own transaction, so every row gets
 the same xmin and a place that says nothing about when it arrived (and deletes
-the spent tokens: rounds/operations.py).
+the spent tokens: rounds/operations.py). Session-QR claims are rewritten alike:
+their order is the order in which WeChat identities claimed. After the commit,
+scrub.py removes the old row images the engine still keeps.
 
 The rows never leave the database. Each table already has a random key: a
 ballot's and a comment's id are 128 bits from the OS CSPRNG (codec.new_ballot_id).
@@ -38,7 +40,8 @@ log = logging.getLogger(__name__)
 # lost); the first is the table's random primary key.
 BALLOTS = ("ballots", ("id", "round_id", "category_id", "receipt", "answers"))
 COMMENTS = ("ballot_comments", ("id", "round_id", "body"))
-_TABLES = {BALLOTS, COMMENTS}
+CLAIMS = ("session_claims", ("claim_hash", "round_id"))  # an HMAC: as random as an id
+_TABLES = {BALLOTS, COMMENTS, CLAIMS}
 
 # PostgreSQL sorts in memory up to work_mem, beyond it in temporary files as runs of
 # rows that arrived together: raised for this transaction, 100,000 ballots take
