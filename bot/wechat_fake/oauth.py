@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from flask import Blueprint, Response, redirect, request
+from werkzeug.wrappers import Response as BaseResponse
 
 from bot.wechat_fake.miniprogram import CODE_TTL_S, _answer, _error, _setting, _state
 
@@ -60,7 +61,7 @@ def _page(title: str, body: str, status: int = 200) -> Response:
     return Response(doc, status=status, mimetype="text/html")
 
 
-def _back(redirect_uri: str, openid: str, st: str) -> Response:
+def _back(redirect_uri: str, openid: str, st: str) -> BaseResponse:
     code = mint_oauth_code(_state(), openid)
     sep = "&" if urlsplit(redirect_uri).query else "?"
     resp = redirect(redirect_uri + sep + urlencode({"code": code, "state": st}), 302)
@@ -69,7 +70,7 @@ def _back(redirect_uri: str, openid: str, st: str) -> Response:
 
 
 @bp.route("/connect/oauth2/authorize", methods=["GET"])
-def authorize() -> Response:
+def authorize() -> BaseResponse:
     args = request.args
     if args.get("appid") != _setting("oa_appid", FAKE_OA_APPID):
         return _page("参数错误", "<p>appid 无效（40013）</p>", 400)

@@ -192,7 +192,7 @@ class WeChatSettings(BaseModel):
     WECHAT_OA_SECRET: str = var("", "its AppSecret", secret=True)
     WECHAT_OA_AUTHORIZE_BASE: str = var(
         "https://open.weixin.qq.com/connect/", "where WeChat's authorize page lives (the phone "
-        "is sent there); the demo points it at `bot/wechat_fake`")
+        "is sent there); tests point it at `bot/wechat_fake`")
     WECHAT_OA_API_BASE: str = var(
         "https://api.weixin.qq.com", "where `sns/oauth2/access_token` lives (code → openid)")
 

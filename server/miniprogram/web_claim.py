@@ -25,6 +25,7 @@ from flask import (
     request,
     url_for,
 )
+from werkzeug.wrappers import Response as BaseResponse
 
 from server.core.errors import ApiError
 from server.wechat import oauth
@@ -52,7 +53,7 @@ def _page(scene: str, error: ApiError | None = None, status: int = 200) -> Respo
 
 
 @bp.get("/v/s/<scene>")
-def session_page(scene: str) -> Response:
+def session_page(scene: str) -> BaseResponse:
     if not SCENE_RE.match(scene):
         return _page("", ApiError("session_code_invalid",
                                   "该投票二维码无效，请扫描大屏上当前显示的二维码",
