@@ -576,7 +576,7 @@ ROWS = [
     ("journey errors (pingyi, naive)", "journey_errors_both", "", "0, 0"),
     ("journey request p99 (pingyi)", "journey_request_p99_ms", "ms", None),
     ("close of 100k ballots (fresh round)", "close_100k_s", "s", "<= 3"),
-    ("close + background scrub (VACUUM)", "close_then_scrub_s", "s", None),
+    ("close + scrub (VACUUM FULL, WAL switch)", "close_then_scrub_s", "s", None),
     ("10,000 slips (tokens + PDF)", "slips_10k_s", "s", "<= 30"),
 ]
 
