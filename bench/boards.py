@@ -138,7 +138,7 @@ def insert_members(board: Board, count: int) -> None:
 
 def insert_entries(board: Board, member_ids: list[int]) -> None:
     """One approved award entry per member, of 0.1 to 99.9 points (ties included)."""
-    from server.accounts.models import utcnow
+    from server.core.clock import utcnow
     from server.core.db import db
     from server.points.models import PointsEntry
     from server.points.rulebook import rules_for_committee

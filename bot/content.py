@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Branch, Committee

@@ -50,8 +50,8 @@ from bot.channels import open_channel
 from bot.config import setting
 from bot.models import BotPost, ChatTarget
 from bot.redact import redact
-from server.accounts import audit
-from server.accounts.models import utcnow
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 

@@ -27,8 +27,8 @@ from bot.content import BoardContent, board_content, notice_content
 from bot.models import BotPost, ChatTarget
 from bot.render import card, markdown, text
 from bot.share import public_base, share_url
-from server.accounts import audit
-from server.accounts.models import utcnow
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Branch

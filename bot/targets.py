@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot import channels, vault
 from bot.labels import FORMAT_LABELS, PURPOSE_LABELS
 from bot.models import ChatTarget, WecomUser
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text

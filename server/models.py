@@ -3,8 +3,9 @@
 The bot's tables are registered by bot.init_app (server never imports bot).
 """
 
-from server.accounts.models import ApiKey, AuditEntry, User
+from server.accounts.models import ApiKey, User
 from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
+from server.core.audit import AuditEntry
 from server.forms.models import Form, FormVersion
 from server.meetings.models import Meeting, MeetingForm
 from server.miniprogram.models import (

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from server.accounts.models import ApiKey, AuditEntry, User
+from server.accounts.models import ApiKey, User
+from server.core.audit import AuditEntry
 from server.core.db import db
 from tests.support.hostile import PASSWORD, Site, build_site
 

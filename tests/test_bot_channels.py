@@ -22,7 +22,7 @@ from bot.wechat_fake.wecom import (
     gettoken_calls,
     remove_robot,
 )
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from tests.support.bot import (
     CORP,

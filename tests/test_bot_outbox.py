@@ -20,7 +20,7 @@ from bot import outbox, publishing
 from bot.models import BotPost
 from bot.wechat_fake import running_fake
 from bot.wechat_fake.wecom import add_robot, delivered
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from tests.support.bot import (
     Q3,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from server.accounts.models import AuditEntry
+from server.core.audit import AuditEntry
 from server.core.db import db
 from tests.factories import organizer
 from tests.support.rounds_http import (

@@ -15,7 +15,7 @@ import pytest
 from bot.content import board_content
 from bot.render import markdown, text
 from bot.share import share_path
-from server.accounts.models import AuditEntry
+from server.core.audit import AuditEntry
 from server.core.db import db
 from server.organization.models import Branch, Committee, Member
 from server.points.calendar import Period

@@ -9,7 +9,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from server.accounts.models import AuditEntry
+from server.core.audit import AuditEntry
 from server.core.db import db
 from tests.support.hostile import PASSWORD, Site, build_site
 from tests.support.liveserver import live_server
@@ -447,7 +447,7 @@ def test_every_organizer_action_is_audited(app, site):
 
 
 def test_audit_page_lists_paginated_and_scoped(app, site):
-    from server.accounts import audit
+    from server.core import audit
 
     with app.app_context():
         from server.accounts.models import User

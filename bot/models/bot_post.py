@@ -27,7 +27,7 @@ from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, Uniqu
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.models.chat_target import ChatTarget
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 
 STATUSES = ("pending", "sending", "sent", "uncertain", "failed", "cancelled")

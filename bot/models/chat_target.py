@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from server.organization.models import Branch
 

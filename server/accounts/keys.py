@@ -15,9 +15,12 @@ from typing import Any
 
 from sqlalchemy.orm import joinedload
 
-from server.accounts import audit
-from server.accounts.models import ApiKey, User, utcnow
-from server.core.clock import CHINA  # expiry dates are typed in China time
+from server.accounts.models import ApiKey, User
+from server.core import audit
+from server.core.clock import (
+    CHINA,  # expiry dates are typed in China time
+    utcnow,
+)
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text

@@ -8,13 +8,10 @@ from flask_login import UserMixin
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from server.core.clock import utcnow
 from server.core.db import db
 
 ROLES = ("admin", "organizer", "secretary", "committee")
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class User(db.Model, UserMixin):
@@ -63,16 +60,3 @@ class ApiKey(db.Model):
         if self.expires_at is not None and self.expires_at <= (now or utcnow()):
             return "expired"
         return "active"
-
-
-class AuditEntry(db.Model):
-    """Who did what to which round, and when (never anything about ballots)."""
-
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    action: Mapped[str] = mapped_column(String(40))
-    target: Mapped[str] = mapped_column(String(80), default="")
-    detail: Mapped[str] = mapped_column(String(500), default="")

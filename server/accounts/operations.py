@@ -7,8 +7,9 @@ from typing import Any
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from server.accounts import audit, keys
+from server.accounts import keys
 from server.accounts.models import ROLES, User
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Branch, Committee

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 
 

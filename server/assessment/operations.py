@@ -13,13 +13,13 @@ from collections import defaultdict
 from fractions import Fraction
 from typing import Any
 
-from server.accounts import audit
-from server.accounts.models import utcnow
 from server.assessment import sheet as sheets
 from server.assessment.combine import PartScores, check_levels, combine, weights_of
 from server.assessment.history import Series, histories, section_result, series_key
 from server.assessment.history import result_parts as round_tables
 from server.assessment.models import Assessment, AssessmentPart, AssessmentScore
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.tabular import normalize_name

@@ -13,9 +13,10 @@ from typing import Any
 from flask import render_template, request
 from sqlalchemy import String, and_, cast, literal, or_
 
-from server.accounts.models import AuditEntry, User
+from server.accounts.models import User
 from server.console import access
 from server.console.access import STAFF
+from server.core.audit import AuditEntry
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.roundbase.models import Round

@@ -10,7 +10,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
-from server.accounts.models import utcnow
 from server.console import access, roster_pick
 from server.console.forms import (
     CHINA,
@@ -24,6 +23,7 @@ from server.console.forms import (
     parse_subjects,
     rule_defaults,
 )
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms import available_forms

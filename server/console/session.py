@@ -6,11 +6,10 @@ from flask import flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from werkzeug.wrappers import Response
 
-from server.accounts import audit
 from server.accounts.models import User
 from server.accounts.operations import authenticate
 from server.console.access import home_url, safe_next
-from server.core import ratelimit
+from server.core import audit, ratelimit
 from server.core.db import db
 
 BAD_LOGIN = "用户名或密码不正确"

@@ -10,6 +10,11 @@ import datetime as dt
 CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
+def utcnow() -> dt.datetime:
+    """Now as the database holds it: naive UTC."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 def china_time(value: dt.datetime | None) -> str:
     """A naive UTC datetime shown in China time, e.g. "2026-05-01 14:30"; None → ""."""
     if value is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import selectinload
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import _find_bad

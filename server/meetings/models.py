@@ -24,7 +24,7 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from server.roundbase.models import Round
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from server.accounts import audit
-from server.core import ratelimit
+from server.core import audit, ratelimit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text

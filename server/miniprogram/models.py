@@ -25,7 +25,8 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import User, utcnow
+from server.accounts.models import User
+from server.core.clock import utcnow
 from server.core.db import db
 
 

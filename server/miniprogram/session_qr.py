@@ -42,8 +42,7 @@ from flask import current_app
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from server.accounts import audit
-from server.core import blindrsa
+from server.core import audit, blindrsa
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis, run_script

@@ -24,9 +24,9 @@ from flask import g
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from server.accounts import audit
-from server.accounts.models import User, utcnow
-from server.core import ratelimit
+from server.accounts.models import User
+from server.core import audit, ratelimit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.redis import get_redis

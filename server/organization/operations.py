@@ -42,7 +42,7 @@ from typing import Any
 from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.importer import (

@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, text
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.organization.models import Member

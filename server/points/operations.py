@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from server.accounts import audit
-from server.accounts.models import utcnow
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.organization.models import Member, PartyGroup

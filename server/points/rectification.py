@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from server.accounts import audit
-from server.accounts.models import utcnow
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.points.access import load_branch, require_keeper, safe_id, scope_of

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Response
 from sqlalchemy import text
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import error_kind
 from server.core.files import attachment

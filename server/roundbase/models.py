@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 
 STATUSES = ("draft", "open", "closing", "closed", "published")

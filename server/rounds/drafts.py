@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from server.accounts import audit
-from server.accounts.models import utcnow
+from server.core import audit
+from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.redis import get_redis

@@ -30,7 +30,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import text
 
-from server.accounts import audit
+from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis

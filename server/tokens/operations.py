@@ -7,8 +7,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from server.accounts import audit
-from server.core import signals
+from server.core import audit, signals
 from server.core.db import db
 from server.core.errors import ApiError
 from server.roundbase.models import Round, VoterCategory

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 
 VISIBILITIES = ("live", "hidden", "frozen")

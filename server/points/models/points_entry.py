@@ -24,7 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from server.accounts.models import User, utcnow
+from server.accounts.models import User
+from server.core.clock import utcnow
 from server.core.db import db
 from server.organization.models import Member, PartyGroup
 from server.points.amounts import fmt

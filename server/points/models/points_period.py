@@ -13,7 +13,7 @@ import datetime as dt
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.accounts.models import utcnow
+from server.core.clock import utcnow
 from server.core.db import db
 from server.points.calendar import Period
 

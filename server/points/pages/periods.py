@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import Response, flash, render_template, request
 from werkzeug.wrappers import Response as BaseResponse
 
-from server.accounts import audit
+from server.core import audit
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
