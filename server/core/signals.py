@@ -36,3 +36,10 @@ Sent with the round's id and `pairs=` [(token hash, category id)] once newly iss
 tokens are committed: the live tally (server/voting) takes them in if it holds the
 round. The tokens exist whatever a receiver does; an error reaches the issuer.
 """)
+
+round_publishing = _signals.signal("round-publishing", doc="""
+Sent with the round's id inside publish's transaction, once the round's row is held
+(its status set to `published`, not yet committed): a feature whose data must be
+complete before results go out (paper ballots entered twice alike) refuses by raising
+an ApiError, and publish rolls back; no entry can slip in after the check.
+""")

@@ -7,11 +7,14 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from server.core import signals
     from server.core.api import api
     from server.core.security import csrf
     from server.paper import api as paper_api
     from server.paper import pages
+    from server.paper.operations import refuse_unresolved
 
     csrf.exempt(paper_api.blp)
     api.register_blueprint(paper_api.blp)
     app.register_blueprint(pages.bp)
+    signals.round_publishing.connect(refuse_unresolved)

@@ -4,7 +4,7 @@ A paper ballot carries no serial: the number here is given at the first entry
 (第 N 张, written on the sheet by whoever enters it) so the second person can find
 the same sheet. The two entries sit side by side; the ballot counts only once they
 agree (`status` counted), and then its answers are stored exactly as an electronic
-ballot's (forms/storage.py) for the results engine to read (paper/counting.py).
+ballot's (forms/storage.py) for the results engine to read (results/paper_ballots.py).
 """
 
 from __future__ import annotations

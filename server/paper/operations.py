@@ -247,6 +247,14 @@ UNRESOLVED = ("paper_entry_unresolved",
               "some paper ballots are entered once or their two entries differ")
 
 
+def refuse_unresolved(round_id: int, **_: Any) -> None:
+    """round_publishing's receiver: results are published once every paper ballot of
+    the round is entered twice alike (409 paper_entry_unresolved)."""
+    waiting = unresolved(round_id)
+    if waiting:
+        raise ApiError(*UNRESOLVED, 409, details={"unresolved": waiting})
+
+
 def _reading(rnd: Round, stored: str, reason: str) -> list[tuple[str, str]]:
     if reason:
         return [("是否有效", f"无效（{INVALID_REASONS[reason]}）")]

@@ -6,6 +6,7 @@ from typing import Any
 
 from server.core.errors import ApiError
 from server.forms.sections import round_form
+from server.results.paper_ballots import with_paper
 from server.results.rules import round_rules
 from server.resultsengine.config import threshold_of
 from server.resultsengine.engine import compute_counted_results
@@ -29,10 +30,8 @@ def official_results(rnd: Any, digest: Digest | None = None) -> dict[str, Any]:
     (which the ballot path should never have accepted) is counted as invalid
     (无效票), not dropped and not allowed to break the count. `digest` is the
     round's ballots as the close already read them (server/voting/digest.py); the
-    counted paper ballots join them (server/paper/counting.py).
+    counted paper ballots join them (server/results/paper_ballots.py).
     """
-    from server.paper.counting import with_paper
-
     form, subject_ids = round_form(rnd), [s.id for s in rnd.subjects]
     if digest is None:
         digest = read_digest(rnd.id, form, subject_ids)

@@ -491,7 +491,7 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
             text("UPDATE rounds SET status = 'published', published_at = :now "
                  "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()}
     ).rowcount:
-        _refuse_unresolved_paper(rnd)
+        _refuse_incomplete(rnd)
         audit.record(user, "round.publish", f"round:{rnd.id}")
     db.session.commit()
     db.session.refresh(rnd)
@@ -500,15 +500,14 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
     return rnd
 
 
-def _refuse_unresolved_paper(rnd: Round) -> None:
-    """Publishing waits for every paper ballot to be entered twice alike (server/paper/).
-    Checked once the round's row is held, so no entry slips in after the check."""
-    from server.paper.operations import UNRESOLVED, unresolved
-
-    waiting = unresolved(rnd.id)
-    if waiting:
+def _refuse_incomplete(rnd: Round) -> None:
+    """Publishing waits for what other features hold of the round (paper ballots entered
+    twice alike: server/paper/), asked once the round's row is held."""
+    try:
+        signals.round_publishing.send(rnd.id)
+    except ApiError:
         db.session.rollback()
-        raise ApiError(*UNRESOLVED, 409, details={"unresolved": waiting})
+        raise
 
 
 def close_due(now: dt.datetime | None = None) -> list[int]:
