@@ -40,32 +40,41 @@ from __future__ import annotations
 
 import bisect
 import glob
+import logging
 import random
 import re
 import secrets
 import subprocess
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import requests
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+from bot.wechat_fake.miniprogram import FAKE_APPID, mint_login_code
 from server.core.db import db
+from server.miniprogram.crypto import identity_digest
 from server.rounds.operations import wait_for_scrub
 from server.tokens.codec import token_hash
-from tests.support.faults import table
+from server.voting.groupcommit import batch_sizes
+from tests.support import blindclient
+from tests.support.faults import Gunicorn, table
 from tests.support.rounds_http import create, issue, lifecycle
+from tests.test_access_log import LINE
+from tests.test_close_redis import _dump, _text
 from tests.test_linkage import chance_bound
 
 N_PER_CATEGORY = 15
-CATEGORIES = ("领导班子", "中层干部", "职工代表")
-KINDS = ("receipt", "hash", "comment")
+CATEGORIES = ("领导班子", "中层干部及后备干部", "职工代表（含列席人员）")  # names of 4, 9, 11
+KINDS = ("receipt", "hash", "comment", "claim")
 PAIRS = (("hash", "receipt"), ("comment", "receipt"), ("comment", "hash"))
 WAL_SEGMENT = 16 * 1024 * 1024
 
@@ -75,6 +84,7 @@ class Vote:
     hash: str
     receipt: str
     comment: str
+    claim: str = ""  # session QR: the claim row of the voter's WeChat identity
 
     def of(self, kind: str) -> str:
         return getattr(self, kind)
@@ -99,7 +109,11 @@ class Seen:
 # ---- the round ------------------------------------------------------------------------------
 
 
-def cast(client: Any, key: dict[str, str]) -> tuple[int, list[Vote]]:
+def open_round(client: Any, key: dict[str, str], session_qr: bool = False
+               ) -> tuple[int, list[str], dict[str, Any]]:
+    """A round with comments, opened: (id, tokens, the ballot form's answer), or for a
+    session-QR round (id, [], {category id: scene}) with an allowance of
+    N_PER_CATEGORY claims per category and no token issued."""
     rnd = create(client, key, {
         "form": "appraisal", "title": "内部人员攻击测评", "results": {"min_turnout": 0},
         "subjects": [{"name": f"对象{i}", "note": "职务"} for i in range(3)],
@@ -107,26 +121,45 @@ def cast(client: Any, key: dict[str, str]) -> tuple[int, list[Vote]]:
                        for n in CATEGORIES]})
     rid = rnd["id"]
     res = client.put(f"/api/v1/rounds/{rid}/options", headers=key,
-                     json={"comment": {"enabled": True, "max_length": 200}})
+                     json={"comment": {"enabled": True, "max_length": 200},
+                           "session_qr": session_qr})
     assert res.status_code == 200, res.json
+    if session_qr:
+        for c in rnd["categories"]:
+            assert client.post(f"/api/v1/rounds/{rid}/session-pool", headers=key, json={
+                "category_id": c["id"], "count": N_PER_CATEGORY}).status_code == 201
+        assert lifecycle(client, key, rid, "open").status_code == 200
+        codes = client.get(f"/api/v1/rounds/{rid}/session-codes", headers=key).json
+        return rid, [], {i["category_id"]: i["scene"] for i in codes["items"]}
     tokens = [t for c in rnd["categories"] for t in issue(client, key, rid, c["id"],
                                                           N_PER_CATEGORY)]
     assert lifecycle(client, key, rid, "open").status_code == 200
-    form = client.post("/api/v1/ballot-form", json={"token": tokens[0]}).json["form"]
-    grades = [g["key"] for g in form["grades"]]
-    subjects = [s["id"] for s in rnd["subjects"]]
+    form = client.post("/api/v1/ballot-form", json={"token": tokens[0]}).json
     random.shuffle(tokens)  # arrival order unrelated to issue order
+    return rid, tokens, form
+
+
+def ballot(form: dict[str, Any], token: str, signature: str | None = None) -> dict[str, Any]:
+    """A ballot with varied grades and a comment of its own, for a ballot form's answer."""
+    grades = [g["key"] for g in form["form"]["grades"]]
+    v = random.randrange(len(grades))
+    answers = {str(s["id"]): {c["key"]: grades[(v + j + k) % len(grades)]
+                              for k, c in enumerate(form["form"]["criteria"])}
+               for j, s in enumerate(form["subjects"])}
+    body = {"token": token, "answers": answers,
+            "comment": f"建议加强调查研究，改进作风 {secrets.token_hex(8)}"}
+    return {**body, "signature": signature} if signature else body
+
+
+def cast(client: Any, key: dict[str, str]) -> tuple[int, list[Vote]]:
+    """N ballots through the app, one after another."""
+    rid, tokens, form = open_round(client, key)
     votes = []
     for token in tokens:
-        v = random.randrange(len(grades))
-        answers = {str(s): {c["key"]: grades[(v + j + k) % len(grades)]
-                            for k, c in enumerate(form["criteria"])}
-                   for j, s in enumerate(subjects)}
-        comment = f"建议加强调查研究，改进作风 {secrets.token_hex(8)}"
-        res = client.post("/api/v1/ballots",
-                          json={"token": token, "answers": answers, "comment": comment})
+        body = ballot(form, token)
+        res = client.post("/api/v1/ballots", json=body)
         assert res.status_code == 201, res.json
-        votes.append(Vote(token_hash(token), res.json["receipt"], comment))
+        votes.append(Vote(token_hash(token), res.json["receipt"], body["comment"]))
     return rid, votes
 
 
@@ -159,14 +192,15 @@ def grep(paths: list[Path], needles: dict[bytes, tuple[str, str]], tmp: Path
 
 
 def needles_of(votes: list[Vote]) -> dict[bytes, tuple[str, str]]:
-    return {v.of(k).encode(): (k, v.of(k)) for v in votes for k in KINDS}
+    return {v.of(k).encode(): (k, v.of(k)) for v in votes for k in KINDS if v.of(k)}
 
 
-def attack(sources: list[Seen], votes: list[Vote]) -> tuple[dict[str, int], int]:
+def attack(sources: list[Seen], votes: list[Vote], pairs: tuple[tuple[str, str], ...] = PAIRS
+           ) -> tuple[dict[str, int], int]:
     """Correct pairs per strategy, and the number of strategies."""
-    truth = {(a, b): {v.of(a): v.of(b) for v in votes} for a, b in PAIRS}
+    truth = {(a, b): {v.of(a): v.of(b) for v in votes} for a, b in pairs}
     hits: dict[str, int] = {}
-    for a, b in PAIRS:
+    for a, b in pairs:
         orders_a = [(s.name, s.found[a]) for s in sources if s.found[a]]
         orders_b = [(s.name, s.found[b]) for s in sources if s.found[b]]
         for (na, fa) in orders_a:
@@ -238,7 +272,7 @@ def sqlite_sources(path: Path, votes: list[Vote]) -> tuple[list[Seen], dict[str,
 
 # ---- PostgreSQL: pages, indexes, files, WAL ------------------------------------------------
 
-RELATIONS = ("ballots", "ballot_comments", "spent_tokens")
+RELATIONS = ("ballots", "ballot_comments", "spent_tokens", "session_claims")
 
 
 def pg_admin(app: Any) -> str:
@@ -376,49 +410,126 @@ def pg_insider(app: Any) -> Iterator[psycopg.Connection | None]:
         conn.close()
 
 
-# ---- the test -------------------------------------------------------------------------------
+# ---- Redis ---------------------------------------------------------------------------------
 
 
-def test_insider_pairs_nothing_in_the_files_after_close(app, client, key, pg_insider, tmp_path):
-    conn = pg_insider
+def redis_source(app: Any, round_id: int, votes: list[Vote]) -> tuple[Seen, dict[str, int]]:
+    """Every key of the round with its fields or members in the server's order, as a copy
+    of Redis shows them (tests/test_close_redis.py's dump)."""
+    needles = needles_of(votes)
+    seen, counts = Seen("Redis dump (key, place)"), defaultdict(int)
     with app.app_context():
-        if conn is None:
+        dump = _dump(round_id)
+    for key in sorted(dump):
+        items = dump[key] if isinstance(dump[key], list) else [dump[key]]
+        for i, item in enumerate(items):
+            for _, kind, entity in scan(_text(item).encode(), needles):
+                seen.add(kind, entity, None, (key, i))
+                counts[f"{kind} in Redis"] += 1
+    return seen, counts
+
+
+# ---- the insider ----------------------------------------------------------------------------
+
+
+@dataclass
+class Insider:
+    """What the database administrator reads: the database's files (SQLite) or pages,
+    indexes, files and pg_wal (PostgreSQL), and a copy of Redis."""
+
+    app: Any
+    conn: psycopg.Connection | None
+    tmp: Path
+    path: Path | None = None
+    wal_from: str = ""
+
+    def look(self, round_id: int, votes: list[Vote]) -> tuple[list[Seen], dict[str, int]]:
+        if self.conn is None:
+            assert self.path is not None
+            sources, counts = sqlite_sources(self.path, votes)
+        else:
+            sources, counts = pg_sources(self.conn, votes, self.wal_from, self.tmp)
+        in_redis, redis_counts = redis_source(self.app, round_id, votes)
+        return [*sources, in_redis], {**counts, **redis_counts}
+
+    def leftovers(self, counts: dict[str, int], n: int, claims: int = 0) -> dict[str, int]:
+        """Copies beyond those the live rows and their indexes hold after close: a receipt
+        in the ballot and its unique index (round, receipt), a comment in its row, a claim
+        hash in its row and primary key; on SQLite a token hash in the issued tokens and
+        their primary key (tables not read on PostgreSQL). Nothing else: no spent token,
+        nothing in the -wal file, pg_wal or Redis."""
+        expected = {"receipt": 2 * n, "comment": n, "hash": 2 * n, "claim": 2 * claims
+                    } if self.conn is None else {
+            "receipt in indexes": n, "receipt in files of ballots": 2 * n,
+            "comment in files of ballot_comments": n, "claim in indexes": claims,
+            "claim in files of session_claims": 2 * claims}
+        return {k: v - expected.get(k, 0) for k, v in counts.items()}
+
+    def old_files(self) -> dict[str, Path]:
+        return relation_files(self.conn) if self.conn is not None else {}
+
+    def copies(self, secrets_: list[str], relations: tuple[str, ...]) -> int:
+        """How many of `secrets_` (or their first 64 characters) the files still hold: the
+        SQLite file and -wal, or the relations' files and pg_wal."""
+        needles = {s[:64].encode(): ("key", s) for s in secrets_}
+        if self.conn is None:
+            assert self.path is not None
+            files = [f for f in (self.path, Path(f"{self.path}-wal")) if f.exists()]
+        else:
+            self.conn.execute("CHECKPOINT")
+            data = Path(self.conn.execute("SHOW data_directory").fetchone()[0])
+            files = [data / p for (p,) in self.conn.execute(
+                "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relname = ANY(%s)",
+                (list(relations),))]
+            files += [f for f in (data / "pg_wal").iterdir()
+                      if f.is_file() and re.fullmatch(r"[0-9A-F]{24}", f.name)]
+        return sum(1 for _ in grep([f for f in files if f.exists()], needles, self.tmp))
+
+
+@pytest.fixture
+def insider(app: Any, pg_insider: psycopg.Connection | None, tmp_path: Path) -> Insider:
+    """The insider, from the moment before the round is made (pg_wal read from here)."""
+    if pg_insider is None:
+        with app.app_context():
             assert db.session.execute(text("PRAGMA secure_delete")).scalar_one() == 1
-            path = Path(make_url(str(db.engine.url)).database)
-    wal_from = ""
-    if conn is not None:
-        wal_from = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    rid, votes = cast(client, key)
-    n = len(votes)
+            return Insider(app, None, tmp_path, path=Path(make_url(str(db.engine.url)).database))
+    return Insider(app, pg_insider, tmp_path, wal_from=pg_insider.execute(
+        "SELECT pg_current_wal_lsn()::text").fetchone()[0])
 
-    def look() -> tuple[list[Seen], dict[str, int]]:
-        if conn is None:
-            return sqlite_sources(path, votes)
-        return pg_sources(conn, votes, wal_from, tmp_path)
 
-    before, counts_before = look()
-    old_files = relation_files(conn) if conn is not None else {}
-    res = lifecycle(client, key, rid, "close")
+def close(client: Any, key: dict[str, str], round_id: int) -> None:
+    res = lifecycle(client, key, round_id, "close")
     assert res.status_code == 200 and res.json["status"] == "closed", res.json
     assert wait_for_scrub(300), "the scrub after close did not end"
-    after, counts_after = look()
+
+
+def engine_name(insider: Insider) -> str:
+    return "SQLite" if insider.conn is None else "PostgreSQL"
+
+
+def top(hits: dict[str, int]) -> list[tuple[str, int]]:
+    return sorted(hits.items(), key=lambda x: -x[1])[:5]
+
+
+# ---- the tests ------------------------------------------------------------------------------
+
+
+def test_insider_pairs_nothing_in_the_files_after_close(app, client, key, insider):
+    rid, votes = cast(client, key)
+    n = len(votes)
+    before, counts_before = insider.look(rid, votes)
+    old_files = insider.old_files()
+    close(client, key, rid)
+    after, counts_after = insider.look(rid, votes)
 
     hits_before, m1 = attack(before, votes)
     hits_after, m2 = attack(after, votes)
     bound = chance_bound(1, max(m1, m2))
     linked_before, why_before = verdict("before close", hits_before, m1, n)
     linked_after, why_after = verdict("after close", hits_after, m2, n)
-    # Copies the live rows and their indexes hold after close: a receipt in the ballot
-    # and its unique index (round, receipt), a comment in its row; on SQLite a token
-    # hash in the issued tokens and their primary key (tables not read on PostgreSQL).
-    # Nothing else: no spent token, nothing in the -wal file or pg_wal.
-    sqlite = conn is None
-    expected = {"receipt": 2 * n, "comment": n, "hash": 2 * n} if sqlite else {
-        "receipt in indexes": n, "receipt in files of ballots": 2 * n,
-        "comment in files of ballot_comments": n}
-    leftovers = {k: v - expected.get(k, 0) for k, v in counts_after.items()}
+    leftovers = insider.leftovers(counts_after, n)
     still_there = [str(p) for p in old_files.values() if p.exists() and p.stat().st_size]
-    table(f"insider after close ({'SQLite' if sqlite else 'PostgreSQL'})", [
+    table(f"insider after close ({engine_name(insider)})", [
         ("ballots with comments", n),
         ("strategies", max(m1, m2)),
         ("chance bound (P < 1e-4)", bound),
@@ -430,6 +541,201 @@ def test_insider_pairs_nothing_in_the_files_after_close(app, client, key, pg_ins
         ("pre-close relation files still on disk", still_there),
     ])
     assert linked_before > bound, "the attack found nothing before close: it proves nothing"
-    assert linked_after <= bound, sorted(hits_after.items(), key=lambda x: -x[1])[:5]
+    assert linked_after <= bound, top(hits_after)
     assert all(v <= 0 for v in leftovers.values()), leftovers
     assert not still_there
+
+
+K_MIX = 8  # the production default of BALLOT_MIX_K
+BURST = 24  # voters sending their ballots at about the same moment: 2 bursts
+
+
+def vote_over_http(base: str, token: str) -> Vote:
+    """A voter's page: the ballot form (its answer padded), then the ballot."""
+    got = requests.post(f"{base}/api/v1/ballot-form", json={"token": token}, timeout=30)
+    assert got.status_code == 200, got.text
+    body = ballot(got.json(), token)
+    res = requests.post(f"{base}/api/v1/ballots", json=body, timeout=30)
+    assert res.status_code == 201, res.text
+    return Vote(token_hash(token), res.json()["receipt"], body["comment"])
+
+
+def test_while_open_the_files_pair_a_ballot_with_no_more_than_its_mixed_batch(
+        app, client, key, insider, tmp_path):
+    """Item 1 of the Must-show while the round is open: production's mixing (BALLOT_MIX_K
+    = 8) in production's server (gunicorn, config/gunicorn.conf.py, with its access log
+    and its own log), voters in bursts of 16. Storage shows each batch as a group (one
+    transaction, one commit) in an order of its own per kind, so the best an insider can
+    do is pair inside a batch: about Poisson(1) correct pairs per batch, Poisson(B) for
+    B batches: B <= N / k_mix + 1 per burst, as only a burst's last batch may be short
+    (written after BALLOT_MIX_WAIT_S). Bound: chance_bound(B, the strategies), i.e.
+    N / k_mix plus the margin a random pairing of each batch stays under with P < 1e-4.
+    After close: chance_bound(1, ...) as above.
+
+    The logs of the same run (item 3): every ballot-form answer the access log records
+    has one size whatever the category (their names are 4, 9 and 11 characters long),
+    every ballot's answer one size, and neither log holds a token, its secret part or its
+    hash. What Redis holds after close: nothing per token (counted here as a source;
+    tests/test_close_redis.py checks every key, and the tally fields' fixed order)."""
+    rid, tokens, _ = open_round(client, key)
+    n = len(tokens)
+    access, server_log = tmp_path / "access.log", tmp_path / "server.log"
+    with Gunicorn(app.config["DATABASE_URL"], app.config["REDIS_URL"], workers=1, threads=8,
+                  log_path=server_log, access_log=access,
+                  extra_env={"BALLOT_MIX_K": str(K_MIX), "BENCH_ENDPOINTS": "1"}) as g, \
+            ThreadPoolExecutor(BURST) as pool:
+        votes: list[Vote] = []
+        bursts = len(range(0, n, BURST))
+        for i in range(0, n, BURST):
+            votes += pool.map(lambda t: vote_over_http(g.base, t), tokens[i:i + BURST])
+        with app.app_context():  # the worker writes its batch sizes every 0.2 s
+            deadline = time.monotonic() + 5
+            while sum(k * v for k, v in batch_sizes(rid).items()) < n:
+                assert time.monotonic() < deadline, batch_sizes(rid)
+                time.sleep(0.1)
+            sizes = sorted(Counter(batch_sizes(rid)).elements())
+    open_seen, counts_open = insider.look(rid, votes)
+    close(client, key, rid)
+    after, counts_after = insider.look(rid, votes)
+
+    hits_open, m1 = attack(open_seen, votes)
+    hits_after, m2 = attack(after, votes)
+    batches = len(sizes)
+    bound_open, bound_after = chance_bound(batches, m1), chance_bound(1, m2)
+    linked_open, why_open = verdict("open", hits_open, m1, n)
+    linked_after, why_after = verdict("after close", hits_after, m2, n)
+    leftovers = insider.leftovers(counts_after, n)
+    logged = [LINE.match(line) for line in access.read_text().splitlines()]
+    sizes_of: dict[str, set[int]] = defaultdict(set)
+    for m in logged:
+        assert m, access.read_text()
+        if m["status"] == "200" and m["request"].startswith("GET /healthz"):
+            continue  # gunicorn's readiness probes
+        sizes_of[f"{m['request'].split()[1]} {m['status']}"].add(int(m["bytes"]))
+    logs = access.read_text() + server_log.read_text()
+    in_logs = [t for t in tokens if t in logs or t.split(".", 1)[1] in logs
+               or token_hash(t) in logs]
+    table(f"insider while open, BALLOT_MIX_K={K_MIX} ({engine_name(insider)})", [
+        ("ballots with comments", n),
+        ("batch sizes", sizes),
+        ("N / k_mix", n / K_MIX),
+        ("strategies", m1),
+        ("chance bound open: Poisson(batches), P < 1e-4", bound_open),
+        ("linked while open", why_open),
+        ("chance bound after close", bound_after),
+        ("linked after close", why_after),
+        ("copies found while open", dict(counts_open)),
+        ("copies beyond the live rows after close", leftovers),
+        ("access log answer sizes", dict(sizes_of)),
+        ("tokens in the logs", len(in_logs)),
+    ])
+    # full batches, but for the last of each burst (written after BALLOT_MIX_WAIT_S)
+    assert sum(s < K_MIX for s in sizes) <= bursts, sizes
+    assert linked_open <= bound_open, top(hits_open)
+    assert linked_after <= bound_after, top(hits_after)
+    assert all(v <= 0 for v in leftovers.values()), leftovers
+    assert sizes_of["/api/v1/ballot-form 200"] and len(sizes_of["/api/v1/ballot-form 200"]) == 1
+    assert len(sizes_of["/api/v1/ballots 201"]) == 1
+    assert not in_logs
+
+
+M_CLAIMS = 30  # WeChat identities claiming in the session-QR round
+CLAIM_PAIRS = (("claim", "hash"), ("claim", "receipt"), ("claim", "comment"))
+
+
+def test_session_qr_the_insider_pairs_no_identity_even_with_the_secret_key(
+        app, client, key, fake, insider, caplog):
+    """Item 2 of the Must-show: M WeChat identities (the fake) claim a blind signature
+    each, then vote with a comment, in an order unrelated to the claims' (a room scans
+    the code, then each takes their own time over the form); ballots one per commit
+    (the tests' BALLOT_MIX_K = 1: the most storage can give away).
+
+    The insider holds every stored byte and SECRET_KEY: with it they name the identity
+    of every claim row (HMAC(key, appid, openid, round) of each openid they know) and
+    can unseal the round's private keys while open. Neither pairs a claim with a token:
+    the server signed a blinded message it did not keep, a uniformly random number to
+    it (RFC 9474 §6). The attack pairs claim rows with spent tokens, receipts and
+    comments by every order and transaction group of every source. Statistic: correct
+    identity pairs of the best strategy <= chance_bound(1, strategies), while open and
+    after close; the same sources pair ballots with their tokens (N/N while open), so
+    the attack has the power to see a link. What is left is timing (a claim and the
+    ballot that follows it seconds later), docs/miniprogram.md §3. After close the
+    private keys are gone: no row holds one, nor does any file (SQLite file and -wal;
+    blind_keys' files and pg_wal)."""
+    _, state = fake
+    caplog.set_level(logging.INFO)
+    rid, _, scenes = open_round(client, key, session_qr=True)
+    members = []
+    for i in range(M_CLAIMS):
+        scene = list(scenes.values())[i % len(scenes)]
+        openid = f"o_insider_{i:03d}_00000000000000"
+        public = client.post("/api/v1/session-keys", json={"scene": scene}).json
+        blinded = blindclient.blind(public["public_key"], public["round_id"])
+        res = client.post("/api/v1/session-claims", json={
+            "scene": scene, "code": mint_login_code(state, openid),
+            "blinded_msg": blinded.blinded_b64})
+        assert res.status_code == 201, res.json
+        members.append((openid, blinded, res.json["blind_sig"]))
+    with app.app_context():  # the insider, with SECRET_KEY, names every claim row
+        named = {identity_digest(FAKE_APPID, o, f"round:{rid}"): o for o, _, _ in members}
+        stored = {h for (h,) in db.session.execute(text(
+            "SELECT claim_hash FROM session_claims WHERE round_id = :r"), {"r": rid})}
+        sealed = [k for (k,) in db.session.execute(text(
+            "SELECT sealed_private_key FROM blind_keys WHERE round_id = :r"), {"r": rid})]
+    assert stored == set(named) and len(sealed) == len(scenes) and all(sealed)
+    votes = []
+    for openid, blinded, blind_sig in random.sample(members, len(members)):
+        token, signature = blinded.token, blinded.signature(blind_sig)
+        form = client.post("/api/v1/ballot-form", json={"token": token, "signature": signature})
+        assert form.status_code == 200, form.json
+        body = ballot(form.json, token, signature)
+        checked = client.post("/api/v1/content-checks", json={  # the page checks the comment
+            "content": body["comment"], "code": mint_login_code(state, openid)})
+        assert checked.status_code == 200, checked.json
+        res = client.post("/api/v1/ballots", json={**body,
+                                                   "content_pass": checked.json["content_pass"]})
+        assert res.status_code == 201, res.json
+        claim = next(h for h, o in named.items() if o == openid)
+        votes.append(Vote(token_hash(token), res.json["receipt"], body["comment"], claim))
+    n = len(votes)
+    open_seen, counts_open = insider.look(rid, votes)
+    keys_open = insider.copies(sealed, ("blind_keys",))
+    close(client, key, rid)
+    after, counts_after = insider.look(rid, votes)
+    keys_after = insider.copies(sealed, ("blind_keys",))
+    with app.app_context():
+        kept = db.session.execute(text("SELECT COUNT(*) FROM blind_keys WHERE round_id = :r "
+                                       "AND sealed_private_key IS NOT NULL"), {"r": rid}).scalar()
+
+    ids_open, m1 = attack(open_seen, votes, CLAIM_PAIRS)
+    ids_after, m2 = attack(after, votes, CLAIM_PAIRS)
+    ballots_open, m3 = attack(open_seen, votes)
+    bound = chance_bound(1, max(m1, m2))
+    linked_open, why_open = verdict("open", ids_open, m1, n)
+    linked_after, why_after = verdict("after close", ids_after, m2, n)
+    power, why_power = verdict("open, ballots with tokens", ballots_open, m3, n)
+    leftovers = insider.leftovers(counts_after, n, claims=n)
+    logged = caplog.text
+    in_logs = [o for o, b, sig in members if o in logged or b.token in logged
+               or b.token.split(".", 1)[1] in logged or b.blinded_b64[:40] in logged
+               or sig[:40] in logged]
+    table(f"insider, session QR ({engine_name(insider)})", [
+        ("identities, each a ballot with a comment", n),
+        ("claim rows named with SECRET_KEY", f"{len(stored & set(named))}/{n}"),
+        ("strategies", max(m1, m2)),
+        ("chance bound (P < 1e-4)", bound),
+        ("identities linked while open", why_open),
+        ("identities linked after close", why_after),
+        ("(ballots linked to tokens while open)", why_power),
+        ("copies found while open", dict(counts_open)),
+        ("copies beyond the live rows after close", leftovers),
+        ("private keys: rows / file copies, open -> after close",
+         f"{len(sealed)} / {keys_open} -> {kept} / {keys_after}"),
+        ("identities or tokens in the server log", len(in_logs)),
+    ])
+    assert power > bound, "the sources pair nothing at all: the attack proves nothing"
+    assert linked_open <= bound, top(ids_open)
+    assert linked_after <= bound, top(ids_after)
+    assert all(v <= 0 for v in leftovers.values()), leftovers
+    assert keys_open > 0 and kept == 0 and keys_after == 0
+    assert not in_logs
