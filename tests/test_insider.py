@@ -478,9 +478,12 @@ class Insider:
         else:
             self.conn.execute("CHECKPOINT")
             data = Path(self.conn.execute("SHOW data_directory").fetchone()[0])
-            files = [data / p for (p,) in self.conn.execute(
-                "SELECT pg_relation_filepath(oid) FROM pg_class WHERE relname = ANY(%s)",
+            files = [data / p for (p,) in self.conn.execute(  # with their TOAST
+                "SELECT pg_relation_filepath(c.oid) FROM pg_class t JOIN pg_class c "
+                "ON c.oid IN (t.oid, t.reltoastrelid) WHERE t.relname = ANY(%s)",
                 (list(relations),))]
+            files = [g for f in files for g in f.parent.glob(f.name + "*")
+                     if g.name == f.name or g.name.startswith(f.name + ".")]
             files += [f for f in (data / "pg_wal").iterdir()
                       if f.is_file() and re.fullmatch(r"[0-9A-F]{24}", f.name)]
         return sum(1 for _ in grep([f for f in files if f.exists()], needles, self.tmp))

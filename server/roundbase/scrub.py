@@ -16,13 +16,14 @@ The indexes keep every key with its old heap position (the spent-token index hel
 each token hash with its place in arrival order). And pg_wal holds every insert.
 So, in a thread of its own after close returns:
 
-1. `VACUUM (FULL)` of each table close rewrote: the live rows are copied into a new
-   file, the indexes rebuilt from them, and the old files unlinked at the next
-   checkpoint. It holds an ACCESS EXCLUSIVE lock on one table at a time, for as long
-   as copying that whole table takes (every round ever held, not just this one):
-   other rounds' ballots wait for it (docs/deploy.md §8 gives the figures). A lock
-   it cannot get within LOCK_TIMEOUT is retried, so a long reader never holds the
-   ballot path behind a queued VACUUM FULL.
+1. `VACUUM (FULL)` of each table close rewrote, and of `blind_keys` (whose private
+   keys close set to NULL: the old values stay in its TOAST file otherwise): the live
+   rows are copied into a new file, the indexes rebuilt from them, and the old files
+   unlinked at the next checkpoint. It holds an ACCESS EXCLUSIVE lock on one table at
+   a time, for as long as copying that whole table takes (every round ever held, not
+   just this one): other rounds' ballots wait for it (docs/deploy.md §8 gives the
+   figures). A lock it cannot get within LOCK_TIMEOUT is retried, so a long reader
+   never holds the ballot path behind a queued VACUUM FULL.
 2. `pg_switch_wal()` ends the WAL segment holding the round's records, and
    `CHECKPOINT` makes every older segment unnecessary: the server removes them
    (and, with `wal_recycle = off`, unlinks instead of renaming them to be reused
@@ -47,7 +48,10 @@ from sqlalchemy.pool import NullPool
 log = logging.getLogger(__name__)
 
 REWRITTEN = ("ballots", "ballot_comments", "spent_tokens", "session_claims")
-POSTGRES = (*(f"VACUUM (FULL) {t}" for t in REWRITTEN), "SELECT pg_switch_wal()", "CHECKPOINT")
+# blind_keys too: close sets the round's private keys to NULL, but the old values (TOAST,
+# being long) stay in its TOAST file, unsealable with SECRET_KEY, until a VACUUM FULL.
+SCRUBBED = (*REWRITTEN, "blind_keys")
+POSTGRES = (*(f"VACUUM (FULL) {t}" for t in SCRUBBED), "SELECT pg_switch_wal()", "CHECKPOINT")
 SQLITE = ("PRAGMA wal_checkpoint(TRUNCATE)",)
 LOCK_TIMEOUT = "2s"  # each try's wait for a table's lock, while ballots queue behind it
 LOCK_TRIES = 30
