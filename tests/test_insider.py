@@ -1,7 +1,20 @@
-"""Must-show (issue 24, item 1): the company's own database administrator, after close,
-reads the database's files and pairs no ballot, comment or spent token better than
-chance. On SQLite, and on PostgreSQL with TEST_DATABASE_URL (as a superuser on the
+"""Must-show (issue 24): the company's own database administrator reads the database's
+files, a copy of Redis and the logs, and pairs no ballot, comment, spent token or WeChat
+identity better than chance after close, nor a ballot better than its mixed batch
+while open. On SQLite, and on PostgreSQL with TEST_DATABASE_URL (as a superuser on the
 same machine as the server: pageinspect, the data directory, pg_waldump).
+
+Three rounds, each a test below:
+- after close (this docstring): ballots one per transaction, before and after close;
+- while open under production mixing (BALLOT_MIX_K = 8) in gunicorn, with the access
+  log (one answer size per round) and the server log (no token);
+- a session-QR round: 30 WeChat identities, named by the insider with SECRET_KEY,
+  paired with no token, receipt or comment; the private keys gone after close.
+Redis: a dump of the round's keys is one more source of every attack (in it while
+open: the token hashes, in issue order); after close it holds nothing per token (here
+counted; tests/test_close_redis.py checks every key, and that the live tally fields
+exist from open in a fixed order, so their order tells no arrival).
+Each test prints its figures (linked / N, open and after close).
 
 N voters cast a ballot with a comment each through the HTTP API (the app's test
 client), one ballot per transaction (BALLOT_MIX_K = 1, the conftest's default: the
