@@ -68,8 +68,10 @@ run: $(STAMP) fonts
 	  > instance/server.log 2>&1 \
 	  || { echo "the server stopped; the end of instance/server.log:"; tail -n 20 instance/server.log; exit 1; }
 
-# The 25 slowest tests are listed at the end of each run.
-PYTEST := $(BIN)/pytest -q --durations=25
+# The 25 slowest tests are listed at the end of each run. TEST_ARGS adds pytest options,
+# e.g. TEST_ARGS="-n 2 --dist loadgroup" runs the tests in two processes (pytest-xdist;
+# tests/support/workers.py gives each its own databases).
+PYTEST := $(BIN)/pytest -q --durations=25 $(TEST_ARGS)
 
 test: $(STAMP) system-deps
 	$(MAKE) lint
