@@ -430,7 +430,8 @@ def redis_source(app: Any, round_id: int, votes: list[Vote]) -> tuple[Seen, dict
     """Every key of the round with its fields or members in the server's order, as a copy
     of Redis shows them (tests/test_close_redis.py's dump)."""
     needles = needles_of(votes)
-    seen, counts = Seen("Redis dump (key, place)"), defaultdict(int)
+    seen = Seen("Redis dump (key, place)")
+    counts: dict[str, int] = defaultdict(int)
     with app.app_context():
         dump = _dump(round_id)
     for key in sorted(dump):
