@@ -28,6 +28,7 @@ from wechatpy.enterprise.exceptions import InvalidCorpIdException
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot import redact
+from bot.commands import answer
 from bot.config import setting
 from server.core.errors import ApiError
 from server.core.redis import get_redis
@@ -132,8 +133,6 @@ def receive() -> Response:
 
 
 def answer_for(message: Any) -> str | None:
-    from bot.commands import answer
-
     if getattr(message, "type", "") != "text":
         return None if getattr(message, "type", "") == "event" else \
             "目前只支持文字指令，发送“帮助”查看可用指令。"

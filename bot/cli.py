@@ -24,6 +24,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot import outbox, publishing, targets
+from bot.demo import publish_demo
 from bot.labels import MANUAL_SENT, STATUS_LABELS
 from bot.models import BotPost, ChatTarget
 from server.core.db import db
@@ -263,8 +264,6 @@ def link_user_cmd(userid: str, member_no: str, committee: str | None) -> None:
 @with_appcontext
 def demo_cmd(fake_url: str) -> None:
     """Publish the demo branch's leaderboards to a group robot on the WeChat fake."""
-    from bot.demo import publish_demo
-
     info = publish_demo(fake_url)
     posts = "、".join(f"{label} {STATUS_LABELS.get(status, status)}"
                      for label, status in info["posts"])

@@ -22,6 +22,7 @@ from server.points.calendar import CHINA, Period
 from server.points.periods import state_of
 from server.points.rulebook import rules_for_committee
 from server.points.rules import BOARD_SHOWS, DEFAULT_BOARD_SHOWS, UNRATED
+from server.results.official import frozen_results
 
 SUBJECT_WORDS = {"members": "人", "groups": "个党小组", "branches": "个党支部"}
 
@@ -186,8 +187,6 @@ class NoticeContent:
 
 def notice_content(rnd: Any, base_url: str) -> NoticeContent:
     """Turnout of a closed round and where to see its results (no figures per subject)."""
-    from server.results.official import frozen_results
-
     total = frozen_results(rnd)["validity"]["total"]
     committee = db.session.get(Committee, rnd.committee_id)
     base = base_url.rstrip("/")

@@ -30,8 +30,10 @@ from sqlalchemy import func, select
 from bot import publishing, targets
 from bot.models import ChatTarget
 from server.accounts.models import User
+from server.accounts.operations import create_user
 from server.core.db import db
 from server.core.errors import ApiError
+from server.demo.seed import COMMITTEE, DEMO_PASSWORD
 from server.organization.models import Branch, Committee, Member
 from server.points import operations
 from server.points.calendar import Period, current_quarter
@@ -52,8 +54,6 @@ PLAN = [("branch_meeting", 1, 4), ("branch_meeting", 2, 4), ("branch_meeting", 3
 
 
 def _first_branch() -> Branch:
-    from server.demo.seed import COMMITTEE
-
     committee = db.session.execute(select(Committee).filter_by(name=COMMITTEE)).scalar() or \
         db.session.execute(select(Committee).order_by(Committee.id)).scalar()
     if committee is None:
@@ -66,9 +66,6 @@ def _first_branch() -> Branch:
 
 
 def _secretary(branch: Branch, username: str = DEMO_SECRETARY, title: str = "书记") -> User:
-    from server.accounts.operations import create_user
-    from server.demo.seed import DEMO_PASSWORD
-
     user = db.session.execute(select(User).filter_by(username=username)).scalar()
     if user is None:
         user = create_user(username, DEMO_PASSWORD, role="secretary",
@@ -140,8 +137,6 @@ def publish_demo(fake_base: str) -> dict[str, Any]:
         for item in publishing.publish_board(None, "members", branch.id, period, source="demo",
                                              targets=[target]):
             posts.append((period.label, item.post.status if item.post else "dry-run"))
-    from server.demo.seed import DEMO_PASSWORD
-
     return {"branch": branch.name, "entries_made": made, "posts": posts,
             "fake_page": f"{fake_base.rstrip('/')}/", "secretary": DEMO_SECRETARY,
             "password": DEMO_PASSWORD,

@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from bot import errors, ratelimit
 from bot.channels import open_channel
 from bot.config import setting
+from bot.labels import STATUS_LABELS
 from bot.models import BotPost, ChatTarget
 from bot.redact import redact
 from server.core import audit
@@ -300,8 +301,6 @@ def _load(post_id: int) -> BotPost:
 
 
 def _refused(post: BotPost, action: str) -> ApiError:
-    from bot.labels import STATUS_LABELS
-
     state = STATUS_LABELS.get(post.status)
     return ApiError("post_state", f"该发布记录当前为“{state}”，不能{action}",
                     f"post is {post.status}", 409)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from bot import outbox
 from bot.channels import get as channel_class
 from bot.channels import image_part
+from bot.config import setting
 from bot.content import BoardContent, board_content, notice_content
 from bot.models import BotPost, ChatTarget
 from bot.render import card, markdown, text
@@ -265,8 +266,6 @@ def queue_due(now: dt.datetime | None = None) -> DueReport:
     Only what became due within BOT_CATCHUP_DAYS, so a chat added today does
     not receive last year's boards.
     """
-    from bot.config import setting
-
     now = now or utcnow()
     since = now - dt.timedelta(days=int(setting("BOT_CATCHUP_DAYS")))
     report = DueReport()

@@ -27,6 +27,7 @@ from flask import (
 )
 
 from bot.content import board_content
+from bot.render.card import render_card
 from server.core.errors import ApiError
 from server.points.calendar import Period, PeriodError, parse_period
 
@@ -93,8 +94,6 @@ def share_page(code: str, scope_id: int, period: str, sig: str) -> Response | tu
 
 @bp.get("/s/<code>/<int:scope_id>/<period>/<sig>/card.png")
 def share_card(code: str, scope_id: int, period: str, sig: str) -> Response | tuple[str, int]:
-    from bot.render.card import render_card
-
     board, scope_id, per = _resolve(code, scope_id, period, sig)
     try:
         content = board_content(board, scope_id, per)

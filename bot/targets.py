@@ -21,7 +21,7 @@ from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.text import display_text
-from server.organization.models import Branch, Member
+from server.organization.models import Branch, Committee, Member
 from server.points import access
 
 COMMITTEE_ROLES = ("admin", "committee", "organizer")
@@ -31,8 +31,6 @@ def _committee_id(user: Any, committee_id: Any = None) -> int:
     scope = access.scope_of(user)
     if scope.committee_id is not None:
         return scope.committee_id
-    from server.organization.models import Committee
-
     found = db.session.get(Committee, access.safe_id(committee_id)) if committee_id else None
     if found is None:
         found = db.session.execute(select(Committee).order_by(Committee.id)).scalars().first()

@@ -15,6 +15,7 @@ from wechatpy.exceptions import WeChatClientException
 
 from bot import errors, vault
 from bot.channels import Channel, register
+from bot.wecom import app_client
 
 
 @register
@@ -34,8 +35,6 @@ class WeComAppChat(Channel):
 
     def client(self) -> Any:
         if self._client is None:
-            from bot.wecom import app_client
-
             self._client = app_client()
         return self._client
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bot.content import BoardContent, NoticeContent, Row
 from bot.render.split import MARKDOWN_LIMIT, cut, pack
+from server.points.amounts import fmt
 
 _MARKUP = str.maketrans({"*": "＊", "_": "＿", "`": "｀", "[": "［", "]": "］", "<": "＜",
                          ">": "＞", "#": "＃", "\n": " ", "\r": " ", "\t": " "})
@@ -44,8 +45,6 @@ def _row(board: str, row: Row) -> str:
 
 
 def _pts(tenths: int) -> str:
-    from server.points.amounts import fmt
-
     return fmt(tenths)
 
 

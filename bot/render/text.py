@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.content import BoardContent, NoticeContent, Row
 from bot.render.split import TEXT_LIMIT, cut, pack
+from server.points.amounts import fmt
 
 MAX_PARTS = 8
 
@@ -17,8 +18,6 @@ def _row(board: str, row: Row) -> str:
     points = f"人均{row.points_text}分" if board == "branches" else f"{row.points_text}分"
     line = f"{row.rank}. {_clean(row.name)}" + (f" {points}" if row.show_points else "")
     if row.deductions:
-        from server.points.amounts import fmt
-
         line += f"（扣{fmt(row.deductions)}分）"
     if row.star_text:
         line += f" {row.star_text}"

@@ -59,6 +59,8 @@ from typing import Any
 import qrcode
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from bot.wechat_fake import Received
+
 bp = Blueprint("wechat_fake_miniprogram", __name__)
 
 FAKE_APPID = "wx5f1e2d3c4b5a6978"
@@ -124,8 +126,6 @@ def expire_access_tokens(state: Any) -> None:
 
 
 def _record(answer: dict[str, Any]) -> None:
-    from bot.wechat_fake import Received
-
     body = _json_body() if request.get_data() else None  # WeChat takes JSON of any type
     _state().record(Received(path=request.path, query=dict(request.args), body=body,
                              answer=answer))

@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from typing import Any
 
+from server.console.roster_pick import split_member_no
 from server.core.clock import CHINA  # deadlines are typed in China time
 from server.core.errors import ApiError
 from server.resultsengine.config import fraction_of, fraction_words
@@ -36,8 +37,6 @@ def _lines(text: str, field: str, label: str) -> list[tuple[int, str]]:
 def parse_subjects(text: str) -> list[dict[str, str]]:
     """One per line: "姓名 职务", split at the first space or comma (职务 may be empty);
     a last word "#工号" links the subject to that roster member (console/roster_pick.py)."""
-    from server.console.roster_pick import split_member_no
-
     subjects = []
     for _, line in _lines(text, "subjects", "测评对象"):
         parts = _SUBJECT_SPLIT.split(line, maxsplit=1)

@@ -27,6 +27,8 @@ from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.forms import available_forms
+from server.forms.models import FormVersion
+from server.forms.operations import list_forms
 from server.forms.sections import is_multi, sections_of
 from server.organization.models import Branch
 from server.results.rules import site_k
@@ -44,8 +46,6 @@ def form_choices(committee_id: int | None, current: Round | None = None
     """The forms a round may be built from, by the select's value: the presets, then
     every version of the committee's designed forms (newest first). Editing, the
     round's own choice is its snapshot (its rules as the placeholders)."""
-    from server.forms.operations import list_forms
-
     choices = {key: f for key, f in available_forms().items()}
     if committee_id is not None:
         for form in list_forms(committee_id):
@@ -65,8 +65,6 @@ def form_choices(committee_id: int | None, current: Round | None = None
 def choice_of(rnd: Round) -> str:
     if rnd.form_version_id is None:
         return rnd.form_key
-    from server.forms.models import FormVersion
-
     version = db.session.get(FormVersion, rnd.form_version_id)
     return f"{DESIGNED}{version.form_id}:{version.version}"
 

@@ -17,6 +17,7 @@ from server.results.official import publish_problem
 from server.roundbase.models import Round
 from server.rounds import live
 from server.rounds.operations import open_round, publish_round
+from server.rounds.rehearsal import open_rehearsal, purge_rehearsal
 
 SLIPS_WARNING = "选票二维码只显示这一次，系统不保存；请妥善打印保管，并随机发放给参会人员。"
 
@@ -117,16 +118,12 @@ def round_publish(round_id: int) -> BaseResponse:
 
 @require_console_role(*STAFF)
 def round_rehearse(round_id: int) -> BaseResponse:
-    from server.rounds.rehearsal import open_rehearsal
-
     return _lifecycle(round_id, open_rehearsal,
                       "演练已开始：现在生成的选票都是演练票，不计入正式结果。演练结束后请清空演练数据。")
 
 
 @require_console_role(*STAFF)
 def round_purge(round_id: int) -> BaseResponse:
-    from server.rounds.rehearsal import purge_rehearsal
-
     return _lifecycle(round_id, purge_rehearsal,
                       "演练数据已清空，测评已回到草稿状态，可以修改后正式开始投票。")
 

@@ -19,6 +19,8 @@ from server.console.access import STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.rounds.api import base_url
+from server.tokens.operations import issue_slips
 
 DOWNLOAD_COOKIE = "slips_download"
 NONCE = re.compile(r"^[A-Za-z0-9]{8,40}$")
@@ -57,9 +59,6 @@ def round_slips(round_id: int) -> BaseResponse:
               f"{issued} 张，再发 {count} 张将超出应到人数 {extra} 张。"
               "如确需多发，请在确认提示中选择“确定”。", "error")
         return _detail(round_id)
-    from server.rounds.api import base_url
-    from server.tokens.operations import issue_slips
-
     try:
         category, pdf = issue_slips(rnd, category.id, count, base_url(), access.user())
     except ApiError as err:

@@ -14,6 +14,8 @@ from webargs import core as webargs_core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from server.core.errors import ApiError
+
 # Largest id in a URL: SQL INTEGER (PostgreSQL int4). A bigger <int:...> does not
 # match the route (404) instead of overflowing the database driver (500).
 MAX_ID = 2**31 - 1
@@ -188,8 +190,6 @@ def _json_bodies_only() -> None:
     if (request.path.startswith("/api/") and request.method in ("POST", "PUT", "PATCH")
             and (request.content_length or request.headers.get("Transfer-Encoding"))
             and not request.is_json and request.mimetype != "multipart/form-data"):
-        from server.core.errors import ApiError
-
         raise ApiError(*NOT_JSON, 415)
 
 

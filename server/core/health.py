@@ -16,6 +16,7 @@ from sqlalchemy import text
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.redis import get_redis
+from server.core.security import csrf
 
 bp = Blueprint("health", __name__)
 
@@ -36,8 +37,6 @@ def echo() -> Response:
 
 def init_app(app: Flask) -> None:
     if app.config.get("BENCH_ENDPOINTS"):
-        from server.core.security import csrf
-
         app.add_url_rule("/healthz/echo-flask", view_func=echo, methods=["POST"])
 
         csrf.exempt(echo)

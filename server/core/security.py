@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from server.core.errors import ApiError, render_error
 from server.core.text import check_request_text
 
 csrf = CSRFProtect()
@@ -34,8 +35,6 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf_failed(exc: CSRFError) -> Response:
         # App-wide, so a console blueprint added later answers the same way.
-        from server.core.errors import ApiError, render_error
-
         return render_error(ApiError("csrf_failed", "页面已过期，请刷新页面后重新提交",
                                      f"CSRF check failed: {exc.description}", 400))
 

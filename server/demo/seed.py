@@ -15,6 +15,8 @@ from server.core.files import private_dir, write_private
 from server.demo.combined import seed_combined
 from server.demo.decided import RESULTS as DECIDED_RULES
 from server.demo.decided import seed_decided
+from server.demo.meeting import seed_meeting
+from server.demo.paper import seed_paper
 from server.forms.models import Form
 from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
@@ -23,6 +25,7 @@ from server.rounds.operations import create_round, open_round
 from server.rounds.rehearsal import open_rehearsal
 from server.tokens.codec import vote_url
 from server.tokens.operations import issue_slips, issue_tokens
+from server.voting.subject_scores import submit_subject_scores
 
 COMMITTEE = "示范集团有限公司党委"
 DEMO_USER, DEMO_PASSWORD = "demo", "pingyi-demo"
@@ -128,16 +131,12 @@ def seed_demo(base_url: str) -> dict[str, Any]:
         for rnd in (appraisal, recommend, review):
             open_round(rnd)
         samples += _rehearsal(committee.id, base_url, folder)
-        from server.demo.meeting import seed_meeting
-
         samples += seed_meeting(committee.id, LEADERS, base_url, folder)  # 测评会: 3 forms
         write_private(samples_file, ("\n".join(samples) + "\n").encode("utf-8"))
         cid = committee.id
         _score_reports(reports, panel)  # voting closes the session
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
         seed_combined(cid, LEADERS, APPRAISAL_CATEGORIES)  # 综合考核, last year published
-        from server.demo.paper import seed_paper
-
         seed_paper(cid, CANDIDATES, DEMO_USER, DEMO_PASSWORD)  # 纸质票, one sheet to enter
         committee = db.session.get(Committee, cid)  # voting closed the session
     forms = seed_forms(committee.id)
@@ -166,8 +165,6 @@ REPORTS_SCORED = [
 def _score_reports(ids: list[int], panel: list[str]) -> None:
     """Send the first secretaries' scores subject by subject (voting/subject_scores.py),
     so the progress screen shows reports scored, being scored and not yet reached."""
-    from server.voting.subject_scores import submit_subject_scores
-
     for sid, bases in zip(ids, REPORTS_SCORED, strict=False):
         for token, base in zip(panel, bases, strict=True):
             if base is not None:

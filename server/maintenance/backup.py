@@ -35,6 +35,11 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, make_url
 
 from server.core.db import db
+from server.core.redis import ClusterClient, get_redis
+from server.points import boards
+from server.roundbase.models import Round
+from server.voting import roundinfo
+from server.voting.rebuild import rebuild
 
 log = logging.getLogger(__name__)
 
@@ -287,12 +292,6 @@ def rebuild_live_state() -> dict[str, int]:
     """Empty pingyi's Redis database and rebuild it from SQL: every round but drafts
     (`pingyi tally rebuild --all`) and every leaderboard (`pingyi points rebuild`)."""
     from redis.cluster import RedisCluster
-
-    from server.core.redis import ClusterClient, get_redis
-    from server.points import boards
-    from server.roundbase.models import Round
-    from server.voting import roundinfo
-    from server.voting.rebuild import rebuild
 
     client = get_redis()
     if isinstance(client, ClusterClient):

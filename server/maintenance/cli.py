@@ -8,7 +8,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from server.core import settings_docs
 from server.maintenance.backup import BackupError, read_header, restore_backup, write_backup
+from server.maintenance.doctor import FAIL, run_checks, summary
 
 
 def _fail(err: BackupError) -> click.ClickException:
@@ -62,8 +64,6 @@ def doctor_cmd(timeout: float) -> None:
     One line per finding, 正常 / 警告 / 异常 with what to do; exit status 1 when
     anything is 异常 (for monitoring).
     """
-    from server.maintenance.doctor import FAIL, run_checks, summary
-
     lines = run_checks(current_app._get_current_object(), timeout)  # type: ignore[attr-defined]
     for line in lines:
         click.echo(str(line))
@@ -81,8 +81,6 @@ def settings_cli() -> None:
 @click.option("--check", is_flag=True, help="only tell whether the docs' tables are current")
 def settings_docs_cmd(check: bool) -> None:
     """Rewrite the settings tables in README.md and docs/ from the settings' declarations."""
-    from server.core import settings_docs
-
     if check:
         stale = settings_docs.stale()
         if stale:

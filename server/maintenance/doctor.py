@@ -22,6 +22,11 @@ import requests
 from flask import Flask
 from sqlalchemy import text
 
+from server.core.db import db
+from server.core.fonts import cjk_any_font_path, cjk_ttf_path
+from server.core.redis import ClusterClient, get_redis
+from server.maintenance.schema import current_revisions, head_revisions
+
 OK, WARN, FAIL = "正常", "警告", "异常"
 CLOCK_WARN_S, CLOCK_FAIL_S = 2.0, 30.0
 WEAK_KEYS = {"", "dev", "secret", "changeme", "change-me", "test", "test-secret", "pingyi",
@@ -146,9 +151,6 @@ def check_healthz(app: Flask, timeout: float) -> list[Line]:
 
 
 def check_database(app: Flask) -> list[Line]:
-    from server.core.db import db
-    from server.maintenance.schema import current_revisions, head_revisions
-
     name = "数据库"
     try:
         with db.engine.connect() as conn:
@@ -169,16 +171,12 @@ def check_database(app: Flask) -> list[Line]:
 
 
 def _redis_nodes(client: Any) -> list[tuple[str, Any]]:
-    from server.core.redis import ClusterClient
-
     if isinstance(client, ClusterClient):
         return [(n.name, client.get_redis_connection(n)) for n in client.get_primaries()]
     return [("", client)]
 
 
 def check_redis(app: Flask) -> list[Line]:
-    from server.core.redis import get_redis
-
     name = "Redis"
     try:
         client = get_redis()
@@ -227,9 +225,6 @@ def _offset_line(name: str, offset: float) -> Line:
 
 
 def check_clocks(app: Flask) -> list[Line]:
-    from server.core.db import db
-    from server.core.redis import get_redis
-
     lines = []
     try:
         with db.engine.connect() as conn:
@@ -256,8 +251,6 @@ def check_clocks(app: Flask) -> list[Line]:
 
 
 def check_font(app: Flask) -> list[Line]:
-    from server.core.fonts import cjk_any_font_path, cjk_ttf_path
-
     ttf = cjk_ttf_path()
     if ttf:
         return [Line(OK, "中文字体", ttf)]

@@ -17,6 +17,7 @@ from server.roundbase.reads import get_round
 from server.rounds import live
 from server.rounds.operations import close_round, open_round
 from server.tokens import operations as token_ops
+from server.tokens.slips import render_slips_pdf
 from server.voting import livetally
 from server.voting.ballots import ballot_form
 from server.voting.roundinfo import UNKNOWN_TOKEN
@@ -161,8 +162,6 @@ def issue_meeting_tokens(meeting: Meeting, category: Any, count: Any,
 def issue_meeting_slips(meeting: Meeting, category: Any, count: Any, base_url: str,
                         user: Any | None = None) -> bytes:
     """Issue meeting tokens and render their printable slips (one QR opens every form)."""
-    from server.tokens.slips import render_slips_pdf
-
     slips = issue_meeting_tokens(meeting, category, count, user)
     title = f"{meeting.title}（共 {len(meeting.forms)} 份测评表）"
     return render_slips_pdf(title, category, [meeting_url(base_url, m) for m in slips], slips)

@@ -44,6 +44,8 @@ from server.miniprogram.schemas import (
     SlipCodesOut,
     WechatLoginIn,
 )
+from server.results.api import EXPORT_DOC
+from server.results.exports import FORMATS
 from server.roundbase.models import Round
 from server.roundbase.reads import get_round
 from server.voting.comments import BallotComment, comment_options
@@ -178,9 +180,6 @@ def list_categories(round_id: int) -> dict[str, Any]:
 @require_api_role(*READERS)
 def list_exports(round_id: int) -> dict[str, Any]:
     """Links to the round's result exports (available once it is closed)."""
-    from server.results.api import EXPORT_DOC
-    from server.results.exports import FORMATS
-
     rnd = _round(round_id)
     base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
     items = [{"format": fmt, "content_type": mimetype.split(";")[0],

@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from server.core.api import BINARY, error_docs
 from server.core.auth import api_user, require_api_role
 from server.core.files import attachment
+from server.meetings.operations import get_meeting
 from server.paper import operations as ops
 from server.paper.ballot_pdf import paper_ballot_pdf
 from server.paper.schemas import PaperEntryIn, PaperOverviewOut, PaperSlipsIn, SheetOut
@@ -93,8 +94,6 @@ class MeetingBallotArgs(ma.Schema):
 def meeting_ballot(args: dict[str, Any], meeting_id: int) -> Response:
     """A meeting's paper ballot: every form of it, in the meeting's order, each from a
     new page; its sheets are entered form by form on each round's paper page."""
-    from server.meetings.operations import get_meeting
-
     user = api_user()
     meeting = get_meeting(meeting_id, None if user is None or user.role == "admin"
                           else user.committee_id)

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, text
 
+from server.accounts.models import User
 from server.core import audit
 from server.core.db import db
 from server.core.errors import ApiError
@@ -34,6 +35,7 @@ from server.forms.sections import round_form
 from server.forms.storage import encode_answers
 from server.paper.models import COUNTED, INVALID_REASONS, MISMATCH, PENDING, PaperBallot
 from server.paper.sheet import shown_fields
+from server.results.official import official_results
 from server.roundbase.models import Round, VoterCategory
 
 MAX_PER_BATCH = 5000
@@ -224,8 +226,6 @@ def enter_again(rnd: Round, number: int, user: Any, body: dict[str, Any]) -> Pap
 
 def refresh_results(rnd: Round) -> None:
     """The round's frozen official results again, now with its counted paper ballots."""
-    from server.results.official import official_results
-
     result = rnd.result or {}
     result["official"] = official_results(rnd)
     db.session.execute(text("UPDATE rounds SET result_json = :res WHERE id = :r"),
@@ -315,8 +315,6 @@ def view(rnd: Round, sheet: PaperBallot) -> dict[str, Any]:
 
 def _names(ids: set[int]) -> dict[int, str]:
     """User names of the people who entered sheets."""
-    from server.accounts.models import User
-
     if not ids:
         return {}
     return dict(db.session.execute(db.select(User.id, User.username)

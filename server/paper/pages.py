@@ -15,7 +15,9 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.core.files import attachment
 from server.forms.sections import round_form
+from server.meetings.operations import get_meeting
 from server.paper import operations as ops
+from server.paper.api import meeting_pdf
 from server.paper.ballot_pdf import paper_ballot_pdf
 from server.paper.models import COUNTED, INVALID_REASONS, MISMATCH
 from server.paper.sheet import (
@@ -140,9 +142,6 @@ def enter_again(round_id: int, number: int) -> BaseResponse | tuple[str, int]:
 
 @require_console_role(*STAFF)
 def meeting_ballot_pdf(meeting_id: int) -> Response | BaseResponse:
-    from server.meetings.operations import get_meeting
-    from server.paper.api import meeting_pdf
-
     meeting = get_meeting(meeting_id, access.committee_scope())
     try:
         return meeting_pdf(meeting, request.args.get("category"))

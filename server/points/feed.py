@@ -27,8 +27,10 @@ from server.points.access import require_keeper, safe_id, scope_of
 from server.points.models import PointsEntry
 from server.points.operations import Draft, bad, new_entry, parse_period_field
 from server.points.rulebook import rules_for_committee
+from server.results.official import frozen_results, publish_problem
 from server.resultsengine.engine import result_sections
 from server.roundbase.models import Round
+from server.rounds.rehearsal import NOT_FOR_POINTS
 
 
 @dataclass
@@ -65,11 +67,7 @@ def shares_from_results(results: dict[str, Any]) -> dict[int, Fraction]:
 
 def subject_shares(rnd: Round) -> dict[int, Fraction]:
     """The closed round's per-subject shares, from its frozen official results."""
-    from server.results.official import frozen_results
-
     if rnd.rehearsal:
-        from server.rounds.rehearsal import NOT_FOR_POINTS
-
         raise NOT_FOR_POINTS
     if rnd.status not in ("closed", "published"):
         raise ApiError("round_not_closed", "测评尚未结束，不能计入积分",
@@ -80,8 +78,6 @@ def subject_shares(rnd: Round) -> dict[int, Fraction]:
 def require_published(rnd: Round) -> None:
     """Results feed points only once published (which the 参评率 rule allows): before
     that, subject names and scores are for the organizers and the committee only."""
-    from server.results.official import publish_problem
-
     if rnd.rehearsal or rnd.status not in ("closed", "published"):
         subject_shares(rnd)  # refuses a rehearsal, or a round not yet closed
     if rnd.status != "published":

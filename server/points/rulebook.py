@@ -8,7 +8,9 @@ from pathlib import Path
 from flask import current_app
 
 from server.core.config import CONFIG_DIR
+from server.core.db import db
 from server.core.errors import ApiError
+from server.organization.models import Committee
 from server.points.rules import RuleSet, RuleSetError, load_folder, pick
 
 _CACHE: dict[str, tuple[tuple[tuple[str, float], ...], list[RuleSet]]] = {}
@@ -50,8 +52,5 @@ def years_with_rules(committee_name: str) -> list[int]:
 
 
 def rules_for_committee(committee_id: int, year: int) -> RuleSet:
-    from server.core.db import db
-    from server.organization.models import Committee
-
     committee = db.session.get(Committee, committee_id)
     return rules_for(committee.name if committee else "", year)

@@ -32,6 +32,7 @@ from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
 from server.resultsengine.engine import appraisal_sections, compute_results
 from server.voting import livetally
+from server.voting.ballots import ensure_live
 
 SNAPSHOT_TTL_S = 7 * 24 * 3600
 LIVE_NOTE = "投票仍在进行，以上为实时结果，不是最终结果"
@@ -153,8 +154,6 @@ def compute_live(rnd: Any, turnout: Mapping[int, int],
 
 def live_results(rnd: Any) -> dict[str, Any]:
     """The current live snapshot (advanced when k more ballots have come in)."""
-    from server.voting.ballots import ensure_live
-
     ensure_live(rnd.id)
     k = round_rules(rnd.form).k
     key = snapshot_key(rnd.id)

@@ -17,7 +17,7 @@ from typing import Any
 
 from server.core.clock import china_time
 from server.results.rules import describe
-from server.resultsengine.engine import result_sections
+from server.resultsengine.engine import pct, result_sections
 
 REHEARSAL_LABEL = "演练 · 不计入正式结果"
 
@@ -174,8 +174,6 @@ def _grade_header(first: list[Head], grades: list[dict[str, Any]], tail: list[He
 def _grade_cells(criteria_rows: list[dict[str, Any]], grades: list[dict[str, Any]]
                  ) -> list[Any]:
     """Counts and rates of the graded grades, then abstentions, summed over `criteria_rows`."""
-    from server.resultsengine.engine import pct
-
     if any(row["answered"] is None for row in criteria_rows):  # withheld (counts_hidden)
         return [None] * len(_grade_columns(grades))
     counts = {g["key"]: 0 for g in grades}

@@ -19,6 +19,7 @@ from typing import Any
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.results.official import frozen_results
+from server.results.provisional import live_results
 from server.results.rules import describe, round_rules
 from server.resultsengine.engine import k_violations, pct, result_sections
 from server.voting import livetally
@@ -42,8 +43,6 @@ def results_body(rnd: Any) -> dict[str, Any]:
     if rnd.status in ("closed", "published"):
         res, live = frozen_results(rnd), False
     elif rnd.status == "open" and rnd.show_live_results:
-        from server.results.provisional import live_results
-
         res, live = live_results(rnd), True
     else:
         raise HIDDEN

@@ -16,7 +16,15 @@ from server.roundbase.models import Round
 from server.roundbase.reads import get_round
 from server.rounds import live
 from server.rounds.closing import refuse_below_turnout
+from server.rounds.drafts import batch_create, clone_round, delete_round, update_round
 from server.rounds.operations import close_round, create_round, open_round, publish_round
+from server.rounds.rehearsal import (
+    is_rehearsal_token,
+    mark_png,
+    mark_svg,
+    open_rehearsal,
+    purge_rehearsal,
+)
 from server.rounds.schemas import (
     BatchIn,
     BatchOut,
@@ -35,7 +43,9 @@ from server.rounds.schemas import (
 )
 from server.tokens.codec import parse_token, vote_url
 from server.tokens.operations import issue_slips, issue_tokens
+from server.tokens.qr import qr_png, qr_svg
 from server.voting.schemas import TurnoutOut
+from server.voting.subject_scores import NOT_PER_SUBJECT
 
 blp = Blueprint("rounds", __name__, url_prefix="/api/v1",
                 description="Rounds, for organizers (bearer API key)")
@@ -137,8 +147,6 @@ def update(body: dict[str, Any], round_id: int) -> Round:
     whole lists; a category keeps its id, matched by id or else by position, and one
     with issued slips cannot be removed: 409 category_has_slips). form/form_id/
     form_version re-snapshot the form. Not a draft: 409 round_not_draft."""
-    from server.rounds.drafts import update_round
-
     return update_round(_round(round_id), body, api_user())
 
 
@@ -149,8 +157,6 @@ def update(body: dict[str, Any], round_id: int) -> Round:
 def delete(round_id: int) -> tuple[str, int]:
     """Delete a draft with its subjects, categories, slips and live state
     (409 round_not_draft otherwise)."""
-    from server.rounds.drafts import delete_round
-
     delete_round(_round(round_id), api_user())
     return "", 204
 
@@ -164,8 +170,6 @@ def delete(round_id: int) -> tuple[str, int]:
 def clone(body: dict[str, Any], round_id: int) -> Round:
     """A new draft like this round (any state): form, subjects, categories, rules; no
     slips, no ballots. To re-hold a round closed below its turnout, or next year's."""
-    from server.rounds.drafts import clone_round
-
     return clone_round(_round(round_id), body.get("title"), body.get("year"),
                        body["form_version"], api_user())
 
@@ -179,8 +183,6 @@ def batch(body: dict[str, Any]) -> dict[str, Any]:
     """One draft per branch of the committee, from a template round or the round
     fields; its title gets the branch's name; subjects_from branch_members makes the
     branch's roster its subjects. All or nothing."""
-    from server.rounds.drafts import batch_create
-
     user = api_user()
     cid = user.committee_id
     if body.get("committee_id") is not None and body["committee_id"] != cid:
@@ -287,13 +289,9 @@ def issue(body: dict[str, Any], round_id: int) -> Any:
 @require_api_role(*STAFF)
 def qr(body: dict[str, Any]) -> Response:
     """One slip's QR code as PNG or SVG."""
-    from server.tokens.qr import qr_png, qr_svg
-
     round_id, token_hash = parse_token(body["token"])
     _round(round_id)
     url = vote_url(base_url(), body["token"].strip())
-    from server.rounds.rehearsal import is_rehearsal_token, mark_png, mark_svg
-
     marked = is_rehearsal_token(token_hash)  # its image says 演练
     if body["format"] == "svg":
         svg = qr_svg(url)
@@ -318,8 +316,6 @@ def read_turnout(round_id: int) -> dict[str, Any]:
 def read_subject_progress(round_id: int) -> dict[str, Any]:
     """A round scored per subject (逐人评分): how many panel members have sent each
     subject's scores, live; never a score (409 not_per_subject on other rounds)."""
-    from server.voting.subject_scores import NOT_PER_SUBJECT
-
     rnd = _round(round_id)
     if not rnd.per_subject:
         raise NOT_PER_SUBJECT
@@ -344,8 +340,6 @@ def rehearse(round_id: int) -> Round:
     """Open a draft as a rehearsal (演练): slips issued now are rehearsal slips, real
     ones are refused until the purge; it closes as usual but is never published
     (409 round_not_draft when not a draft)."""
-    from server.rounds.rehearsal import open_rehearsal
-
     return open_rehearsal(_round(round_id), api_user())
 
 
@@ -357,6 +351,4 @@ def purge(round_id: int) -> Round:
     """清空演练数据: stop voting, delete the rehearsal's ballots, spent and rehearsal
     tokens, comments, mini-program rows and every Redis key, and return the round
     to draft (409 not_rehearsal when it is not a rehearsal)."""
-    from server.rounds.rehearsal import purge_rehearsal
-
     return purge_rehearsal(_round(round_id), api_user())

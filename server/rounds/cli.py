@@ -10,6 +10,7 @@ from server.core.errors import ApiError
 from server.roundbase.models import Round
 from server.roundbase.reads import get_round
 from server.rounds.operations import close_due, close_round, open_round, publish_round
+from server.rounds.rehearsal import open_rehearsal, purge_rehearsal
 from server.voting.rebuild import rebuild
 
 round_cli = click.Group("round", help="Voting rounds: list, open, close, publish.")
@@ -70,8 +71,6 @@ def publish_cmd(round_id: int) -> None:
 @with_appcontext
 def rehearse_cmd(round_id: int) -> None:
     """Open the draft ROUND_ID as a rehearsal (演练): rehearsal slips only, never published."""
-    from server.rounds.rehearsal import open_rehearsal
-
     try:
         rnd = open_rehearsal(get_round(round_id))
     except ApiError as err:
@@ -84,8 +83,6 @@ def rehearse_cmd(round_id: int) -> None:
 @with_appcontext
 def purge_cmd(round_id: int) -> None:
     """Purge the rehearsal ROUND_ID: delete its ballots, slips and live state; back to draft."""
-    from server.rounds.rehearsal import purge_rehearsal
-
     try:
         rnd = purge_rehearsal(get_round(round_id))
     except ApiError as err:

@@ -17,8 +17,10 @@ from server.core.clock import utcnow
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.redis import get_redis
+from server.forms.models import FormVersion
 from server.forms.sections import SUBJECT_SECTIONS
 from server.organization.models import Branch, Committee
+from server.results.official import publish_problem
 from server.roundbase.models import Round, Subject, VoterCategory
 from server.rounds.operations import check_draft, form_source, new_draft, write_draft
 from server.voting import livetally
@@ -86,8 +88,6 @@ def update_round(rnd: Round, changes: dict[str, Any], user: Any | None = None) -
     if any(k in changes for k in ("form", "form_id", "form_version")):
         form_id = changes.get("form_id")
         if form_id is None and "form" not in changes and rnd.form_version_id is not None:
-            from server.forms.models import FormVersion
-
             form_id = db.session.get(FormVersion, rnd.form_version_id).form_id
         form, key, version_id = form_source(rnd.committee_id, changes.get("form"), form_id,
                                             changes.get("form_version"))
@@ -210,8 +210,6 @@ def clone_round(src: Round, title: str | None = None, year: int | None = None,
     """A new draft like `src` (any state): its form snapshot ("same") or its form's
     latest version ("latest", keeping its rules), subjects, categories and rules;
     no slips, no ballots, no deadline."""
-    from server.results.official import publish_problem
-
     rehold = src.status == "closed" and bool(src.result_json) and bool(publish_problem(src))
     if year is None:
         year = src.year if rehold or src.year is None else utcnow().year
@@ -240,8 +238,6 @@ def clone_round(src: Round, title: str | None = None, year: int | None = None,
 def _latest_source(src: Round) -> tuple[dict[str, Any], str, int | None]:
     if src.form_version_id is None:
         return form_source(src.committee_id, src.form_key)
-    from server.forms.models import FormVersion
-
     form_id = db.session.get(FormVersion, src.form_version_id).form_id
     return form_source(src.committee_id, None, form_id)
 

@@ -7,7 +7,11 @@ from typing import Any
 import marshmallow as ma
 
 from server.core.api import UtcDateTime
+from server.core.db import db
+from server.forms.models import FormVersion
 from server.results import schemas as results_schemas
+from server.results.official import categories_of
+from server.results.rules import round_warnings
 from server.resultsengine.fields import LEVELS_DOC, VETOES_DOC, Share, rule_list
 from server.voting.schemas import SubjectOut
 
@@ -200,17 +204,11 @@ class RoundOut(ma.Schema):
     categories = ma.fields.List(ma.fields.Nested(CategoryOut))
 
     def _warnings(self, rnd: Any) -> list[str]:
-        from server.results.official import categories_of
-        from server.results.rules import round_warnings
-
         return round_warnings(rnd.form, categories_of(rnd))
 
     def _form_version(self, rnd: Any) -> dict[str, int] | None:
         if rnd.form_version_id is None:
             return None
-        from server.core.db import db
-        from server.forms.models import FormVersion
-
         version = db.session.get(FormVersion, rnd.form_version_id)
         return {"form_id": version.form_id, "version": version.version}
 

@@ -12,6 +12,7 @@ from server.core.db import db
 from server.core.errors import ApiError
 from server.roundbase.models import Round, VoterCategory
 from server.tokens.codec import new_token, token_hash, vote_url
+from server.tokens.slips import render_slips_pdf
 
 MAX_PER_BATCH = 20000
 _shuffle = secrets.SystemRandom().shuffle
@@ -68,8 +69,6 @@ def issue_tokens(rnd: Round, category_id: int, count: Any, user: Any | None = No
 def issue_slips(rnd: Round, category_id: int, count: Any, base_url: str,
                 user: Any | None = None) -> tuple[VoterCategory, bytes]:
     """Issue tokens and render their printable slips; nothing is kept if rendering fails."""
-    from server.tokens.slips import render_slips_pdf
-
     category, tokens, hashes = _insert_tokens(rnd, category_id, count, user)
     _shuffle(tokens)  # laid out in an order of their own, as the rows are stored
     try:

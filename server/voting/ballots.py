@@ -26,6 +26,7 @@ from server.tokens.codec import new_ballot_id, new_receipt, parse_token, subject
 from server.voting import blind, livetally
 from server.voting.comments import clean_comment, comment_options
 from server.voting.groupcommit import GroupCommitter, Outcome, Pending
+from server.voting.rebuild import rebuild
 from server.voting.roundinfo import UNKNOWN_TOKEN, RoundInfo, round_info
 from server.voting.schemas import BallotFormOut
 from server.wechat.config import content_check_enabled
@@ -82,8 +83,6 @@ def _status_error(status: str) -> ApiError:
 
 def ensure_live(round_id: int) -> None:
     """Recreate a round's Redis state from SQL if it is gone (e.g. Redis restarted)."""
-    from server.voting.rebuild import rebuild
-
     if not livetally.has_state(round_id):
         rebuild(round_id, only_if_missing=True)
 
