@@ -19,14 +19,14 @@ import hmac
 import re
 import unicodedata
 
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.tokens.codec import MAX_ROUND_ID, RECEIPT_ALPHABET, TOKEN_CHARS, random_chars, to_chars
 
 MEETING_RE = re.compile(r"^M([1-9][0-9]{0,9})\.([2-9A-HJKMNP-Z]{26})$")
 _SPAN = len(RECEIPT_ALPHABET) ** TOKEN_CHARS
 
-MALFORMED = ApiError("token_malformed", "投票码格式不正确，请重新扫描选票上的二维码",
-                     "Malformed meeting token", 400, "token")
+MALFORMED = error_kind("token_malformed", "投票码格式不正确，请重新扫描选票上的二维码",
+                       "Malformed meeting token", 400, "token")
 
 
 def new_meeting_token(meeting_id: int) -> str:

@@ -31,16 +31,16 @@ from sqlalchemy import select, text, update
 
 from server.core import blindrsa
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.sealing import derive_key, seal, unseal
 from server.tokens.codec import canonical_token
 from server.tokens.models import BlindKey
 
-SIGNATURE_INVALID = ApiError(
+SIGNATURE_INVALID = error_kind(
     "token_signature_invalid", "投票码的签名无效，请重新扫描会场二维码领取投票码",
     "The token's blind signature does not verify with any key of its round", 403, "signature")
-KEY_GONE = ApiError("signing_key_gone", "投票已结束，不能再领取投票码",
-                    "The round's signing key was destroyed at close", 409)
+KEY_GONE = error_kind("signing_key_gone", "投票已结束，不能再领取投票码",
+                      "The round's signing key was destroyed at close", 409)
 
 _public: dict[int, dict[int, rsa.RSAPublicKey]] = {}  # round -> category -> public key
 

@@ -15,7 +15,7 @@ import hashlib
 import re
 import unicodedata
 
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.core.randompool import random_below, random_bytes
 
 MAX_ROUND_ID = 2**31 - 1
@@ -26,8 +26,8 @@ RECEIPT_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 _ROUND_DIGITS = str.maketrans({"O": "0", "I": "1", "L": "1"})  # look-alikes in the round id
 RECEIPT_RE = re.compile(r"^[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}-[2-9A-HJKMNP-Z]{4}$")
 
-MALFORMED = ApiError("token_malformed", "投票码格式不正确，请重新扫描选票上的二维码",
-                     "Malformed voting token", 400, "token")
+MALFORMED = error_kind("token_malformed", "投票码格式不正确，请重新扫描选票上的二维码",
+                       "Malformed voting token", 400, "token")
 
 
 def new_token(round_id: int) -> str:

@@ -231,7 +231,7 @@ class BallotFront:
         except TimeoutError:
             # Still queued or committing: it may yet count, but we cannot say so.
             log.warning("ballot commit timed out (round %s)", info.id)
-            return self._error(UNCONFIRMED, addr)
+            return self._error(UNCONFIRMED(), addr)
         except Exception as exc:  # noqa: BLE001 - a refusal or an outage, as Flask answers
             return self._error(exc, addr)
         finally:

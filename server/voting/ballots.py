@@ -17,7 +17,7 @@ from flask import current_app
 
 from server.core import ratelimit
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.padding import padded
 from server.forms.answers import PER_SUBJECT, check_answers, pack_fields, tally_fields
 from server.forms.sections import sections_of
@@ -33,25 +33,25 @@ from server.wechat.config import content_check_enabled
 
 log = logging.getLogger(__name__)
 
-TOKEN_SPENT = ApiError("token_spent", "该投票码已经投过票，不能重复投票",
-                       "This token has already been used", 409, "token")
-TOKEN_BUSY = ApiError("token_in_use", "该投票码的选票正在提交中，请勿重复提交",
-                      "A ballot with this token is being submitted", 409, "token")
-ROUND_CLOSED = ApiError("round_closed", "投票已结束，感谢您的参与",
-                        "Voting in this round is closed", 409)
-ROUND_NOT_OPEN = ApiError("round_not_open", "投票尚未开始，请等待主持人宣布开始",
-                          "Voting in this round has not started", 409)
-SCORED_PER_SUBJECT = ApiError(
+TOKEN_SPENT = error_kind("token_spent", "该投票码已经投过票，不能重复投票",
+                         "This token has already been used", 409, "token")
+TOKEN_BUSY = error_kind("token_in_use", "该投票码的选票正在提交中，请勿重复提交",
+                        "A ballot with this token is being submitted", 409, "token")
+ROUND_CLOSED = error_kind("round_closed", "投票已结束，感谢您的参与",
+                          "Voting in this round is closed", 409)
+ROUND_NOT_OPEN = error_kind("round_not_open", "投票尚未开始，请等待主持人宣布开始",
+                            "Voting in this round has not started", 409)
+SCORED_PER_SUBJECT = error_kind(
     "scored_per_subject", "本测评逐人评分，请在每位述职人述职结束后分别提交评分",
     "This round is scored per subject: send each subject's scores to /subject-scores", 409,
     "answers")
-REBUILDING = ApiError("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
-                      "Live tally is being rebuilt; retry in a few seconds", 503)
+REBUILDING = error_kind("tally_rebuilding", "系统正在恢复计数，请几秒后重试（选票尚未记录）",
+                        "Live tally is being rebuilt; retry in a few seconds", 503)
 
 
 _FORM_OUT = BallotFormOut()  # the ballot form's answer as the view sends it
 
-UNCONFIRMED = ApiError(
+UNCONFIRMED = error_kind(
     "commit_unconfirmed",
     "系统繁忙，未能确认您的选票是否已记录。请稍后用同一投票码再次提交："
     "若提示“已经投过票”，说明您的选票已经记录。",
@@ -75,10 +75,10 @@ def receipt_body(accepted: Accepted) -> dict[str, Any]:
 
 def _status_error(status: str) -> ApiError:
     if status == "draft":
-        return ROUND_NOT_OPEN
+        return ROUND_NOT_OPEN()
     if status == "rebuilding":
-        return REBUILDING
-    return ROUND_CLOSED
+        return REBUILDING()
+    return ROUND_CLOSED()
 
 
 def ensure_live(round_id: int) -> None:
@@ -182,16 +182,16 @@ def commit(info: RoundInfo, item: Pending) -> Accepted:
 def refusal(outcome: str) -> ApiError:
     """The error for a committer outcome other than 'ok' (a 429 needs the client bound)."""
     if outcome == "spent":
-        return TOKEN_SPENT
+        return TOKEN_SPENT()
     if outcome == "busy":
-        return TOKEN_BUSY
+        return TOKEN_BUSY()
     if outcome == "limited":
         return ratelimit.guessing_refused()
     if outcome == "missing":
-        return REBUILDING
+        return REBUILDING()
     if outcome.startswith("closed:"):
         return _status_error(outcome.split(":", 1)[1])
-    return UNKNOWN_TOKEN
+    return UNKNOWN_TOKEN()
 
 
 def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.core.db import db
-from server.core.errors import ApiError
+from server.core.errors import error_kind
 from server.forms.codec import AppraisalCodec, answer_codec
 from server.forms.sections import round_form, subject_sections
 from server.roundbase.models import Round
 
-UNKNOWN_TOKEN = ApiError("token_unknown", "投票码无效，请确认扫描的是本次会议发放的选票",
-                         "Unknown voting token", 404, "token")
+UNKNOWN_TOKEN = error_kind("token_unknown", "投票码无效，请确认扫描的是本次会议发放的选票",
+                           "Unknown voting token", 404, "token")
 
 
 @dataclass(frozen=True)

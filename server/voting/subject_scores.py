@@ -20,20 +20,20 @@ from concurrent.futures import Future
 from typing import Any
 
 from server.core import ratelimit
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.forms.answers import PER_SUBJECT, SCORED, check_row, pack_fields, tally_fields
 from server.forms.storage import encode_answers
 from server.tokens.codec import new_ballot_id, new_receipt, subject_marker
 from server.voting.ballots import Accepted, commit, locate
 from server.voting.groupcommit import Pending
 
-SUBJECT_SENT = ApiError("subject_already_scored", "对该述职人的评分已经提交过，不能重复提交",
-                        "This subject's scores were already sent with this token", 409,
-                        "subject_id")
-NOT_PER_SUBJECT = ApiError("not_per_subject", "本测评须一次提交全部评分，请使用整张选票提交",
-                           "This round is not scored per subject: submit a whole ballot", 409)
-UNKNOWN_SUBJECT = ApiError("unknown_subject", "该述职人不在本次测评中",
-                           "subject_id is not a subject of this round", 422, "subject_id")
+SUBJECT_SENT = error_kind("subject_already_scored", "对该述职人的评分已经提交过，不能重复提交",
+                          "This subject's scores were already sent with this token", 409,
+                          "subject_id")
+NOT_PER_SUBJECT = error_kind("not_per_subject", "本测评须一次提交全部评分，请使用整张选票提交",
+                             "This round is not scored per subject: submit a whole ballot", 409)
+UNKNOWN_SUBJECT = error_kind("unknown_subject", "该述职人不在本次测评中",
+                             "subject_id is not a subject of this round", 422, "subject_id")
 
 
 def submit_subject_scores(raw_token: Any, raw_subject: Any, raw_scores: Any) -> Accepted:
