@@ -34,6 +34,11 @@ PREVIOUS = "5c0b1f836c94"
 DATA = json.loads((Path(__file__).parent / "data" / f"release_{PREVIOUS}" / "rows.json")
                   .read_text(encoding="utf-8"))
 OLD_TABLES = sorted(DATA["tables"])
+# Tables a later migration drops on purpose, and why: session_pool held pre-made tokens
+# sealed under SECRET_KEY for session QR; blind signatures (f1b2c3d4e5a6) replaced it,
+# and an open round's unclaimed pooled tokens are not carried over (docs/miniprogram.md).
+RETIRED = {"session_pool"}
+KEPT = [t for t in OLD_TABLES if t not in RETIRED]
 
 
 @pytest.fixture
@@ -93,7 +98,7 @@ def snapshot(app: Flask) -> dict[str, list[tuple[Any, ...]]]:
         meta.reflect(db.engine)
         out = {}
         with db.engine.connect() as conn:
-            for name in OLD_TABLES:
+            for name in (t for t in OLD_TABLES if t in meta.tables):
                 table = meta.tables[name]
                 cols = [table.c[c] for c in DATA["tables"][name]["columns"]]
                 out[name] = [tuple(r) for r in conn.execute(
@@ -134,8 +139,10 @@ def test_upgrade_from_previous_release_keeps_data_and_serves_it(old_app: Flask) 
     with app.app_context():
         dialect = db.engine.dialect.name
     _print_counts(before, after, dialect)
-    assert {t: after[t] for t in OLD_TABLES} == before
-    assert snapshot(app) == old_rows  # every old value, row for row
+    assert RETIRED.isdisjoint(after)
+    assert {t: after[t] for t in KEPT} == {t: before[t] for t in KEPT}
+    # every old value of every kept table, row for row
+    assert snapshot(app) == {t: rows for t, rows in old_rows.items() if t not in RETIRED}
     assert all(after[t] == 0 for t in set(after) - set(OLD_TABLES))  # new tables start empty
 
     with app.app_context():
@@ -197,14 +204,16 @@ def _serves_the_old_data(app: Flask) -> None:
 
 
 def test_downgrade_to_previous_release(old_app: Flask) -> None:
-    """Downgrade is supported: the old schema comes back with every old row."""
+    """Downgrade is supported: the old schema comes back with every old row (a retired
+    table comes back empty: what it held is gone with the upgrade)."""
     app = old_app
     load_previous_release(app)
     before, old_rows = counts(app), snapshot(app)
     _cli(app, "db", "upgrade")
     _cli(app, "db", "downgrade", PREVIOUS)
     assert _revision(app) == PREVIOUS
-    assert counts(app) == before
-    assert snapshot(app) == old_rows
+    assert counts(app) == {t: 0 if t in RETIRED else n for t, n in before.items()}
+    assert snapshot(app) == {t: [] if t in RETIRED else rows for t, rows in old_rows.items()}
     _cli(app, "db", "upgrade")
-    assert {t: n for t, n in counts(app).items() if t in before} == before
+    assert {t: n for t, n in counts(app).items() if t in KEPT} == \
+        {t: n for t, n in before.items() if t in KEPT}
