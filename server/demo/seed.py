@@ -96,7 +96,23 @@ def _slips(rnd: Round, base_url: str, folder: Path, handed: int = 0) -> list[str
 
 
 def seed_demo(base_url: str) -> dict[str, Any]:
-    """Create the demo once; later calls only report where things are."""
+    """Create the demo once; later calls only report where things are.
+
+    The seed casts its made-up sample ballots one at a time through the ballot
+    path. Mixing (voting/mixing.py) protects real voters from an insider by
+    holding a ballot until BALLOT_MIX_K have come or BALLOT_MIX_WAIT_S passed; for
+    the seed's own ballots that would only be a wait of seconds per ballot, so
+    the seed commits them one by one and the server then serves with the
+    configured mixing."""
+    configured = current_app.config["BALLOT_MIX_K"]
+    current_app.config["BALLOT_MIX_K"] = 1
+    try:
+        return _seed_demo(base_url)
+    finally:
+        current_app.config["BALLOT_MIX_K"] = configured
+
+
+def _seed_demo(base_url: str) -> dict[str, Any]:
     folder = private_dir(Path(current_app.instance_path) / "demo")
     samples_file = folder / "sample-links.txt"
     committee = db.session.execute(
