@@ -118,7 +118,7 @@ for i = 1, n do
   end
   if mode == 'c' and fresh then
     local cat = ARGV[6 * i - 3]
-    if m ~= '' then peaks[#peaks + 1] = {tally, cat, ARGV[6 * i]}
+    if m ~= '' then peaks[#peaks + 1] = {5 + n + i, cat, ARGV[6 * i]}
     else turnout[cat] = (turnout[cat] or 0) + 1 end
     local fields = ARGV[6 * i - 2]
     if string.sub(fields, 1, 2) == 'A:' then
@@ -158,7 +158,7 @@ for tally, t in pairs(sums) do
 end
 for cat, k in pairs(turnout) do redis.call('HINCRBY', KEYS[5], cat, k) end
 for _, p in ipairs(peaks) do
-  local v = tonumber(redis.call('HGET', p[1], p[3]) or 0)
+  local v = tonumber(redis.call('HGET', KEYS[p[1]], p[3]) or 0)
   if v > tonumber(redis.call('HGET', KEYS[5], p[2]) or 0) then
     redis.call('HSET', KEYS[5], p[2], v)
   end
