@@ -68,9 +68,21 @@ WHO_SEES = {
     "miniprogram.list_session_codes": "nobody",
     "miniprogram.session_code_image": "nobody",
     "miniprogram_console.session_code": "nobody",
+    # names only on rounds scored per subject (a count per subject, never a score); the
+    # rounds here are appraisal rounds (tests/test_subject_scores.py covers the others)
+    "rounds.read_subject_progress": "nobody",
+    "paper.overview": "nobody",  # counts of sheets per category and state
+    "paper.ballot": "paper",
+    "paper_console.paper_page": "paper_entry",
+    "paper_console.ballot_pdf": "paper",
+    # a sheet's page (its two entries): these rounds hold no sheet, so it answers 404;
+    # who sees a sheet is tests/test_paper_ballots.py's and test_roles.py's
+    "paper_console.sheet_page": "nobody",
 }
+# files that carry names when they are served at all (the printed paper ballot)
+NAMED_FILES = {"paper.ballot", "paper_console.ballot_pdf"}
 BINARY = {"results.export_xlsx", "results.export_pdf", "miniprogram.session_code_image",
-          "miniprogram_console.session_code"}
+          "miniprogram_console.session_code", "paper.ballot", "paper_console.ballot_pdf"}
 
 
 @dataclass
@@ -111,6 +123,12 @@ def expected(endpoint: str, role: str, case: Case) -> bool:
         return True
     if who == "draft_editor":
         return role != "committee" and state == "draft"
+    if who == "paper":
+        # the printed paper ballot: the organizers (not the committee's readers)
+        return role != "committee"
+    if who == "paper_entry":
+        # the entry form of the double entry: the organizers, from close until publish
+        return role != "committee" and state in ("closed", "rehearsal")
     done = state in ("closed", "published", "rehearsal")
     if who == "export":
         return done
@@ -178,7 +196,8 @@ def test_names_and_scores_reach_only_those_allowed(app, scene):
                 res = clients[role].send(call)
                 body = res.get_data()
                 if endpoint in BINARY:
-                    shown = res.status_code == 200 and endpoint.startswith("results.")
+                    shown = res.status_code == 200 and (endpoint.startswith("results.")
+                                                        or endpoint in NAMED_FILES)
                 else:
                     page = body.decode("utf-8", "replace")
                     shown = any(name in page for name in case.names)
