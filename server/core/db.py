@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from flask import Flask
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import MetaData, event
+from sqlalchemy import CursorResult, Executable, MetaData, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -23,6 +24,13 @@ NAMING = {
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
 migrate = Migrate()
+
+
+def changed_rows(statement: Executable, params: Mapping[str, Any] | None = None) -> int:
+    """`db.session.execute(statement, params).rowcount`: the rows an UPDATE, DELETE or
+    INSERT matched. Session.execute is typed as returning a Result; for these
+    statements it is a CursorResult, which has the count."""
+    return cast(CursorResult[Any], db.session.execute(statement, params)).rowcount
 
 
 def engine_options(url: str, pool_size: int = 10, max_overflow: int = 5) -> dict[str, Any]:

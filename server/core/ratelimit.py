@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, current_app, g, has_app_context, has_request_context, request
 
 from server.core.errors import ApiError
-from server.core.redis import get_redis, run_script
+from server.core.redis import get_redis, run_script, sync
 
 # INCR with the window starting at the first failure (EXPIRE ... NX needs Redis 7).
 HIT = """
@@ -79,7 +79,12 @@ def counted_address(raw: str) -> str:
 
 def client_id() -> str:
     """A keyed hash of the client's address (Redis never holds the address itself)."""
-    return hashed_client(_remote_addr() or "", current_app.secret_key)
+    return hashed_client(_remote_addr() or "", _secret_key(current_app))
+
+
+def _secret_key(app: Flask) -> str:
+    # Flask types it `str | bytes | None`; the settings (core/settings.py) make it a str
+    return cast(str, app.secret_key)
 
 
 _HASHED: dict[tuple[str, str], str] = {}
@@ -108,7 +113,7 @@ def hit(key: str, window_s: int) -> int:
 
 def counts(*keys: str) -> list[int]:
     """Current counts (keys in one hash slot)."""
-    return [int(v or 0) for v in get_redis().mget(keys)]
+    return [int(v or 0) for v in sync(get_redis().mget(keys))]
 
 
 # -- voting tokens -----------------------------------------------------------
@@ -155,7 +160,7 @@ def guess_args_for(app: Flask, round_id: int, remote_addr: str | None) -> tuple[
     limit = int(app.config["TOKEN_GUESS_LIMIT"]) if remote_addr is not None else 0
     if not limit:
         return guess_key(round_id), 0, 0
-    return (guess_key(round_id, hashed_client(remote_addr or "", app.secret_key)),
+    return (guess_key(round_id, hashed_client(remote_addr or "", _secret_key(app))),
             limit, int(app.config["TOKEN_GUESS_WINDOW_S"]))
 
 

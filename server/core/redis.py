@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import threading
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar, cast
 from urllib.parse import unquote, urlsplit
 
 import redis
@@ -179,7 +180,7 @@ class ClusterClient(RedisCluster):
             finally:
                 self._keep_seeds()
 
-        pipe.execute = guarded  # type: ignore[method-assign]
+        pipe.execute = guarded
         return pipe
 
     def transaction_pipeline(self, key: str) -> redis.client.Pipeline:
@@ -233,10 +234,25 @@ def get_redis() -> redis.Redis:
         with client.lock:
             made = current_app.extensions[EXTENSION_KEY]
             if isinstance(made, _PendingCluster):
-                made = ClusterClient(made.seeds, **made.options)
+                # redis-py's CommandsProtocol declares `connection_pool`, which
+                # RedisCluster (a pool per node) never sets: not really abstract
+                made = ClusterClient(made.seeds, **made.options)  # type: ignore[abstract]
                 current_app.extensions[EXTENSION_KEY] = made
-        return made  # type: ignore[return-value]
+        # a ClusterClient is no redis.Redis but answers the same commands
+        return cast(redis.Redis, made)
     return client
+
+
+T = TypeVar("T")
+
+
+def sync(result: Awaitable[T] | T) -> T:
+    """A command's result from the synchronous client, typed as its value.
+
+    redis-py types every command as `Awaitable[Any] | Any` (its asyncio client
+    shares the command classes); the clients here are synchronous, so the result
+    is the value itself. `sync(r.get(key))` tells the type checker so."""
+    return cast(T, result)
 
 
 _SCRIPTS: dict[str, Any] = {}

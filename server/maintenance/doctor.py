@@ -24,7 +24,7 @@ from sqlalchemy import text
 
 from server.core.db import db
 from server.core.fonts import cjk_any_font_path, cjk_ttf_path
-from server.core.redis import ClusterClient, get_redis
+from server.core.redis import ClusterClient, get_redis, sync
 from server.maintenance.schema import current_revisions, head_revisions
 
 OK, WARN, FAIL = "正常", "警告", "异常"
@@ -239,7 +239,7 @@ def check_clocks(app: Flask) -> list[Line]:
         lines.append(Line(WARN, "数据库时钟", f"未检查（{_error(exc)}）"))
     try:
         before = time.time()
-        seconds, micros = get_redis().time()
+        seconds, micros = sync(get_redis().time())
         mid = (before + time.time()) / 2
         lines.append(_offset_line("Redis 时钟", seconds + micros / 1e6 - mid))
     except Exception as exc:  # noqa: BLE001

@@ -45,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 from server.core import audit, blindrsa
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
-from server.core.redis import get_redis, run_script
+from server.core.redis import get_redis, run_script, sync
 from server.miniprogram.crypto import identity_digest, keyed_hash
 from server.miniprogram.models import SessionClaim
 from server.roundbase.models import Round, VoterCategory
@@ -151,7 +151,7 @@ def session_code_image(rnd: Round, category_id: int) -> bytes:
     scene = session_scene(rnd, category_id)
     key = f"{{r:{rnd.id}}}:sessioncode:{scene}"
     r = get_redis()
-    cached = r.get(key)
+    cached = sync(r.get(key))
     if cached:
         return bytes.fromhex(cached)
     image = wechat.wxa_code(scene, setting("MINIPROGRAM_CLAIM_PAGE"))
@@ -194,7 +194,7 @@ def _signed_key(round_id: int) -> str:
 def pool_sizes(round_id: int) -> dict[int, int]:
     """Claims still allowed per category (allowance less blind signatures given)."""
     allowed = blind.allowances(round_id)
-    signed = get_redis().hgetall(_signed_key(round_id)) if allowed else {}
+    signed = sync(get_redis().hgetall(_signed_key(round_id))) if allowed else {}
     return {c: max(0, n - int(signed.get(str(c), 0))) for c, n in allowed.items()}
 
 

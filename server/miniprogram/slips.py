@@ -38,7 +38,7 @@ from reportlab.pdfgen.canvas import Canvas
 from sqlalchemy import update
 
 from server.core import ratelimit
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError, error_kind
 from server.core.fonts import register_reportlab_cjk
 from server.miniprogram.crypto import new_code, normalize_code, seal_token, sha256_hex, unseal_token
@@ -165,9 +165,9 @@ def resolve_slip(raw: Any) -> dict[str, Any]:
         raise ApiError("round_closed", "投票已结束，感谢您的参与", "Voting in this round is closed",
                        409)
     sealed = row.sealed_token or ""
-    taken = db.session.execute(update(SlipCode).where(
+    taken = changed_rows(update(SlipCode).where(
         SlipCode.code_hash == row.code_hash, SlipCode.claimed.is_(False)).values(
-        claimed=True, sealed_token=None)).rowcount
+        claimed=True, sealed_token=None))
     token = unseal_token(sealed, "slip", slip_id)
     if not taken or token is None:
         db.session.rollback()

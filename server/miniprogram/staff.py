@@ -27,9 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from server.accounts.models import User
 from server.core import audit, ratelimit
 from server.core.clock import utcnow
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError
-from server.core.redis import get_redis
+from server.core.redis import get_redis, sync
 from server.miniprogram.crypto import identity_digest, new_code, normalize_code, sha256_hex
 from server.miniprogram.models import StaffSession, WechatBinding
 from server.wechat import client as wechat
@@ -81,7 +81,7 @@ def _binding_refused() -> ApiError | None:
 
 def _consume_binding_code(raw: Any) -> User:
     code = normalize_code(raw, BINDING_LEN)
-    user_id = get_redis().getdel(_binding_key(code)) if code else None
+    user_id = sync(get_redis().getdel(_binding_key(code))) if code else None
     user = db.session.get(User, int(user_id)) if user_id else None
     if user is None or not user.active:
         ratelimit.hit(_attempts_key(), int(setting("LOGIN_FAIL_WINDOW_S")))
@@ -173,9 +173,9 @@ def refresh(raw: Any) -> dict[str, Any]:
         raise ApiError(*BAD_REFRESH, 401, "refresh_token")
     if row.refresh_expires_at <= now or not row.user.active:
         raise ApiError(*BAD_REFRESH, 401, "refresh_token")
-    if not db.session.execute(update(StaffSession).where(
+    if not changed_rows(update(StaffSession).where(
             StaffSession.id == row.id, StaffSession.revoked_at.is_(None)).values(
-            revoked_at=now)).rowcount:
+            revoked_at=now)):
         db.session.rollback()
         raise ApiError(*BAD_REFRESH, 401, "refresh_token")
     return _issue(row.user)
@@ -210,9 +210,9 @@ def logout() -> None:
 
 
 def revoke_all(user_id: int, why: str = "") -> int:
-    n = db.session.execute(update(StaffSession).where(
+    n = changed_rows(update(StaffSession).where(
         StaffSession.user_id == user_id, StaffSession.revoked_at.is_(None)).values(
-        revoked_at=utcnow())).rowcount
+        revoked_at=utcnow()))
     audit.record(None, "wechat.sessions_revoked", f"user:{user_id}", why)
     return n
 

@@ -28,7 +28,7 @@ from sqlalchemy import func, text
 
 from server.accounts.models import User
 from server.core import audit
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError
 from server.forms.answers import check_answers
 from server.forms.sections import round_form
@@ -97,9 +97,9 @@ def issue_paper(rnd: Round, category_id: Any, count: Any, allow_over: bool = Fal
 
 def _hold(rnd: Round) -> None:
     """Take the round's row for this transaction, and check paper may be entered now."""
-    held = db.session.execute(
+    held = changed_rows(
         text("UPDATE rounds SET status = status WHERE id = :r AND status = 'closed'"),
-        {"r": rnd.id}).rowcount
+        {"r": rnd.id})
     if held:
         return
     db.session.rollback()

@@ -47,7 +47,7 @@ from redis.exceptions import LockError
 from sqlalchemy import case, func
 
 from server.core.db import db
-from server.core.redis import get_redis
+from server.core.redis import get_redis, sync
 from server.points.calendar import Period, periods_of
 from server.points.models import PointsEntry
 
@@ -381,7 +381,7 @@ def sql_page(board: str, scope_id: int, period: Period, offset: int = 0,
 
 def redis_board(board: str, scope_id: int, period: Period) -> dict[str, int]:
     """The raw sorted set {member: score} (for tests and checks)."""
-    rows = get_redis().zrange(board_key(board, scope_id, period), 0, -1, withscores=True)
+    rows = sync(get_redis().zrange(board_key(board, scope_id, period), 0, -1, withscores=True))
     return {m: round(s) for m, s in rows}
 
 

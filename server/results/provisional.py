@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from server.core.redis import get_redis, run_script
+from server.core.redis import get_redis, run_script, sync
 from server.forms.answers import PER_SUBJECT, SCORED
 from server.results.official import categories_of, subjects_of
 from server.results.rules import round_rules
@@ -161,9 +161,9 @@ def live_results(rnd: Any) -> dict[str, Any]:
     turnout, tallies = read_tally(rnd.id, cats)
     n = sum(turnout.values())
     r = get_redis()
-    old = r.hget(key, "n")
+    old = sync(r.hget(key, "n"))
     if old is not None and n - int(old) < k:
-        cached = r.hget(key, "json")
+        cached = sync(r.hget(key, "json"))
         if cached:
             return json.loads(cached)
     if old is None and n < k:

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from server.core.errors import ApiError, error_kind
-from server.core.redis import get_redis
+from server.core.redis import get_redis, sync
 from server.results.official import frozen_results
 from server.results.provisional import live_results
 from server.results.rules import describe, round_rules
@@ -153,7 +153,7 @@ def projector_json(rnd: Any) -> str:
     """The projector's JSON, from the one-second Redis cache when it is there."""
     r = get_redis()
     key = projector_key(rnd.id)
-    cached = r.get(key)
+    cached = sync(r.get(key))
     if cached is not None:
         return cached
     text = json.dumps(compute_projector(rnd), ensure_ascii=False, separators=(",", ":"))

@@ -14,7 +14,7 @@ from sqlalchemy import text
 
 from server.core import audit
 from server.core.clock import utcnow
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError
 from server.core.redis import get_redis
 from server.forms.models import FormVersion
@@ -46,9 +46,9 @@ def _not_draft() -> ApiError:
 def _hold_draft(rnd: Round) -> None:
     """Hold the round's row until commit, as long as it is a draft (else 409): an
     open racing this edit waits for it, or wins and the edit is refused."""
-    if not db.session.execute(text("UPDATE rounds SET status = 'draft' "
-                                   "WHERE id = :r AND status = 'draft'"),
-                              {"r": rnd.id}).rowcount:
+    if not changed_rows(text("UPDATE rounds SET status = 'draft' "
+                             "WHERE id = :r AND status = 'draft'"),
+                        {"r": rnd.id}):
         db.session.rollback()
         raise _not_draft()
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, text
 
 from server.core import audit, signals
 from server.core.clock import utcnow
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
@@ -299,10 +299,10 @@ def open_round(rnd: Round, user: Any | None = None) -> Round:
     if rnd.status != "draft":
         raise ApiError("round_already_closed", "该测评已结束，不能重新开始",
                        "A closed round never reopens", 409)
-    updated = db.session.execute(
+    updated = changed_rows(
         text("UPDATE rounds SET status = 'open', opened_at = :now "
              "WHERE id = :r AND status = 'draft'"), {"r": rnd.id, "now": utcnow()}
-    ).rowcount
+    )
     if updated:
         audit.record(user, "round.open", f"round:{rnd.id}")
     db.session.commit()
@@ -359,9 +359,9 @@ def close_round(rnd: Round, user: Any | None = None, reason: str = "") -> Round:
     # One closer recounts, shuffles and freezes. This UPDATE holds the round row (on
     # SQLite the database) until the commit below; a concurrent close waits for it,
     # then finds the round no longer closing and returns it as it is.
-    if not db.session.execute(
+    if not changed_rows(
             text("UPDATE rounds SET status = 'closing' WHERE id = :r AND status = 'closing'"),
-            {"r": round_id}).rowcount:
+            {"r": round_id}):
         db.session.rollback()
         db.session.refresh(rnd)
         return rnd
@@ -487,10 +487,10 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
         audit.record(user, "round.publish_refused", f"round:{rnd.id}", problem[0])
         db.session.commit()
         raise ApiError("turnout_below_threshold", *problem, 409)
-    if db.session.execute(
+    if changed_rows(
             text("UPDATE rounds SET status = 'published', published_at = :now "
                  "WHERE id = :r AND status = 'closed'"), {"r": rnd.id, "now": utcnow()}
-    ).rowcount:
+    ):
         _refuse_incomplete(rnd)
         audit.record(user, "round.publish", f"round:{rnd.id}")
     db.session.commit()

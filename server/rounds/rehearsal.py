@@ -31,7 +31,7 @@ from flask import current_app
 from sqlalchemy import text
 
 from server.core import audit
-from server.core.db import db
+from server.core.db import changed_rows, db
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.roundbase.models import Round
@@ -69,9 +69,9 @@ def open_rehearsal(rnd: Round, user: Any | None = None) -> Round:
                        "该测评已生成小程序码选票或扫码领票，不能再演练（演练应在生成正式选票之前进行）",
                        "The round already has mini-program slips, session-QR keys or claims; "
                        "rehearse before issuing them", 409)
-    if not db.session.execute(
+    if not changed_rows(
             text("UPDATE rounds SET rehearsal = :t WHERE id = :r AND status = 'draft'"),
-            {"t": True, "r": rnd.id}).rowcount:
+            {"t": True, "r": rnd.id}):
         db.session.rollback()
         raise ApiError("round_not_draft", "只有草稿状态的测评可以开始演练",
                        "Only a draft round can be rehearsed", 409)
@@ -129,11 +129,11 @@ def purge_rehearsal(rnd: Round, user: Any | None = None) -> Round:
     params = {"r": round_id}
     if db.engine.dialect.name == "postgresql":
         db.session.execute(text("SELECT id FROM rounds WHERE id = :r FOR UPDATE"), params)
-    if not db.session.execute(text(
+    if not changed_rows(text(
             "UPDATE rounds SET status = 'draft', rehearsal = :f, opened_at = NULL, "
             "closed_at = NULL, published_at = NULL, result_json = NULL, close_problem = '' "
             "WHERE id = :r AND rehearsal = :t AND status IN ('open', 'closing', 'closed')"),
-            {**params, "t": True, "f": False}).rowcount:
+            {**params, "t": True, "f": False}):
         db.session.rollback()
         db.session.refresh(rnd)
         raise ApiError("not_rehearsal", "该测评不是演练，不能清空", "The round is not a rehearsal",
@@ -141,10 +141,10 @@ def purge_rehearsal(rnd: Round, user: Any | None = None) -> Round:
     counts = {}
     for table in _ROUND_TABLES:
         query = text(f"DELETE FROM {table} WHERE round_id = :r")  # noqa: S608 - constants
-        counts[table] = db.session.execute(query, params).rowcount
-    counts["tokens"] = db.session.execute(
+        counts[table] = changed_rows(query, params)
+    counts["tokens"] = changed_rows(
         text("DELETE FROM tokens WHERE round_id = :r AND rehearsal = :t"),
-        {**params, "t": True}).rowcount
+        {**params, "t": True})
     db.session.execute(text(
         "UPDATE voter_categories SET issued_count = (SELECT COUNT(*) FROM tokens "
         "WHERE tokens.category_id = voter_categories.id) WHERE round_id = :r"), params)

@@ -38,7 +38,7 @@ from flask import Flask
 from sqlalchemy import Connection, Engine, text
 
 from server.core.db import db
-from server.core.redis import get_redis
+from server.core.redis import get_redis, sync
 from server.voting import livetally
 from server.voting.comments import insert_comments
 from server.voting.mixing import Mixer, shuffled
@@ -323,7 +323,8 @@ def _sizes_key(round_id: int) -> str:
 def batch_sizes(round_id: int) -> dict[int, int]:
     """With BENCH_ENDPOINTS: {batch size: how many batches} the round's ballots were
     written in, all processes (each adds its own within BENCH_FLUSH_S)."""
-    return {int(size): int(n) for size, n in get_redis().hgetall(_sizes_key(round_id)).items()}
+    sizes = sync(get_redis().hgetall(_sizes_key(round_id)))
+    return {int(size): int(n) for size, n in sizes.items()}
 
 
 def _by_round(batch: list[Pending]) -> dict[int, list[Pending]]:

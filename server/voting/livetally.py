@@ -28,7 +28,7 @@ from typing import Any
 
 import redis
 
-from server.core.redis import get_redis, run_script, transaction_pipeline
+from server.core.redis import get_redis, run_script, sync, transaction_pipeline
 
 # One call per round per group-commit batch (voting/groupcommit.py): hold every
 # unspent token of the batch, so a request costs no Redis round trip of its own.
@@ -309,7 +309,7 @@ def forget_tokens(round_id: int, client: Any = None) -> int:
         found += r.scan_iter(match=pattern, count=1000)
     deleted = 0
     for i in range(0, len(found), 500):  # one slot (one hash tag): multi-key UNLINK
-        deleted += int(r.unlink(*found[i:i + 500]))
+        deleted += int(sync(r.unlink(*found[i:i + 500])))
     return deleted
 
 
@@ -317,7 +317,7 @@ def spent_among(round_id: int, keys_: list[str]) -> list[bool]:
     """Which of these spent keys (a round scored per subject: its markers) are spent."""
     if not keys_:
         return []
-    return [bool(x) for x in get_redis().smismember(keys(round_id).spent, keys_)]
+    return [bool(x) for x in sync(get_redis().smismember(keys(round_id).spent, keys_))]
 
 
 def has_state(round_id: int) -> bool:
@@ -337,7 +337,7 @@ def add_tokens(round_id: int, pairs: Iterable[tuple[str, int]]) -> None:
 
 
 def inflight(round_id: int) -> int:
-    return int(get_redis().get(keys(round_id).inflight) or 0)
+    return int(sync(get_redis().get(keys(round_id).inflight)) or 0)
 
 
 def wait_drained(round_id: int, timeout_s: float) -> bool:
@@ -369,7 +369,7 @@ def read(round_id: int, category_ids: Iterable[int]) -> dict[str, Any]:
 
 
 def read_turnout(round_id: int) -> dict[int, int]:
-    return {int(c): int(n) for c, n in get_redis().hgetall(keys(round_id).turnout).items()}
+    return {int(c): int(n) for c, n in sync(get_redis().hgetall(keys(round_id).turnout)).items()}
 
 
 def live_turnout(round_id: int) -> dict[int, int] | None:
