@@ -262,7 +262,7 @@ def stable_token() -> Response:
         if body.get("force_refresh") is True and current is not None:
             data.tokens.pop(current, None)
             valid = False
-        if not valid:
+        if not valid or current is None:  # (valid implies a current token)
             current, _ = _new_token(data)
             data.stable = current
         ttl = int(data.tokens[current] - now)

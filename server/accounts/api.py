@@ -16,7 +16,7 @@ from flask_smorest import Blueprint
 from server.accounts import keys
 from server.accounts.models import ROLES
 from server.core.api import UtcDateTime
-from server.core.auth import api_user, require_api_role
+from server.core.auth import api_user, require_api_role, signed_in_api_user
 
 blp = Blueprint("api_keys", __name__, url_prefix="/api/v1",
                 description="API keys: named, listed, with an optional expiry, revocable")
@@ -79,7 +79,7 @@ def _errors(*codes: int) -> Any:
 def list_keys(args: dict[str, Any]) -> dict[str, Any]:
     """Your API keys, or (admins, organizers) those of an account of your committee;
     newest first, revoked and expired ones included. 404 user_not_found."""
-    me = api_user()
+    me = signed_in_api_user()
     user = keys.managed_user(me, args["user_id"] or me.id)
     return {"user_id": user.id, "items": [_out(k) for k in keys.list_keys(user)]}
 
@@ -91,7 +91,7 @@ def list_keys(args: dict[str, Any]) -> dict[str, Any]:
 @require_api_role(*ROLES)
 def create_key(body: dict[str, Any]) -> dict[str, Any]:
     """A new API key of your own. 422 invalid_key_name, expiry_in_past."""
-    key, raw = keys.create_key(api_user(), body["name"], body["expires_at"])
+    key, raw = keys.create_key(signed_in_api_user(), body["name"], body["expires_at"])
     return {**_out(key), "key": raw}
 
 

@@ -25,7 +25,7 @@ from server.assessment.schemas import (
     SheetUpload,
 )
 from server.core.api import BINARY, error_docs
-from server.core.auth import api_user, require_api_role
+from server.core.auth import api_user, require_api_role, signed_in_api_user
 from server.core.db import db
 from server.core.errors import ApiError
 from server.core.files import attachment
@@ -82,7 +82,7 @@ def list_assessments() -> dict[str, Any]:
 def create(body: dict[str, Any]) -> dict[str, Any]:
     """Define a combined assessment for a year: title, its 考核等次 rules and (optionally)
     its parts at once (as POST .../parts)."""
-    user = api_user()
+    user = signed_in_api_user()
     if user.committee_id is None:
         raise ApiError("no_committee", "该账号未关联党委", "account has no committee", 422)
     a = ops.create_assessment(user.committee_id, user, body["title"], body.get("year"),

@@ -65,8 +65,8 @@ def line_chart(series: Sequence[tuple[str, Mapping[int, float | None]]],
                    f'text-anchor="middle">{year}年</text>')
     for n, (name, pts) in enumerate(series):
         color = COLORS[n % len(COLORS)]
-        coords = [(x(i), y(pts[yr]), pts[yr]) for i, yr in enumerate(years)
-                  if pts.get(yr) is not None]
+        coords = [(x(i), y(v), v) for i, yr in enumerate(years)
+                  if (v := pts.get(yr)) is not None]
         if len(coords) > 1:
             path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy, _ in coords)
             out.append(f'<polyline points="{path}" fill="none" stroke="{color}" '

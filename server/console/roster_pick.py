@@ -58,7 +58,7 @@ def member_numbers(subjects: list[Any]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(
-        db.select(Member.id, Member.member_no).where(Member.id.in_(ids))).all())
+        db.select(Member.id, Member.member_no).where(Member.id.in_(ids))).tuples().all())
 
 
 def roster(committee_id: int | None) -> list[tuple[str, list[Member]]]:

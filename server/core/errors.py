@@ -47,7 +47,7 @@ class ApiError(Exception):
         self.details = details  # figures a client may show (e.g. below_turnout)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             "code": self.code,
             "message": _safe(self.message),
             "message_en": _safe(self.message_en),

@@ -7,7 +7,7 @@ Pure functions: the submit path and the close-time recount both call
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from server.core.errors import ApiError
@@ -152,7 +152,8 @@ def _scoring(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str
 CHECKS = {"appraisal": _appraisal, "recommendation": _recommendation, "scoring": _scoring}
 # Forms whose answers are one row per subject ({"<subject id>": {key: value}}): a ballot
 # checks out when it names every subject once and each row checks out on its own.
-ROW_CHECKS = {"appraisal": _appraisal_row, "scoring": _scoring_row}
+ROW_CHECKS: dict[str, Callable[[dict[str, Any], Any, str], dict[str, Any]]] = {
+    "appraisal": _appraisal_row, "scoring": _scoring_row}
 
 
 def check_answers(form: dict[str, Any], subject_ids: list[int], raw: Any) -> dict[str, Any]:

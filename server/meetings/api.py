@@ -10,7 +10,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from server.core.api import BINARY, JsonOnceParser, error_docs
-from server.core.auth import api_user, require_api_role
+from server.core.auth import api_user, require_api_role, signed_in_api_user
 from server.core.db import db
 from server.meetings import operations as ops
 from server.meetings.codec import meeting_url
@@ -66,7 +66,7 @@ def create(data: dict[str, Any]) -> dict[str, Any]:
     """A meeting of draft rounds with the same voter categories (422 categories_differ),
     none with slips of its own (409 round_has_slips) or in another meeting (409
     round_in_meeting)."""
-    user = api_user()
+    user = signed_in_api_user()
     if user.committee_id is None:
         raise NO_COMMITTEE
     return body(ops.create_meeting(user.committee_id, data["title"], data["round_ids"],

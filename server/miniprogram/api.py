@@ -15,7 +15,7 @@ from flask_smorest import Blueprint
 
 from server.accounts.models import ROLES
 from server.core.api import BINARY, link
-from server.core.auth import api_user, require_api_role
+from server.core.auth import api_user, require_api_role, signed_in_api_user
 from server.core.db import db
 from server.core.errors import ApiError
 from server.miniprogram import content, session_qr, slips, staff, web_claim
@@ -159,7 +159,7 @@ def me() -> dict[str, Any]:
 @require_api_role(*ROLES)
 def unbind() -> None:
     """Unbind the WeChat user from this account and end all its mini-program sessions."""
-    staff.unbind(api_user())
+    staff.unbind(signed_in_api_user())
 
 
 # -- rounds: categories, exports, options, comments ----------------------------------------

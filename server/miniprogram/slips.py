@@ -155,7 +155,7 @@ def resolve_slip(raw: Any) -> dict[str, Any]:
     """The token of a slip, once. A second resolve of the same slip: 409."""
     slip_id = normalize_code(raw, SLIP_ID_LEN)
     row = db.session.get(SlipCode, sha256_hex(slip_id)) if slip_id else None
-    if row is None:
+    if row is None or slip_id is None:  # (no slip_id, no row)
         ratelimit.note_bad_token()  # guesses count like unknown voting tokens
         raise SLIP_UNKNOWN
     if row.claimed:

@@ -8,7 +8,7 @@ category) and the instructions. Every copy of a category's ballot is the same sh
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
@@ -112,7 +112,8 @@ def _boxed(data: list[list[Any]], widths: list[float], spans: list[Any],
     return table
 
 
-DRAW = {"grid": _grid, "choices": _choices, "scores": _scores}
+DRAW: dict[str, Callable[[Any, dict[str, ParagraphStyle]], Table]] = {
+    "grid": _grid, "choices": _choices, "scores": _scores}
 
 
 def _story(rnd: Any, category: str, st: dict[str, ParagraphStyle]) -> list[Any]:

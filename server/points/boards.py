@@ -176,7 +176,7 @@ def _scripts(r: Any) -> tuple[Any, Any]:
     cache = getattr(r, "_pingyi_points_scripts", None)
     if cache is None:
         cache = (r.register_script(_APPLY), r.register_script(_FINISH))
-        r._pingyi_points_scripts = cache  # type: ignore[attr-defined]
+        r._pingyi_points_scripts = cache
     return cache
 
 

@@ -17,7 +17,7 @@ lists the measures.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from server.core.spreadsheet import Figure, csv_bytes
@@ -55,6 +55,7 @@ class _Rows:
         if value is None:
             return
         who = [subject["id"], subject["name"], subject["note"]] if subject else ["", "", ""]
+        cells: list[Any]
         if unit == "text":
             cells = ["", "text", str(value)]
         else:
@@ -78,7 +79,7 @@ class _Rows:
 
 
 def _criteria(out: _Rows, section: str, s: dict[str, Any], category: str,
-              rows: list[dict[str, Any]], a: dict[str, Any]) -> None:
+              rows: list[dict[str, Any]], a: Mapping[str, Any]) -> None:
     """Grade counts and shares of each criterion (as in the engine's `criteria` rows)."""
     grades = {g["key"]: g["label"] for g in a["grades"]}
     for c in rows:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,7 +206,7 @@ def _appraisal(res: dict[str, Any], weights: dict[str, float], taken: set[str]
             for sheet in _appraisal_part(part, weights, taken)]
 
 
-def _appraisal_part(a: dict[str, Any], weights: dict[str, float], taken: set[str]
+def _appraisal_part(a: Mapping[str, Any], weights: dict[str, float], taken: set[str]
                     ) -> list[Section]:
     label = a.get("label") or ""
     grades = a["grades"]

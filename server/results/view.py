@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from server.core.errors import ApiError, error_kind
@@ -65,7 +66,7 @@ def _appraisal_board(a: dict[str, Any]) -> dict[str, Any]:
                          for p in result_sections(a)]}
 
 
-def _appraisal_part(a: dict[str, Any]) -> dict[str, Any]:
+def _appraisal_part(a: Mapping[str, Any]) -> dict[str, Any]:
     basis = set(a["score_criteria"])
     graded = [g for g in a["grades"] if not g["abstain"]]
     abstain = [g for g in a["grades"] if g["abstain"]]

@@ -8,7 +8,7 @@ from flask import Response, current_app, request
 from flask_smorest import Blueprint
 
 from server.core.api import BINARY, error_docs, link
-from server.core.auth import api_user, require_api_role
+from server.core.auth import api_user, require_api_role, signed_in_api_user
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
 from server.results.official import publish_problem
@@ -128,7 +128,7 @@ def list_rounds(args: dict[str, Any]) -> dict[str, Any]:
 def create(body: dict[str, Any]) -> Round:
     """Create a draft round from a preset (`form`) or a designed form's version
     (`form_id`, `form_version`; default the latest), exactly one (422 form_choice)."""
-    user = api_user()
+    user = signed_in_api_user()
     cid = user.committee_id
     if cid is None:
         raise NO_COMMITTEE
@@ -183,7 +183,7 @@ def batch(body: dict[str, Any]) -> dict[str, Any]:
     """One draft per branch of the committee, from a template round or the round
     fields; its title gets the branch's name; subjects_from branch_members makes the
     branch's roster its subjects. All or nothing."""
-    user = api_user()
+    user = signed_in_api_user()
     cid = user.committee_id
     if body.get("committee_id") is not None and body["committee_id"] != cid:
         if user.role != "admin":
@@ -219,7 +219,7 @@ def _lifecycle(action: str) -> Any:
             refuse_below_turnout(rnd)
         rnd = close_round(rnd, api_user())
         problem = publish_problem(rnd) if rnd.status == "closed" else None
-        rnd.warning = problem[0] if problem else None  # type: ignore[attr-defined]
+        rnd.warning = problem[0] if problem else None
         return rnd
 
     view.__name__ = f"{action}_round"

@@ -146,8 +146,8 @@ class Digest:
                 invalid[cid] += n
                 continue
             sizes[cid] += n
-            for cell in reader.ballot(answers):
-                cells[cid][cell] += n
+            for item in reader.ballot(answers):
+                cells[cid][item] += n
         counted = {cid: CountedBallots(sizes[cid], c) for cid, c in cells.items()}
         return counted, dict(invalid)
 
