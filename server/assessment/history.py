@@ -85,7 +85,7 @@ def locate(parts: Iterable[Mapping[str, Any]], sid: int
 
 
 def subject_score(res: Mapping[str, Any], sid: int) -> tuple[float | None, Mapping[str, Any]]:
-    row = next((s for s in res.get("subjects", ()) if s["id"] == sid), {})
+    row: Mapping[str, Any] = next((s for s in res.get("subjects", ()) if s["id"] == sid), {})
     value = row.get("score", row.get("total"))
     return value, row
 

@@ -65,7 +65,7 @@ def form_choices(committee_id: int | None, current: Round | None = None
 def choice_of(rnd: Round) -> str:
     if rnd.form_version_id is None:
         return rnd.form_key
-    version = db.session.get(FormVersion, rnd.form_version_id)
+    version = db.session.get_one(FormVersion, rnd.form_version_id)
     return f"{DESIGNED}{version.form_id}:{version.version}"
 
 
@@ -312,10 +312,11 @@ def batch_page() -> str | BaseResponse | tuple[str, int]:
     ).scalars().all() if cid is not None else []
     branches = branches_of(cid) if cid is not None else []
     f = request.form
-    values = {"template_round_id": f.get("template_round_id", ""), "title": f.get("title", ""),
-              "branches": f.getlist("branches") if request.method == "POST" else
-              [str(b.id) for b in branches],
-              "subjects_from": f.get("subjects_from", "none")}
+    values: dict[str, Any] = {
+        "template_round_id": f.get("template_round_id", ""), "title": f.get("title", ""),
+        "branches": f.getlist("branches") if request.method == "POST" else
+        [str(b.id) for b in branches],
+        "subjects_from": f.get("subjects_from", "none")}
     if request.method == "GET":
         return render_template("console/round_batch.html", rounds=rounds, branches=branches,
                                values=values)

@@ -310,7 +310,8 @@ def overview(rnd: Round) -> dict[str, Any]:
 
 def view(rnd: Round, sheet: PaperBallot) -> dict[str, Any]:
     """sheet_view with the two people's names."""
-    return sheet_view(rnd, sheet, _names({sheet.first_by, sheet.second_by} - {None}))
+    return sheet_view(rnd, sheet, _names({i for i in (sheet.first_by, sheet.second_by)
+                                         if i is not None}))
 
 
 def _names(ids: set[int]) -> dict[int, str]:
@@ -318,7 +319,7 @@ def _names(ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(db.select(User.id, User.username)
-                                   .where(User.id.in_(ids))).all())
+                                   .where(User.id.in_(ids))).tuples().all())
 
 
 def meeting_category(rounds: list[Round], name: str | None) -> str:

@@ -106,9 +106,9 @@ def ballots_from_tally(form: Mapping[str, Any], subject_ids: Sequence[int], n: i
     if kind == "recommendation":
         choices: list[list[int]] = [[] for _ in range(n)]
         at = 0
-        for sid in subject_ids:
-            for _ in range(min(n, max(0, fields.get(str(sid), 0)))):
-                choices[at % n].append(sid)
+        for subject_id in subject_ids:
+            for _ in range(min(n, max(0, fields.get(str(subject_id), 0)))):
+                choices[at % n].append(subject_id)
                 at += 1
         return [{"choices": sorted(c)} for c in choices]
     scale = 10 ** int(form.get("decimals", 0))

@@ -88,7 +88,7 @@ def update_round(rnd: Round, changes: dict[str, Any], user: Any | None = None) -
     if any(k in changes for k in ("form", "form_id", "form_version")):
         form_id = changes.get("form_id")
         if form_id is None and "form" not in changes and rnd.form_version_id is not None:
-            form_id = db.session.get(FormVersion, rnd.form_version_id).form_id
+            form_id = db.session.get_one(FormVersion, rnd.form_version_id).form_id
         form, key, version_id = form_source(rnd.committee_id, changes.get("form"), form_id,
                                             changes.get("form_version"))
     else:
@@ -238,7 +238,7 @@ def clone_round(src: Round, title: str | None = None, year: int | None = None,
 def _latest_source(src: Round) -> tuple[dict[str, Any], str, int | None]:
     if src.form_version_id is None:
         return form_source(src.committee_id, src.form_key)
-    form_id = db.session.get(FormVersion, src.form_version_id).form_id
+    form_id = db.session.get_one(FormVersion, src.form_version_id).form_id
     return form_source(src.committee_id, None, form_id)
 
 

@@ -70,6 +70,7 @@ def form_source(committee_id: int, form_key: str | None, form_id: int | None = N
         return copy.deepcopy(forms[form_key]), form_key, None
     from server.forms.operations import resolve_version
 
+    assert form_id is not None  # exactly one of form_key and form_id (checked above)
     version = resolve_version(committee_id, form_id, form_version)
     form = copy.deepcopy(version.definition)
     form["key"] = f"form-{version.form_id}-v{version.version}"  # what voters' pages name it by

@@ -209,7 +209,7 @@ class RoundOut(ma.Schema):
     def _form_version(self, rnd: Any) -> dict[str, int] | None:
         if rnd.form_version_id is None:
             return None
-        version = db.session.get(FormVersion, rnd.form_version_id)
+        version = db.session.get_one(FormVersion, rnd.form_version_id)
         return {"form_id": version.form_id, "version": version.version}
 
 

@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response
 
@@ -156,7 +156,8 @@ class BallotFront:
             return None
 
     def _json(self, payload: Any, status: int) -> Response:
-        resp = self.app.json.response(payload)  # what jsonify sends
+        # what jsonify sends: an app.response_class (typed as werkzeug's sansio base)
+        resp = cast(Response, self.app.json.response(payload))
         resp.status_code = status
         return resp
 

@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -423,7 +423,7 @@ def _settle(held: dict[int, list[Pending]], outcomes: dict[int, str]) -> None:
         log.warning("live tally not updated after a commit: %s", type(exc).__name__)
 
 
-def _per_round(calls: list[Callable[..., Any]]) -> list[Any]:
+def _per_round(calls: Sequence[Callable[..., Any]]) -> list[Any]:
     """Run one script call per round: directly when the batch has one round (the
     usual case: a pipeline of scripts asks SCRIPT EXISTS first, one more round
     trip), else in one pipeline. Each call takes the client as `client=`."""
