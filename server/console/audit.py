@@ -105,8 +105,8 @@ def audit_page() -> str:
     group = request.args.get("group", "")
     if group not in GROUPS:
         group = ""
-    page_no = request.args.get("page", "1")
-    page_no = int(page_no) if page_no.isdigit() and len(page_no) <= 6 else 1
+    raw_page = request.args.get("page", "1")
+    page_no = int(raw_page) if raw_page.isdigit() and len(raw_page) <= 6 else 1
     q = db.select(AuditEntry).order_by(AuditEntry.id.desc())
     scope = access.committee_scope()
     if scope is not None:

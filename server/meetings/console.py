@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
 
 from server.console import access
 from server.console.access import READERS, STAFF
@@ -45,7 +46,7 @@ def meetings(status: int = 200, **extra: Any) -> tuple[str, int]:
 
 
 @require_console_role(*STAFF)
-def create() -> Response | tuple[str, int]:
+def create() -> BaseResponse | tuple[str, int]:
     ids = [int(x) for x in request.form.getlist("round_ids") if x.isdigit()]
     try:
         meeting = ops.create_meeting(access.own_committee(), request.form.get("title", ""), ids,
@@ -79,7 +80,7 @@ def projector(meeting_id: int) -> str:
 
 
 @require_console_role(*STAFF)
-def action(meeting_id: int, verb: str) -> Response | tuple[str, int]:
+def action(meeting_id: int, verb: str) -> BaseResponse | tuple[str, int]:
     meeting = _meeting(meeting_id)
     try:
         if verb == "open":
@@ -109,7 +110,7 @@ def slips(meeting_id: int) -> Response | tuple[str, int]:
         "Content-Disposition": f'attachment; filename="slips-meeting{meeting.id}.pdf"'})
 
 
-RULES = [
+RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/meetings", "meetings", meetings, ["GET"]),
     ("/meetings", "create", create, ["POST"]),
     ("/meetings/<int:meeting_id>", "detail", detail, ["GET"]),

@@ -150,7 +150,7 @@ def meeting_ballot_pdf(meeting_id: int) -> Response | BaseResponse:
         return redirect(url_for("meetings_console.detail", meeting_id=meeting_id), 303)
 
 
-RULES = [
+RULES: list[tuple[str, str, Any, list[str]]] = [
     ("/rounds/<int:round_id>/paper", "paper_page", paper_page, ["GET"]),
     ("/rounds/<int:round_id>/paper/slips", "issue", issue, ["POST"]),
     ("/rounds/<int:round_id>/paper/ballot.pdf", "ballot_pdf", ballot_pdf, ["GET"]),

@@ -190,13 +190,13 @@ def review_year(user: Any, committee_id: int, year: int) -> int:
         db.select(PointsEntry.member_id, func.sum(PointsEntry.points_x10))
         .where(PointsEntry.committee_id == committee_id, PointsEntry.year == year,
                PointsEntry.status == "approved", PointsEntry.member_id.is_not(None))
-        .group_by(PointsEntry.member_id)).all())
+        .group_by(PointsEntry.member_id)).tuples().all())
     deductions = dict(db.session.execute(
         db.select(PointsEntry.member_id, func.sum(PointsEntry.points_x10))
         .where(PointsEntry.committee_id == committee_id, PointsEntry.year == year,
                PointsEntry.status == "approved", PointsEntry.kind == "deduction",
                PointsEntry.member_id.is_not(None))
-        .group_by(PointsEntry.member_id)).all())
+        .group_by(PointsEntry.member_id)).tuples().all())
     vetoes = ledger.active_vetoes("member", [m.id for m in members], year)
     existing = {r.member_id: r for r in db.session.execute(
         db.select(StarRating).filter_by(committee_id=committee_id, year=year)).scalars()}

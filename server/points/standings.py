@@ -9,7 +9,7 @@ from fractions import Fraction
 from typing import Any
 
 from flask import g, has_app_context
-from sqlalchemy import and_, bindparam, exists, false, func, or_
+from sqlalchemy import BindParameter, and_, bindparam, exists, false, func, or_
 from sqlalchemy.orm import aliased, defer
 
 from server.core.db import db
@@ -42,9 +42,10 @@ def _names(model: Any, ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for start in range(0, len(ids), NAME_CHUNK):
         chunk = [int(i) for i in ids[start: start + NAME_CHUNK]]
-        wanted = bindparam("ids", chunk, expanding=True, literal_execute=True)
+        wanted: BindParameter[list[int]] = bindparam("ids", chunk, expanding=True,
+                                                     literal_execute=True)
         out.update(db.session.execute(
-            db.select(model.id, model.name).where(model.id.in_(wanted))).all())
+            db.select(model.id, model.name).where(model.id.in_(wanted))).tuples().all())
     return out
 
 
@@ -94,7 +95,8 @@ def page_facts(board: str, branch_id: int, period: Period, ids: list[int]) -> Pa
     (year boards; a veto's subject index keeps it one probe per row)."""
     subject = Member if board == "members" else PartyGroup
     col = PointsEntry.member_id if board == "members" else PointsEntry.group_id
-    wanted = bindparam("ids", [int(i) for i in ids], expanding=True, literal_execute=True)
+    wanted: BindParameter[list[int]] = bindparam("ids", [int(i) for i in ids], expanding=True,
+                                                 literal_execute=True)
     vetoed: Any = false()
     if period.is_year:
         reversal = aliased(PointsEntry)
@@ -122,9 +124,10 @@ def page_facts(board: str, branch_id: int, period: Period, ids: list[int]) -> Pa
 
 def _rows(board: str, period: Period, entries: list[tuple[int, int, int]], offset: int,
           facts: PageFacts) -> list[dict[str, Any]]:
-    rows = [{"rank": offset + i + 1, "id": sid, "name": facts.names.get(sid, f"#{sid}"),
-             "points": pts, "deductions": ded}
-            for i, (sid, pts, ded) in enumerate(entries)]
+    rows: list[dict[str, Any]] = [
+        {"rank": offset + i + 1, "id": sid, "name": facts.names.get(sid, f"#{sid}"),
+         "points": pts, "deductions": ded}
+        for i, (sid, pts, ded) in enumerate(entries)]
     if period.is_year and rows:
         scheme = rules_for(facts.committee_name, period.year).member
         for row in rows:
@@ -146,7 +149,7 @@ def _branch_rows(committee_id: int, period: Period, offset: int,
     counts = dict(db.session.execute(
         db.select(Member.branch_id, func.count(Member.id))
         .where(Member.committee_id == committee_id, Member.is_party_member.is_(True))
-        .group_by(Member.branch_id)).all())
+        .group_by(Member.branch_id)).tuples().all())
     branches = db.session.execute(
         db.select(Branch.id, Branch.name).filter_by(committee_id=committee_id)).all()
     rows = []

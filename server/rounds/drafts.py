@@ -153,8 +153,8 @@ def _write_categories(rnd: Round, rows: list[VoterCategory | None],
     if renamed:
         db.session.flush()
     kept = []
-    for i, (row, c) in enumerate(zip(rows, wanted, strict=True)):
-        row = row or VoterCategory(round_id=rnd.id)
+    for i, (existing, c) in enumerate(zip(rows, wanted, strict=True)):
+        row = existing or VoterCategory(round_id=rnd.id)
         row.position, row.name = i, c["name"]
         row.expected_count, row.weight = c["expected_count"], c["weight"]
         kept.append(row)

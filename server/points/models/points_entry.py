@@ -22,7 +22,7 @@ from sqlalchemy import (
     event,
     inspect,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import InstanceState, Mapped, mapped_column, relationship
 
 from server.accounts.models import User
 from server.core.clock import utcnow
@@ -109,7 +109,7 @@ class PointsEntry(db.Model):
 
 @event.listens_for(PointsEntry, "before_update")
 def _append_only(_mapper: Any, _conn: Any, target: PointsEntry) -> None:
-    state = inspect(target)
+    state: InstanceState[PointsEntry] = inspect(target)
     changed = {a.key for a in state.attrs if a.history.has_changes()}
     content = changed - WORKFLOW_COLUMNS - {"member", "group", "enterer", "decider", "reverses"}
     if content:

@@ -99,7 +99,7 @@ def entries_page() -> tuple[str, int]:
 @require_console_role(*KEEPERS)
 def entry_create() -> Response | tuple[str, int]:
     f = request.form
-    form = {"subject": f.get("subject", ""), "item": f.get("item", ""),
+    form: dict[str, Any] = {"subject": f.get("subject", ""), "item": f.get("item", ""),
             "points": f.get("points", ""), "period": f.get("period", ""),
             "reason": f.get("reason", ""), "evidence": f.get("evidence", ""),
             "self_report": bool(f.get("self_report"))}

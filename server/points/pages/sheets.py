@@ -48,7 +48,7 @@ def import_upload() -> tuple[str, int]:
     upload = request.files.get("sheet")
     dry_run, approve = bool(request.form.get("dry_run")), bool(request.form.get("approve"))
     approver = request.form.get("approver") or None
-    opts = {"dry_run": dry_run, "approve": approve, "approver": approver}
+    opts: dict[str, Any] = {"dry_run": dry_run, "approve": approve, "approver": approver}
     if branch is None:
         raise ApiError("branch_not_found", "找不到该党支部", "no such branch", 404)
     if upload is None or not upload.filename:
