@@ -44,12 +44,12 @@ def assessment_xlsx(a: Assessment) -> bytes:
     columns, series = year_over_year(a, ids)
     ws.append(["姓名", "工号", *[f"{label} {y}年" for label, years in columns for y in years]])
     for s in res["subjects"]:
-        row: list[Any] = [s["name"], s["member_no"]]
+        line: list[Any] = [s["name"], s["member_no"]]
         for label, years in columns:
             found = series[s["member_id"]].get(label)
             points = found.by_year() if found else {}
-            row += [points[y].score if y in points else None for y in years]
-        ws.append(row)
+            line += [points[y].score if y in points else None for y in years]
+        ws.append(line)
     for row in ws.iter_rows(min_row=2, min_col=3):
         for cell in row:
             cell.number_format = NUMBER

@@ -154,7 +154,7 @@ def _seed_demo(base_url: str) -> dict[str, Any]:
         seed_decided(cid, LEADERS, APPRAISAL_CATEGORIES)  # last year's 考核等次, closed
         seed_combined(cid, LEADERS, APPRAISAL_CATEGORIES)  # 综合考核, last year published
         seed_paper(cid, CANDIDATES, DEMO_USER, DEMO_PASSWORD)  # 纸质票, one sheet to enter
-        committee = db.session.get(Committee, cid)  # voting closed the session
+        committee = db.session.get_one(Committee, cid)  # voting closed the session
     forms = seed_forms(committee.id)
     rounds = db.session.execute(
         db.select(Round).filter_by(committee_id=committee.id).order_by(Round.id)).scalars().all()
@@ -170,7 +170,7 @@ def _seed_demo(base_url: str) -> dict[str, Any]:
 
 # The 述职评议 under way: the first reports have ended; how each panel member scored
 # them (responsibility base; the other items follow), None: not sent yet.
-REPORTS_SCORED = [
+REPORTS_SCORED: list[list[int | None]] = [
     [26, 24, 27, 25, 23, 26, 28, 24],
     [22, 25, 21, 23, 24, 22, 20, 23],
     [27, 28, 26, 27, None, 25, 27, None],
@@ -202,7 +202,7 @@ def _rehearsal(committee_id: int, base_url: str, folder: Path) -> list[str]:
         [{"name": "参会人员", "expected_count": 5}], form_id=form.id, year=2027)
     rid = rnd.id
     open_rehearsal(rnd)
-    rnd = db.session.get(Round, rid)
+    rnd = db.session.get_one(Round, rid)
     _, pdf = issue_slips(rnd, rnd.categories[0].id, 5, base_url)
     write_private(folder / f"slips-round{rid}-演练.pdf", pdf)
     return [vote_url(base_url, t) for t in issue_tokens(rnd, rnd.categories[0].id, 1)]
