@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from server.resultsengine import levels
 from server.resultsengine.config import (
@@ -49,6 +49,7 @@ Answers = Mapping[str, Any]
 # (subject id as str, item key, exact score) on scoring forms, a chosen candidate id on
 # recommendation forms.
 Cell = Hashable
+Triple = tuple[str, str, Any]  # a Cell of an appraisal or scoring form
 Scores = Counter[Fraction]  # a histogram: each score given, and how many times
 
 
@@ -304,8 +305,9 @@ def k_warnings(categories: Sequence[Mapping[str, Any]], k: int, weighted: bool,
     """What building a round with these categories means for k-anonymity, in Chinese:
     which categories are expected to have fewer than k voters (`expected_count`) and
     what will be hidden or merged, assuming everyone expected votes."""
-    cats = [{"id": i, "name": str(c["name"]), "n": int(c.get("expected_count") or 0),
-             "w": exact(c.get("weight", 1))} for i, c in enumerate(categories)]
+    cats: list[dict[str, Any]] = [
+        {"id": i, "name": str(c["name"]), "n": int(c.get("expected_count") or 0),
+         "w": exact(c.get("weight", 1))} for i, c in enumerate(categories)]
     small = [c for c in cats if 0 < c["n"] < k]
     if not small:
         return []
@@ -551,8 +553,9 @@ def _check_decisions(rules: ResultRules, form: Mapping[str, Any]) -> None:
             raise ValueError("levels and vetoes do not apply to recommendation forms")
         return
     flags = {f["label"] for f in rules.flags}
-    scales = ({s["key"]: _scale(s) for s in appraisal_sections(form)} if kind == "appraisal"
-              else {None: (None, set())})
+    scales: dict[str | None, tuple[list[dict[str, Any]] | None, set[str]]] = (
+        {s["key"]: _scale(s) for s in appraisal_sections(form)} if kind == "appraisal"
+        else {None: (None, set())})
     if isinstance(rules.levels, Mapping):
         for key, written in rules.levels.items():
             if key not in scales:
@@ -658,7 +661,7 @@ def _answered(form: Mapping[str, Any], section_of: Mapping[int, str],
         cache: dict[str, tuple[set[str], set[str]]] = {}
         for cid, c in counted.items():
             for cell, n in c.cells.items():
-                sid, crit, grade = cell
+                sid, crit, grade = cast(Triple, cell)
                 crits, graded = cache.setdefault(sid, basis(sid))
                 if crit in crits and grade in graded:
                     row = rows.setdefault((sid, ""), {})
@@ -666,7 +669,8 @@ def _answered(form: Mapping[str, Any], section_of: Mapping[int, str],
     else:
         for cid, c in counted.items():
             for cell, n in c.cells.items():
-                row = rows.setdefault((cell[0], cell[1]), {})
+                triple = cast(Triple, cell)
+                row = rows.setdefault((triple[0], triple[1]), {})
                 row[cid] = row.get(cid, 0) + n
     return list(rows.values())
 
@@ -829,7 +833,7 @@ def _appraisal_tally(rnd: _Round, cells: Counter[Cell]) -> Counter[tuple[str, st
             raise ValueError(f"ballot answers unknown subjects: {cell!r}")
         if cell[2] not in grades:
             raise ValueError(f"ballot grade {cell[2]!r} is not in the form")
-    return Counter(cells)
+    return Counter(cast("Counter[tuple[str, str, str]]", cells))  # each checked above
 
 
 def _appraisal(rnd: _Round) -> dict[str, Any]:
@@ -849,7 +853,7 @@ def _appraisal(rnd: _Round) -> dict[str, Any]:
         ids = {sid for sid, key in rnd.section_of.items() if key == sec["key"]}
         mine = {str(sid) for sid in ids}
         counted = {cid: CountedBallots(c.ballots, Counter(
-            {cell: n for cell, n in c.cells.items() if cell[0] in mine}))
+            {cell: n for cell, n in c.cells.items() if cast(Triple, cell)[0] in mine}))
             for cid, c in rnd.counted.items()}
         rules = replace(rnd.rules, flags=tuple(
             r for r in rnd.rules.flags if _misfit(r, sec) is None))
@@ -932,9 +936,9 @@ def _appraisal_section(rnd: _Round) -> dict[str, Any]:
         if rnd.weighted:
             num = den = Fraction(0)
             for tally, w in units:
-                s, n = basis_sum(tally, str(sid))
+                part, n = basis_sum(tally, str(sid))
                 if n:
-                    num += w * s / n
+                    num += w * part / n
                     den += w
             scores[sid] = num / den if den else None
         else:
@@ -955,8 +959,11 @@ def _appraisal_section(rnd: _Round) -> dict[str, Any]:
                    for g in (grades if include else points))
         return Fraction(hit, base) if base else None
 
+    def shares_of(sid: str) -> Callable[[Sequence[str]], Fraction | None]:
+        return lambda keys: rate_share(sid, keys)
+
     measures = {s["id"]: levels.Measures(
-        share=lambda keys, sid=str(s["id"]): rate_share(sid, keys),
+        share=shares_of(str(s["id"])),
         score=shown(scores[s["id"]]), flags=set(flags[s["id"]]), rates=defs)
         for s in rnd.subjects}
     level_rules, veto_rules = section_decisions(rnd.rules, form, section)
@@ -1053,12 +1060,12 @@ def _recommendation(rnd: _Round) -> dict[str, Any]:
         unknown = [choice for choice in c.cells if choice not in candidates]
         if unknown:
             raise ValueError(f"ballot choices {unknown!r} do not fit the candidates")
-        per_cat[cid] = Counter(c.cells)
+        per_cat[cid] = Counter(cast("Counter[int]", c.cells))  # candidate ids, checked above
     _flag_rules(rnd, ())
     valid = rnd.size(per_cat)
     votes: Counter[int] = Counter()
-    for c in per_cat.values():
-        votes.update(c)
+    for tally in per_cat.values():
+        votes.update(tally)
     threshold, op = rnd.rules.recommend_rule
     places = _places(rnd)
     ranks = competition_ranks({sid: votes[sid] for sid in rnd.subject_ids})

@@ -128,11 +128,12 @@ def decide(ids: Sequence[int], ranks: Mapping[int, int | None],
         pool = [sid for sid in open_ if all(holds(c, measures[sid]) for c in rule["when"])]
         if "quota" in rule:
             places = quota_places(rule["quota"], len(ids))
-            pool = [sid for sid in pool if values.get(sid) is not None]
+            shown = {sid: v for sid in pool if (v := values.get(sid)) is not None}
+            pool = [sid for sid in pool if sid in shown]
             if len(pool) > places:
-                cut = values[pool[places - 1]] if places else None
-                winners = [sid for sid in pool if cut is not None and values[sid] > cut]
-                level_ = [sid for sid in pool if values[sid] == cut]
+                cut = shown[pool[places - 1]] if places else None
+                winners = [sid for sid in pool if cut is not None and shown[sid] > cut]
+                level_ = [sid for sid in pool if shown[sid] == cut]
                 if cut is not None and len(winners) + len(level_) <= places:
                     winners += level_
                 elif cut is not None:
