@@ -295,5 +295,7 @@ def reverse_entry(user: Any, entry_id: Any, reason: Any) -> PointsEntry:
     db.session.commit()
     log.info("points entry %s reversed by entry %s", entry.id, reversal.id)
     boards.apply([reversal])
-    visibility.refreeze_after_correction(reversal, user)
+    published = {p for p in {reversal.period, reversal.period.year_period}
+                 if periods.state_of(reversal.committee_id, p) == "published"}
+    visibility.refreeze_after_correction(reversal, user, published)
     return reversal

@@ -77,15 +77,13 @@ def freeze_period(committee_id: int, period: Period, user: Any, now: dt.datetime
         _apply(_state(board, scope_id, period), board, scope_id, period, "frozen", user, now)
 
 
-def refreeze_after_correction(entry: PointsEntry, user: Any) -> None:
-    """A correction during the objection window updates the published (frozen) standings."""
-    from server.points.periods import state_of
-
+def refreeze_after_correction(entry: PointsEntry, user: Any, published: set[Period]) -> None:
+    """A correction during the objection window updates the published (frozen) standings
+    of `published`: those of the entry's period and its year that are published (the
+    caller asks points/periods, which sits above this module)."""
     period = entry.period
     now = utcnow()
-    for p in {period, period.year_period}:
-        if state_of(entry.committee_id, p) != "published":
-            continue
+    for p in {period, period.year_period} & published:
         if entry.member_id is not None:
             targets = [("members", entry.branch_id), ("branches", entry.committee_id)]
         else:

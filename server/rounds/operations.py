@@ -18,7 +18,7 @@ from sqlalchemy import Connection, text
 from server.core import audit, signals
 from server.core.clock import utcnow
 from server.core.db import changed_rows, db
-from server.core.errors import ApiError
+from server.core.errors import ApiError, error_kind
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
 from server.forms.answers import PER_SUBJECT
@@ -37,6 +37,11 @@ from server.voting.recount import differences
 from server.voting.roundinfo import forget
 
 log = logging.getLogger(__name__)
+
+# A rehearsal (rounds/rehearsal.py) is never published.
+NOT_PUBLISHABLE = error_kind("rehearsal_not_publishable",
+                             "演练数据不能发布为正式结果，请先清空演练数据",
+                             "A rehearsal can never be published; purge it first", 409)
 
 def _bad(code: str, zh: str, en: str, field: str | None = None, status: int = 422) -> ApiError:
     return ApiError(code, zh, en, status, field)
@@ -480,8 +485,6 @@ def publish_round(rnd: Round, user: Any | None = None) -> Round:
         raise ApiError("round_not_closed", "请先结束投票并完成计票，再发布结果",
                        "Only a closed, counted round can be published", 409)
     if rnd.rehearsal:
-        from server.rounds.rehearsal import NOT_PUBLISHABLE
-
         raise NOT_PUBLISHABLE
     problem = publish_problem(rnd)
     if problem:

@@ -35,13 +35,12 @@ from server.core.db import changed_rows, db
 from server.core.errors import ApiError, error_kind
 from server.core.redis import get_redis
 from server.roundbase.models import Round
+from server.rounds.operations import _scrub_old_row_images, open_round, wait_for_scrub
 from server.voting import livetally
+from server.voting.roundinfo import forget
 
 SLIP_LABEL = "演练票 — 不计入正式结果"
 
-NOT_PUBLISHABLE = error_kind("rehearsal_not_publishable",
-                             "演练数据不能发布为正式结果，请先清空演练数据",
-                             "A rehearsal can never be published; purge it first", 409)
 NOT_FOR_POINTS = error_kind("rehearsal", "演练数据不能计入积分", "A rehearsal never feeds points",
                             409, "round_id")
 
@@ -59,8 +58,6 @@ def _count(table: str, round_id: int) -> int:
 
 def open_rehearsal(rnd: Round, user: Any | None = None) -> Round:
     """draft → open as a rehearsal (409 `round_not_draft` otherwise)."""
-    from server.rounds.operations import open_round
-
     if rnd.status != "draft":
         raise ApiError("round_not_draft", "只有草稿状态的测评可以开始演练",
                        "Only a draft round can be rehearsed", 409)
@@ -117,9 +114,6 @@ def drop_round_keys(round_id: int) -> int:
 
 def purge_rehearsal(rnd: Round, user: Any | None = None) -> Round:
     """A rehearsal (open, closing or closed) → draft with nothing of it left."""
-    from server.rounds.operations import _scrub_old_row_images, wait_for_scrub
-    from server.voting.roundinfo import forget
-
     if not rnd.rehearsal:
         raise ApiError("not_rehearsal", "该测评不是演练，不能清空", "The round is not a rehearsal",
                        409)
