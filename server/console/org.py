@@ -11,16 +11,13 @@ from server.console.access import READERS, STAFF
 from server.core.auth import require_console_role
 from server.core.db import db
 from server.core.errors import ApiError
+from server.organization.operations import import_roster, org_tree
 
 MAX_UPLOAD_BYTES = 21 * 1024 * 1024  # the importer takes files up to 20 MB
 
 
 def _tree(committee_id: int | None) -> Any:
     if committee_id is None:
-        return None
-    try:
-        from server.organization.operations import org_tree
-    except ImportError:
         return None
     return org_tree(committee_id)
 
@@ -44,11 +41,6 @@ def org_import() -> tuple[str, int]:
     if upload is None or not upload.filename:
         return _page(422, import_error="请选择要导入的花名册文件（.xlsx 或 .csv）", dry_run=dry_run)
     data = upload.read(MAX_UPLOAD_BYTES + 1)
-    try:
-        from server.organization.operations import import_roster
-    except ImportError:
-        raise ApiError("import_unavailable", "花名册导入功能暂不可用，请稍后再试",
-                       "roster import is not available", 503) from None
     try:
         summary = import_roster(cid, upload.filename, data, dry_run=dry_run,
                                 user=access.user())

@@ -20,6 +20,7 @@ from server.demo.paper import seed_paper
 from server.forms.models import Form
 from server.forms.operations import create_form, create_from_preset, list_forms, presets
 from server.organization.models import Committee
+from server.organization.operations import import_roster
 from server.roundbase.models import Round
 from server.rounds.operations import create_round, open_round
 from server.rounds.rehearsal import open_rehearsal
@@ -223,9 +224,5 @@ def seed_forms(committee_id: int) -> list[Form]:
 def _roster(committee: Committee) -> None:
     roster = Path(__file__).with_name("roster.csv")
     if not roster.exists():
-        return
-    try:
-        from server.organization.operations import import_roster
-    except ImportError:
         return
     import_roster(committee.id, roster.name, roster.read_bytes())

@@ -22,7 +22,9 @@ from server.core.errors import ApiError, error_kind
 from server.core.text import display_text, lookalike_key
 from server.forms import available_forms
 from server.forms.answers import PER_SUBJECT
+from server.forms.operations import resolve_version
 from server.forms.sections import round_form, sections_of
+from server.organization.models import Branch, Member
 from server.results.official import official_results, publish_problem
 from server.results.rules import build_rules
 from server.results.view import forget_projector
@@ -73,7 +75,6 @@ def form_source(committee_id: int, form_key: str | None, form_id: int | None = N
         if form_key not in forms:
             raise _bad("unknown_form", "测评表模板不存在", f"unknown form {form_key!r}", "form")
         return copy.deepcopy(forms[form_key]), form_key, None
-    from server.forms.operations import resolve_version
 
     assert form_id is not None  # exactly one of form_key and form_id (checked above)
     version = resolve_version(committee_id, form_id, form_version)
@@ -147,7 +148,6 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
                    "year must be in [2000, 2100]", "year")
     branch_id = values.get("branch_id")
     if branch_id is not None:
-        from server.organization.models import Branch
 
         branch = db.session.get(Branch, branch_id) if isinstance(branch_id, int) else None
         if branch is None or branch.committee_id != committee_id:
@@ -204,7 +204,6 @@ def check_draft(committee_id: int, form: dict[str, Any], values: dict[str, Any],
 def _subject_member(committee_id: int, raw: dict[str, Any], i: int) -> int | None:
     """The roster member subject `i` is linked to (None: not linked); it must be a
     member of the round's committee."""
-    from server.organization.models import Member
 
     member_id = raw.get("member_id")
     if member_id is None:

@@ -33,6 +33,7 @@ from sqlalchemy import text
 from server.core import audit
 from server.core.db import changed_rows, db
 from server.core.errors import ApiError, error_kind
+from server.core.fonts import cjk_any_font_face
 from server.core.redis import get_redis
 from server.roundbase.models import Round
 from server.rounds.operations import _scrub_old_row_images, open_round, wait_for_scrub
@@ -167,7 +168,6 @@ def mark_png(png: bytes) -> bytes:
     """A QR code PNG with a band 演练票 — 不计入正式结果 beneath it."""
     from PIL import Image, ImageDraw, ImageFont
 
-    from server.core.fonts import cjk_any_font_face
 
     qr = Image.open(io.BytesIO(png)).convert("RGB")
     band = max(40, qr.height // 7)
