@@ -54,7 +54,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config["SESSION_COOKIE_HTTPONLY"] = True
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
     app.config["JSON_AS_ASCII"] = False
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # DefaultJSONProvider's
     logging.basicConfig(level=app.config["LOG_LEVEL"])
     # one INFO line per autogenerate plugin, each time a command loads migrations
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

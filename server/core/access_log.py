@@ -29,7 +29,7 @@ class AccessLogged:
     """An ASGI app that writes one access line per HTTP request it passes to `app`."""
 
     def __init__(self, app: object, logger: logging.Logger) -> None:
-        self.app = app
+        self.app = app  # the ASGI app gunicorn loaded, typed loosely (hence the ignores below)
         self.logger = logger
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

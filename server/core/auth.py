@@ -85,7 +85,7 @@ def require_api_role(*roles: str) -> Callable[[F], F]:
         # Read by `_api_roles_first` through the outer decorators (functools.wraps
         # copies __dict__), so who may call is settled before the body is parsed.
         inner.api_roles = roles  # type: ignore[attr-defined]
-        return inner  # type: ignore[return-value]
+        return inner  # type: ignore[return-value]  # wraps keeps the view's signature
 
     return wrap
 
@@ -120,6 +120,6 @@ def require_console_role(*roles: str) -> Callable[[F], F]:
                 raise FORBIDDEN
             return view(*args, **kwargs)
 
-        return inner  # type: ignore[return-value]
+        return inner  # type: ignore[return-value]  # wraps keeps the view's signature
 
     return wrap

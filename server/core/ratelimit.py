@@ -40,7 +40,7 @@ return n
 
 def too_many(zh: str, en: str, retry_after_s: int) -> ApiError:
     err = ApiError("rate_limited", zh, en, 429)
-    err.retry_after = retry_after_s  # type: ignore[attr-defined]
+    err.retry_after = retry_after_s  # type: ignore[attr-defined]  # read by core/errors
     return err
 
 

@@ -64,7 +64,7 @@ def doctor_cmd(timeout: float) -> None:
     One line per finding, 正常 / 警告 / 异常 with what to do; exit status 1 when
     anything is 异常 (for monitoring).
     """
-    lines = run_checks(current_app._get_current_object(), timeout)  # type: ignore[attr-defined]
+    lines = run_checks(current_app._get_current_object(), timeout)  # type: ignore[attr-defined]  # LocalProxy's method, hidden from mypy
     for line in lines:
         click.echo(str(line))
     click.echo(summary(lines))

@@ -31,10 +31,10 @@ class MeetingFormOut(ma.Schema):
     status = ma.fields.Method("_status")
 
     def _title(self, obj: object) -> str:
-        return obj.round.title  # type: ignore[attr-defined]
+        return obj.round.title  # type: ignore[attr-defined]  # obj is a MeetingForm row
 
     def _status(self, obj: object) -> str:
-        return obj.round.status  # type: ignore[attr-defined]
+        return obj.round.status  # type: ignore[attr-defined]  # obj is a MeetingForm row
 
 
 class MeetingCategoryOut(ma.Schema):

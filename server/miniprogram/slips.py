@@ -141,7 +141,7 @@ def _fetch_codes(slip_ids: list[str], page: str) -> list[bytes]:
     a minute); the first failure is raised and the rest are not kept."""
     if len(slip_ids) <= 2:
         return [wechat.wxa_code(s, page) for s in slip_ids]
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # LocalProxy's method, hidden from mypy
 
     def one(slip_id: str) -> bytes:
         with app.app_context():  # its own client (per app context) and connections
@@ -258,7 +258,7 @@ def _render(title: str, category: str, slips: list[tuple[str, bytes]], per_page:
     grid = SimpleNamespace(cols=cols, slip_w=slip_w, slip_h=slip_h)  # what _cut_lines reads
     for page in range(pages):
         chunk = slips[page * per_page:(page + 1) * per_page]
-        _cut_lines(c, grid, len(chunk))  # type: ignore[arg-type]
+        _cut_lines(c, grid, len(chunk))  # type: ignore[arg-type]  # a duck-typed grid (SimpleNamespace)
         hint_y = PAGE_H - MARGIN_TOP + 2.2 * mm
         _scissors(c, MARGIN_X + 3 * mm, hint_y + 1.1 * mm, 4 * mm)
         c.setFillColorRGB(*CUT_GREY)

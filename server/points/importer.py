@@ -309,7 +309,7 @@ def _row(number: int, values: dict[str, str], per: Any, rules: Any, branch: Any,
     if item is not None:
         try:
             magnitude = parse_points(values.get("points", ""), item)
-            problem = entry_problem(item, magnitude)  # type: ignore[arg-type]
+            problem = entry_problem(item, magnitude)  # type: ignore[arg-type]  # None only for no item
             if problem:
                 problems.add(number, "points", problem)
         except ApiError as err:

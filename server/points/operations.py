@@ -123,7 +123,7 @@ def draft_entry(user: Any, subject_kind: str, subject_id: Any, item_key: str, po
         raise bad("unknown_item", f"没有积分项目“{item_key}”（{per.year}年{scheme.label}规则）",
                   f"no item {item_key!r} in the {per.year} {subject_kind} rules", "item")
     magnitude = parse_points(points, item)
-    problem = entry_problem(item, magnitude)  # type: ignore[arg-type]
+    problem = entry_problem(item, magnitude)  # type: ignore[arg-type]  # None only for no item
     if problem:
         raise bad("points_above_cap", problem, f"points not allowed for item {item.key}",
                   "points")

@@ -20,7 +20,7 @@ def subject_progress(rnd: Round) -> dict[str, Any]:
     if rnd.status == "draft":
         tallies: dict[Any, dict[str, int]] = {}
     elif rnd.result_json:
-        tallies = rnd.result["tallies"]  # type: ignore[index]
+        tallies = rnd.result["tallies"]  # type: ignore[index]  # result is a JSON object here
     else:
         ensure_live(rnd.id)
         tallies = livetally.read(rnd.id, [c.id for c in rnd.categories])["tallies"]

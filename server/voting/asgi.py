@@ -94,7 +94,7 @@ class LoopOutcome:
         if exception is not None:
             self.result.set_exception(exception)
         else:
-            self.result.set_result(result)  # type: ignore[arg-type]
+            self.result.set_result(result)  # type: ignore[arg-type]  # set when no exception
 
     def expire(self) -> None:
         if not self.result.done():

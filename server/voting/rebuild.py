@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def epoch(value: object) -> float | None:
-    return calendar.timegm(value.timetuple()) if value is not None else None  # type: ignore[attr-defined]
+    return calendar.timegm(value.timetuple()) if value is not None else None  # type: ignore[attr-defined]  # a datetime
 
 
 # A round takes ballots in these states (or will, or may again after a mismatch): its

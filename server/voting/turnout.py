@@ -16,7 +16,7 @@ def turnout(rnd: Round) -> dict[str, Any]:
     if rnd.status == "draft":
         counts: dict[int, int] = {}
     elif rnd.result_json:
-        counts = {int(c): n for c, n in rnd.result["turnout"].items()}  # type: ignore[index]
+        counts = {int(c): n for c, n in rnd.result["turnout"].items()}  # type: ignore[index]  # a JSON object
     else:
         live = livetally.live_turnout(rnd.id)
         if live is None:

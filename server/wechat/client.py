@@ -131,7 +131,7 @@ def api_error(exc: Exception, what: str) -> ApiError:
             status, code, zh, en = known
             err = ApiError(code, zh, en, status)
             if status == 429:
-                err.retry_after = 60  # type: ignore[attr-defined]
+                err.retry_after = 60  # type: ignore[attr-defined]  # read by core/errors
             return err
         return ApiError("wechat_error",
                         f"微信接口返回错误（{errcode}），请稍后重试或联系系统管理员",

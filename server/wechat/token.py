@@ -123,7 +123,7 @@ class SharedToken:
         if self._depth > 1:
             self.auto_retry = False
         try:
-            return super()._request(method, url_or_endpoint, **kwargs)  # type: ignore[misc]
+            return super()._request(method, url_or_endpoint, **kwargs)  # type: ignore[misc]  # wechatpy is untyped
         finally:
             self._depth -= 1
             self.auto_retry = saved

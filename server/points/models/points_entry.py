@@ -87,7 +87,7 @@ class PointsEntry(db.Model):
 
     @property
     def subject_id(self) -> int:
-        return self.member_id if self.member_id is not None else self.group_id  # type: ignore[return-value]
+        return self.member_id if self.member_id is not None else self.group_id  # type: ignore[return-value]  # one of the two is set (a CHECK)
 
     @property
     def subject_name(self) -> str:
