@@ -18,7 +18,7 @@ from flask import current_app
 from server.core import ratelimit
 from server.core.db import db
 from server.core.errors import ApiError, error_kind
-from server.core.padding import padded
+from server.core.padding import longest, padded
 from server.forms.answers import PER_SUBJECT, check_answers, pack_fields, tally_fields
 from server.forms.sections import sections_of
 from server.forms.storage import encode_answers
@@ -232,9 +232,16 @@ def ballot_form(raw_token: Any, signature: Any = None) -> dict[str, Any]:
     }
     # One size for every voter of the round: the category's name and the subjects a
     # slip has scored would tell the access log who asked (core/padding.py).
-    scored = {"scored": info.subject_ids} if "scored" in body else {}
-    return padded(body, ({**body, "category": name, **scored}
-                         for name in info.categories.values()), _FORM_OUT.dump)
+    # The longest answer depends on the round and on what else may vary (closing time,
+    # the content check): computed once per round and kept with its RoundInfo.
+    key = (body["round"]["closes_at"], body["comment"]["check_required"], "scored" in body)
+    size = info.form_sizes.get(key)
+    if size is None:
+        scored = {"scored": info.subject_ids} if "scored" in body else {}
+        size = info.form_sizes[key] = longest(
+            ({**body, "category": name, **scored} for name in info.categories.values()),
+            _FORM_OUT.dump)
+    return padded(body, size, _FORM_OUT.dump)
 
 
 def per_subject_state(info: RoundInfo, raw_token: Any) -> dict[str, Any]:

@@ -31,6 +31,10 @@ class RoundInfo:
     rehearsal: bool = False  # 演练 (rounds/rehearsal.py)
     # the form compiled for this round's subjects (None: the general checks only)
     codec: AppraisalCodec | None = field(default=None, compare=False, repr=False)
+    # the longest ballot-form answer any voter of the round gets, by what else varies
+    # (voting/ballots.py pads every answer to it); filled on first use
+    form_sizes: dict[tuple[Any, ...], int] = field(default_factory=dict, compare=False,
+                                                   repr=False)
 
 
 _CACHE: dict[int, RoundInfo] = {}
